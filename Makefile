@@ -1,0 +1,58 @@
+# Entry points; the README explains each. Everything installs what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STACK ?= dev
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLCHAIN_BIN = $(shell tools/toolchain.sh 2>/dev/null | tail -n 1)
+# The engine never downloads plugins or checks for updates; state stays local
+# unless PULUMI_BACKEND_URL says otherwise.
+export PULUMI_SKIP_UPDATE_CHECK := true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
+
+.PHONY: help venv lint unit toolchain integration test preview lab bench clean
+
+help:
+	@echo "make lab                 main job: pulumi preview of the dev stack on a local backend"
+	@echo "make test                every test tier (installs the venv and the toolchain)"
+	@echo "make unit                fast tier: unit tests under mocks, no toolchain"
+	@echo "make toolchain           build or reuse the Pulumi CLI, language host and plugins"
+	@echo "make preview STACK=dev   pulumi preview --diff of a stack on a local backend"
+	@echo "make bench               print program-evaluation and preview timings"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -r policy/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	shellcheck -s bash tools/*.sh .ci/run $$(find components -name '*.sh')
+
+unit: venv
+	$(PY) -m pytest tests/unit -q
+
+toolchain:
+	@tools/toolchain.sh
+
+integration: venv
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m pytest tests/integration -q
+
+test: venv lint
+	@tools/toolchain.sh >/dev/null
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m pytest tests -q
+
+preview: venv
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m tools.stackrun preview $(STACK)
+
+lab: STACK = dev
+lab: preview
+
+bench: venv
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.run
+
+clean:
+	rm -rf .pulumi-state

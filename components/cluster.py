@@ -1,0 +1,75 @@
+"""The root component: the dependency graph from machines to a cluster."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.connection import connection_for
+from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
+from components.node_prep.prep import NodePrep
+from components.node_roles import NodeRoles
+from stacks.cluster import Bootstrap
+from stacks.load import LoadedStack
+
+
+class Cluster(pulumi.ComponentResource):
+    """Nodes prepared in parallel, then kubeadm init, control-plane joins one
+    at a time, worker joins in parallel, then the cluster layers on the
+    kubeconfig's Provider. The graph's depth does not grow with the node count."""
+
+    kubeconfig: pulumi.Output[str]
+
+    def __init__(self, name: str, stack: LoadedStack, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("runai-cluster:cluster:Cluster", name, None, opts)
+        config = stack.config
+        joined: dict[str, pulumi.Resource] = {}
+        if config.cluster.bootstrap is Bootstrap.KUBEADM:
+            assert stack.secrets.ssh_private_key is not None  # checked by load_stack
+            key = stack.secrets.ssh_private_key
+            connections = {node.name: connection_for(node, config, key) for node in config.nodes}
+            child = pulumi.ResourceOptions(parent=self)
+            preps = {
+                node.name: NodePrep(node.name, node, config, connections[node.name], child)
+                for node in config.nodes
+            }
+            first, *other_planes = config.control_planes
+            init = ControlPlaneInit(
+                first.name,
+                first,
+                config,
+                connections[first.name],
+                pulumi.ResourceOptions(parent=self, depends_on=list(preps.values())),
+            )
+            joined[first.name] = init
+            previous: pulumi.Resource = init
+            for node in other_planes:  # one at a time: etcd grows by one member per join
+                previous = NodeJoin(
+                    node.name, node, config, connections[node.name], connections[first.name],
+                    pulumi.ResourceOptions(parent=self, depends_on=[previous]),
+                )
+                joined[node.name] = previous
+            for node in config.nodes:
+                if not node.is_control_plane:
+                    joined[node.name] = NodeJoin(
+                        node.name, node, config, connections[node.name], connections[first.name],
+                        pulumi.ResourceOptions(parent=self, depends_on=[init]),
+                    )
+            self.kubeconfig = init.kubeconfig
+        else:
+            assert stack.secrets.kubeconfig is not None  # checked by load_stack
+            self.kubeconfig = pulumi.Output.secret(stack.secrets.kubeconfig)
+
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.node_roles = NodeRoles(
+            f"{name}-node-roles",
+            config,
+            joined,
+            pulumi.ResourceOptions(parent=self, providers=[self.provider]),
+        )
+        self.register_outputs({"kubeconfig": self.kubeconfig})

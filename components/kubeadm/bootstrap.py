@@ -1,0 +1,152 @@
+"""kubeadm: init on the first control plane, control-plane and worker joins,
+and the admin kubeconfig as a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.kubeadm.config import InitParams, render_init, render_join
+from components.kubeadm.kube_vip import render_kube_vip
+from components.remote.command import RemoteScript, step
+from components.scripts import render_script, script_hash
+from stacks.cluster import VipProvider
+from stacks.inventory import Node, Removal
+from stacks.model import StackConfig
+
+_HERE = Path(__file__).parent
+
+
+def _script(name: str, **params: str) -> str:
+    return render_script(_HERE / f"{name}.sh", params)
+
+
+def kube_vip_manifest(config: StackConfig) -> str:
+    endpoint = config.cluster.api_endpoint
+    if endpoint and endpoint.provider is VipProvider.KUBE_VIP:
+        return render_kube_vip(endpoint)
+    return ""
+
+
+def init_config(node: Node, config: StackConfig) -> str:
+    cluster = config.cluster
+    endpoint = cluster.api_endpoint
+    sans = [node.address, *(n.address for n in config.control_planes)]
+    if endpoint:
+        sans.append(endpoint.host)
+    return render_init(
+        InitParams(
+            kubernetes_version=cluster.kubernetes_version,
+            node_name=node.name,
+            advertise_address=node.address,
+            pod_cidr=str(cluster.pod_cidr),
+            service_cidr=str(cluster.service_cidr),
+            dns_domain=cluster.dns_domain,
+            image_repository=config.packages.image_repository,
+            control_plane_endpoint=f"{endpoint.host}:{endpoint.port}" if endpoint else None,
+            cert_sans=sans,
+            api_server_extra_args=cluster.api_server_extra_args,
+            admission_plugins=cluster.admission_plugins,
+        )
+    )
+
+
+class ControlPlaneInit(pulumi.ComponentResource):
+    """`kubeadm init` on the first control plane; exposes the admin kubeconfig
+    as a secret Output."""
+
+    kubeconfig: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        node: Node,
+        config: StackConfig,
+        connection: pulumi.Output[dict[str, Any]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("runai-cluster:kubeadm:ControlPlaneInit", name, None, opts)
+        script = _script(
+            "init",
+            KUBEADM_CONFIG=init_config(node, config),
+            KUBE_VIP_MANIFEST=kube_vip_manifest(config),
+            NODE_GENERATION=str(node.generation),
+        )
+        self.init = RemoteScript(
+            f"{name}-kubeadm-init",
+            create_steps=[step("kubeadm-init", connection, script)],
+            triggers=[script_hash(script)],
+            kubernetes_version=config.cluster.kubernetes_version,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        reader = RemoteScript(
+            f"{name}-admin-kubeconfig",
+            create_steps=[step("read-kubeconfig", connection, _script("read-kubeconfig"))],
+            triggers=[node.generation],
+            keep_stdout=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.init]),
+        )
+        self.kubeconfig = pulumi.Output.secret(reader.stdout)
+        self.register_outputs({"kubeconfig": self.kubeconfig})
+
+
+def removal_steps(
+    node: Node,
+    node_connection: pulumi.Output[dict[str, Any]],
+    first_plane: pulumi.Output[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """What leaving the cluster runs: graceful drains and resets over SSH;
+    force only talks to the surviving control plane."""
+    remove = step(
+        "remove-node",
+        first_plane,
+        _script("remove-node", NODE_NAME=node.name, CONTROL_PLANE=str(node.is_control_plane).lower()),
+    )
+    if node.removal is Removal.FORCE:
+        return [remove]
+    return [
+        step("drain", first_plane, _script("drain", NODE_NAME=node.name, DRAIN_TIMEOUT="600s")),
+        step("reset", node_connection, _script("reset")),
+        remove,
+    ]
+
+
+class NodeJoin(pulumi.ComponentResource):
+    """`kubeadm join` of one node with a join command printed fresh on the
+    first control plane (new token; for control planes, certificates uploaded
+    again). Removing the node from the inventory runs its removal steps."""
+
+    def __init__(
+        self,
+        name: str,
+        node: Node,
+        config: StackConfig,
+        connection: pulumi.Output[dict[str, Any]],
+        first_plane: pulumi.Output[dict[str, Any]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("runai-cluster:kubeadm:NodeJoin", name, None, opts)
+        control_plane = node.is_control_plane
+        join = _script(
+            "join",
+            JOIN_TEMPLATE=render_join(
+                config.cluster.kubernetes_version, node.name, node.address if control_plane else None
+            ),
+            KUBE_VIP_MANIFEST=kube_vip_manifest(config) if control_plane else "",
+            NODE_GENERATION=str(node.generation),
+        )
+        ask = _script("join-command", CONTROL_PLANE_JOIN=str(control_plane).lower())
+        self.joined = RemoteScript(
+            f"{name}-join",
+            create_steps=[
+                step("join-command", first_plane, ask, capture="JOIN_COMMAND"),
+                step("kubeadm-join", connection, join),
+            ],
+            delete_steps=removal_steps(node, connection, first_plane),
+            triggers=[script_hash(join)],
+            kubernetes_version=config.cluster.kubernetes_version,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"joined": self.joined.id})

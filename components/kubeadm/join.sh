@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Join this machine to the cluster. JOIN_COMMAND (exported by the step before,
+# never stored) carries the fresh token, CA hash and certificate key that fill
+# the JoinConfiguration template. A machine already joined is left alone.
+set -euo pipefail
+: "${JOIN_TEMPLATE:?}"
+: "${JOIN_COMMAND:?}"
+: "${KUBE_VIP_MANIFEST=}"
+: "${NODE_GENERATION:?}"
+
+if [ -f /etc/kubernetes/kubelet.conf ]; then
+  echo "kubeadm-join: already joined (generation $NODE_GENERATION)"
+  exit 0
+fi
+
+read -r -a words <<< "$JOIN_COMMAND"
+endpoint=${words[2]}
+token="" ca_hash="" cert_key=""
+for ((i = 3; i < ${#words[@]}; i++)); do
+  case ${words[i]} in
+    --token) token=${words[i + 1]} ;;
+    --discovery-token-ca-cert-hash) ca_hash=${words[i + 1]} ;;
+    --certificate-key) cert_key=${words[i + 1]} ;;
+  esac
+done
+if [ -z "$token" ] || [ -z "$ca_hash" ]; then
+  echo "kubeadm-join: the join command from the control plane lacks a token or CA hash" >&2
+  exit 1
+fi
+
+config=${JOIN_TEMPLATE//@ENDPOINT@/$endpoint}
+config=${config//@TOKEN@/$token}
+config=${config//@CA_HASH@/$ca_hash}
+config=${config//@CERT_KEY@/$cert_key}
+
+install -d -m 0755 /etc/kubernetes/manifests
+umask 077
+file=$(mktemp /etc/kubernetes/kubeadm-join.XXXXXX)
+trap 'rm -f "$file"' EXIT
+printf '%s\n' "$config" > "$file"
+if [ -n "$KUBE_VIP_MANIFEST" ]; then
+  printf '%s\n' "$KUBE_VIP_MANIFEST" > /etc/kubernetes/manifests/kube-vip.yaml
+fi
+kubeadm join --config "$file"
+echo "kubeadm-join: done"

@@ -1,0 +1,86 @@
+"""NodePrep: make one machine ready for kubeadm (and for GPUs on GPU workers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.remote.command import RemoteScript, step
+from components.scripts import render_script, script_hash
+from stacks.inventory import Node, Role
+from stacks.model import StackConfig
+
+_HERE = Path(__file__).parent
+
+
+def node_prep_params(node: Node, config: StackConfig) -> dict[str, str]:
+    packages = config.packages
+    containerd = packages.containerd
+    minor = config.cluster.minor
+    registry = packages.private_registry
+    return {
+        "KUBERNETES_VERSION": config.cluster.kubernetes_version,
+        "KUBERNETES_MINOR": minor,
+        "KUBERNETES_PACKAGE_REVISION": packages.kubernetes_package_revision,
+        "KUBERNETES_APT_REPO": packages.kubernetes_repo(minor),
+        "KUBERNETES_APT_KEY_URL": packages.kubernetes_key(minor),
+        "CONTAINERD_PACKAGE": containerd.package,
+        "CONTAINERD_VERSION": containerd.version,
+        "CONTAINERD_APT_REPO": containerd.apt_repo,
+        "CONTAINERD_APT_KEY_URL": containerd.apt_key_url,
+        "CONTAINERD_CONFIG_VERSION": str(int(containerd.config_version)),
+        "CONTAINERD_DATA_ROOT": containerd.data_root,
+        "SANDBOX_IMAGE": containerd.sandbox_image,
+        "REGISTRY_MIRRORS": "\n".join(
+            f"{host}={','.join(mirrors)}" for host, mirrors in sorted(packages.registry_mirrors.items())
+        ),
+        "REGISTRY_CA_HOST": registry.host if registry and registry.ca_cert else "",
+        "REGISTRY_CA_PEM": registry.ca_cert if registry else "",
+        "NODE_GENERATION": str(node.generation),
+    }
+
+
+def gpu_host_params(config: StackConfig) -> dict[str, str]:
+    nvidia = config.packages.nvidia
+    return {
+        "NVIDIA_DRIVER_PACKAGE": nvidia.driver_package,
+        "NVIDIA_DRIVER_VERSION": nvidia.driver_version,
+        "NVIDIA_CONTAINER_TOOLKIT_VERSION": nvidia.container_toolkit_version,
+        "NVIDIA_APT_REPO": nvidia.apt_repo,
+        "NVIDIA_APT_KEY_URL": nvidia.apt_key_url,
+        "CONTAINERD_CONFIG_VERSION": str(int(config.packages.containerd.config_version)),
+    }
+
+
+def prep_scripts(node: Node, config: StackConfig) -> list[tuple[str, str]]:
+    """(name, rendered script) pairs this node runs, in order."""
+    scripts = [("node-prep", render_script(_HERE / "node-prep.sh", node_prep_params(node, config)))]
+    if Role.GPU_WORKER in node.roles and config.packages.nvidia.install_on_host:
+        scripts.append(("gpu-host", render_script(_HERE / "gpu-host.sh", gpu_host_params(config))))
+    return scripts
+
+
+class NodePrep(pulumi.ComponentResource):
+    """Swap, kernel settings, containerd, kubelet/kubeadm/kubectl pinned and
+    held, NFS client; driver and container toolkit on GPU workers."""
+
+    def __init__(
+        self,
+        name: str,
+        node: Node,
+        config: StackConfig,
+        connection: pulumi.Output[dict[str, Any]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("runai-cluster:nodes:NodePrep", name, None, opts)
+        scripts = prep_scripts(node, config)
+        self.prepared = RemoteScript(
+            f"{name}-prep",
+            create_steps=[step(script_name, connection, text) for script_name, text in scripts],
+            triggers=[script_hash(text) for _, text in scripts],
+            kubernetes_version=config.cluster.kubernetes_version,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"prepared": self.prepared.id})

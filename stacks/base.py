@@ -1,0 +1,46 @@
+"""Shared pieces of the stack-config model."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+# RFC 1123 hostname: labels of letters, digits and inner hyphens.
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class Section(BaseModel):
+    """Base of every config section: camelCase keys as in Pulumi.<stack>.yaml,
+    unknown keys refused (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+def check_host(value: str) -> str:
+    """An IP address or an RFC 1123 hostname."""
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if _HOSTNAME.match(value) and not value.replace(".", "").isdigit():
+        return value
+    raise ValueError(f"{value!r} is not an IP address or hostname")
+
+
+def check_k8s_name(value: str) -> str:
+    """A lowercase DNS label, usable as a Kubernetes object name."""
+    if not _K8S_NAME.match(value):
+        raise ValueError(
+            f"{value!r} must be a lowercase DNS label (a-z, 0-9, '-', at most 63 characters)"
+        )
+    return value

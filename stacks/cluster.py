@@ -1,0 +1,81 @@
+"""The `cluster` section: what the Kubernetes control plane looks like."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import Enum
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from stacks.base import Section, check_host
+
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+# Oldest minor on pkgs.k8s.io is 1.24; Run:ai 2.19-2.22 support 1.28 and later.
+MIN_MINOR = 28
+
+
+def check_k8s_version(value: str) -> str:
+    match = _VERSION.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a Kubernetes version like 1.32.8 (no 'v', three numbers)")
+    if int(match[1]) != 1 or int(match[2]) < MIN_MINOR:
+        raise ValueError(f"{value!r} is too old: use 1.{MIN_MINOR}.0 or later")
+    return value
+
+
+class Bootstrap(str, Enum):
+    KUBEADM = "kubeadm"  # nodes prepared over SSH, cluster made with kubeadm
+    EXISTING = "existing"  # a cluster made elsewhere (BCM, DeepOps); kubeconfig given
+
+
+class VipProvider(str, Enum):
+    KUBE_VIP = "kube-vip"  # a static pod on each control plane announces the VIP
+    EXTERNAL = "external"  # an external load balancer already owns the address
+
+
+class ApiEndpoint(Section):
+    """Where clients reach the API server. Required with more than one control
+    plane: a virtual IP (kube-vip) or an external load balancer."""
+
+    host: Annotated[str, AfterValidator(check_host)]
+    port: int = Field(6443, ge=1, le=65535)
+    provider: VipProvider = VipProvider.KUBE_VIP
+    # Interface kube-vip announces the VIP on (ARP); only for kube-vip.
+    interface: str = "eth0"
+    kube_vip_image: str = "ghcr.io/kube-vip/kube-vip:v1.0.1"
+
+
+class ClusterConfig(Section):
+    name: str = Field(min_length=1, max_length=63)
+    kubernetes_version: Annotated[str, AfterValidator(check_k8s_version)]
+    pod_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.244.0.0/16")
+    service_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.96.0.0/12")
+    dns_domain: str = "cluster.local"
+    api_endpoint: ApiEndpoint | None = None
+    bootstrap: Bootstrap = Bootstrap.KUBEADM
+    # Extra kube-apiserver flags (OIDC for researcher authentication, ...),
+    # name without the leading dashes.
+    api_server_extra_args: dict[str, str] = Field(default_factory=dict)
+    # Added to --enable-admission-plugins (PodNodeSelector for the KAI path).
+    admission_plugins: list[str] = Field(default_factory=list)
+    # Environment marker: "prod" turns warnings (even control planes) into errors.
+    environment: str = "dev"
+
+    @property
+    def minor(self) -> str:
+        major, minor, _ = self.kubernetes_version.split(".")
+        return f"{major}.{minor}"
+
+    @model_validator(mode="after")
+    def _cidrs_disjoint(self) -> ClusterConfig:
+        if self.pod_cidr.overlaps(self.service_cidr):
+            raise ValueError(
+                f"podCidr {self.pod_cidr} overlaps serviceCidr {self.service_cidr}: pick disjoint ranges"
+            )
+        for flag in self.api_server_extra_args:
+            if flag.startswith("-"):
+                raise ValueError(f"apiServerExtraArgs: write {flag.lstrip('-')!r} without leading dashes")
+        return self

@@ -1,0 +1,74 @@
+"""The `nodes` section: the machines, one entry each."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from stacks.base import Section, check_host, check_k8s_name
+
+
+class Role(str, Enum):
+    CONTROL_PLANE = "control-plane"
+    SYSTEM = "system"  # runs the Run:ai services (two or more in production)
+    GPU_WORKER = "gpu-worker"
+    CPU_WORKER = "cpu-worker"
+
+
+class Removal(str, Enum):
+    GRACEFUL = "graceful"  # drain, `kubeadm reset` over SSH, delete the Node
+    FORCE = "force"  # the machine is dead: delete the Node (and etcd member)
+
+
+class TaintEffect(str, Enum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Taint(Section):
+    key: str
+    value: str = ""
+    effect: TaintEffect = TaintEffect.NO_SCHEDULE
+
+
+class Gpu(Section):
+    model: str = Field(min_length=1)  # e.g. "A100-SXM4-80GB"
+    count: int = Field(ge=1, le=64)
+
+
+class Node(Section):
+    name: Annotated[str, AfterValidator(check_k8s_name)]
+    address: Annotated[str, AfterValidator(check_host)]
+    roles: list[Role] = Field(min_length=1)
+    gpu: Gpu | None = None
+    node_pool: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+    # Puts Run:ai's drain taint on: workloads leave, nothing new lands.
+    maintenance: bool = False
+    # Bump after reinstalling the machine: its preparation runs again.
+    generation: int = Field(0, ge=0)
+    removal: Removal = Removal.GRACEFUL
+    # Per-node overrides of the `ssh` section.
+    ssh_user: str | None = None
+    ssh_port: int | None = Field(None, ge=1, le=65535)
+    # Pinned host key ("ssh-ed25519 AAAA..."); connections to any other key fail.
+    host_key: str | None = None
+
+    @model_validator(mode="after")
+    def _gpu_matches_role(self) -> Node:
+        is_gpu_worker = Role.GPU_WORKER in self.roles
+        if self.gpu and not is_gpu_worker:
+            raise ValueError("gpu is set but roles lack 'gpu-worker': add the role or remove gpu")
+        if is_gpu_worker and not self.gpu:
+            raise ValueError("role 'gpu-worker' needs gpu: {model, count}")
+        if len(set(self.roles)) != len(self.roles):
+            raise ValueError("roles lists a role twice")
+        return self
+
+    @property
+    def is_control_plane(self) -> bool:
+        return Role.CONTROL_PLANE in self.roles

@@ -1,0 +1,44 @@
+"""Sections that later layers fill in.
+
+Each is typed and refuses unknown keys, so a setting written before its layer
+exists fails loudly instead of being ignored."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from stacks.base import Section
+
+
+class SchedulerKind(str, Enum):
+    RUNAI = "runai"  # the Run:ai control plane and cluster
+    KAI = "kai"  # NVIDIA's open-source KAI Scheduler
+
+
+class AddonsConfig(Section):
+    """CNI, MetalLB, ingress, Prometheus, GPU/Network Operators, Knative,
+    Training and MPI operators."""
+
+
+class RunaiConfig(Section):
+    """Run:ai control plane, identity and cluster."""
+
+
+class OrgConfig(Section):
+    """Node pools, departments, projects, quotas, priorities, access."""
+
+
+class SchedulerConfig(Section):
+    kind: SchedulerKind = SchedulerKind.RUNAI
+
+
+class StorageConfig(Section):
+    """Default StorageClass (NFS or local-path) and per-department shares."""
+
+
+class BackupConfig(Section):
+    """etcd snapshots and data dumps to S3 or NFS."""
+
+
+class ValidationConfig(Section):
+    """Opt-in validation jobs."""

@@ -1,0 +1,134 @@
+"""Read the stack config from Pulumi, validate it, and keep secrets secret.
+
+Plain settings are validated by the pydantic model; secret settings never
+enter the model: they stay `pulumi.Output` secrets and only their presence is
+checked here."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import ValidationError
+
+from stacks.cluster import Bootstrap
+from stacks.model import ConfigWarning, StackConfig
+
+# Secret settings: key -> how to set it.
+SECRET_KEYS: dict[str, str] = {
+    "sshPrivateKey": "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
+    "kubeconfig": "pulumi config set --secret kubeconfig < admin.conf",
+    "registryPassword": "pulumi config set --secret registryPassword",
+}
+
+
+class StackConfigError(Exception):
+    """A bad stack config: the message names every offending key and the fix."""
+
+
+@dataclass(frozen=True)
+class Secrets:
+    ssh_private_key: pulumi.Output[str] | None
+    kubeconfig: pulumi.Output[str] | None
+    registry_password: pulumi.Output[str] | None
+
+
+@dataclass(frozen=True)
+class LoadedStack:
+    config: StackConfig
+    secrets: Secrets
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif str(part).startswith(("function-", "enum[", "value_error")):
+            continue  # pydantic's names for validators, not config keys
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(stack)"
+
+
+def format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting; check the spelling against the README's settings table"
+        elif item["type"] == "missing":
+            message = "required setting is missing"
+        lines.append(f"{_key_path(item['loc'])}: {message}")
+    return "\n".join(lines)
+
+
+def parse_stack(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate plain settings; raise StackConfigError naming the keys."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConfigWarning)
+            return StackConfig.model_validate(dict(raw))
+    except ConfigWarning as warning:
+        # Unwise but allowed outside prod: report, then validate without it.
+        pulumi.log.warn(str(warning))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConfigWarning)
+            return StackConfig.model_validate(dict(raw))
+    except ValidationError as error:
+        raise StackConfigError(format_errors(error)) from None
+
+
+def _project_settings(project: str) -> tuple[dict[str, Any], set[str]]:
+    """All settings of our namespace, JSON decoded, and which are secret."""
+    settings: dict[str, Any] = {}
+    secret: set[str] = set()
+    for full_key, value in runtime_config.CONFIG.get().items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != project:
+            continue
+        if runtime_config.is_config_secret(full_key):
+            secret.add(key)
+            continue
+        try:
+            settings[key] = json.loads(value)
+        except (TypeError, json.JSONDecodeError):
+            settings[key] = value
+    return settings, secret
+
+
+def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> None:
+    problems = [
+        f"{key}: must be a secret; set it with `{how}`"
+        for key, how in SECRET_KEYS.items()
+        if key in present and key not in secret
+    ]
+    problems += [f"{key}: must not be a secret (it is a plain setting)" for key in sorted(secret - set(SECRET_KEYS))]
+    if config.cluster.bootstrap is Bootstrap.KUBEADM and "sshPrivateKey" not in secret:
+        problems.append(f"sshPrivateKey: required in kubeadm mode; set it with `{SECRET_KEYS['sshPrivateKey']}`")
+    if config.cluster.bootstrap is Bootstrap.EXISTING and "kubeconfig" not in secret:
+        problems.append(f"kubeconfig: required with bootstrap: existing; set it with `{SECRET_KEYS['kubeconfig']}`")
+    if problems:
+        raise StackConfigError("\n".join(problems))
+
+
+def load_stack() -> LoadedStack:
+    project = pulumi.get_project()
+    settings, secret = _project_settings(project)
+    plain = {key: value for key, value in settings.items() if key not in SECRET_KEYS}
+    config = parse_stack(plain)
+    check_secrets(config, set(settings) | secret, secret)
+    cfg = pulumi.Config()
+    return LoadedStack(
+        config=config,
+        secrets=Secrets(
+            ssh_private_key=cfg.get_secret("sshPrivateKey"),
+            kubeconfig=cfg.get_secret("kubeconfig"),
+            registry_password=cfg.get_secret("registryPassword"),
+        ),
+    )

@@ -1,0 +1,93 @@
+"""The `packages` section: where node software comes from, and at what version.
+
+Every source can point at a mirror for air-gapped sites."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from pydantic import Field, model_validator
+
+from stacks.base import Section
+
+
+class ContainerdConfigVersion(IntEnum):
+    V2 = 2  # containerd 1.x
+    V3 = 3  # containerd 2.x
+
+
+class ContainerdConfig(Section):
+    # Debian/Ubuntu's own "containerd", or "containerd.io" from Docker's repo.
+    package: str = "containerd"
+    version: str = ""  # apt version; empty takes the repository's candidate
+    # Full apt line pieces for a third-party repo, empty for the distro's.
+    apt_repo: str = ""
+    apt_key_url: str = ""
+    # 2 for containerd 1.x, 3 for 2.x (Ubuntu 24.04's distro package is 1.7).
+    config_version: ContainerdConfigVersion = ContainerdConfigVersion.V2
+    data_root: str = "/var/lib/containerd"
+    sandbox_image: str = "registry.k8s.io/pause:3.10"
+
+    @model_validator(mode="after")
+    def _repo_needs_key(self) -> ContainerdConfig:
+        if self.apt_repo and not self.apt_key_url:
+            raise ValueError("aptRepo is set but aptKeyUrl is empty: give the repository's signing key URL")
+        if not self.data_root.startswith("/"):
+            raise ValueError(f"dataRoot {self.data_root!r} must be an absolute path")
+        return self
+
+
+class NvidiaConfig(Section):
+    # Install driver and container toolkit on GPU workers over SSH; set false
+    # when the GPU Operator will manage them (its driver/toolkit operands).
+    install_on_host: bool = True
+    driver_package: str = "nvidia-driver-570-server"
+    driver_version: str = ""
+    container_toolkit_version: str = "1.17.8-1"
+    apt_repo: str = "https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /"
+    apt_key_url: str = "https://nvidia.github.io/libnvidia-container/gpgkey"
+
+
+class PrivateRegistry(Section):
+    """A registry the nodes pull from, with its CA; the pull login itself is
+    the `registryPassword` secret, used by the cluster layers."""
+
+    host: str
+    ca_cert: str = ""  # PEM of the organisation's CA, if not publicly trusted
+    username: str = ""
+
+
+class PackagesConfig(Section):
+    # {minor} becomes e.g. 1.32: pkgs.k8s.io has one repository per minor.
+    kubernetes_apt_repo: str = "https://pkgs.k8s.io/core:/stable:/v{minor}/deb/"
+    kubernetes_apt_key_url: str = "https://pkgs.k8s.io/core:/stable:/v{minor}/deb/Release.key"
+    kubernetes_package_revision: str = "1.1"
+    containerd: ContainerdConfig = ContainerdConfig()
+    nvidia: NvidiaConfig = NvidiaConfig()
+    # kubeadm's imageRepository (control-plane images), for a local mirror.
+    image_repository: str = "registry.k8s.io"
+    # registry host -> mirror URLs tried first (containerd certs.d/hosts.toml).
+    registry_mirrors: dict[str, list[str]] = Field(default_factory=dict)
+    private_registry: PrivateRegistry | None = None
+
+    @model_validator(mode="after")
+    def _repos_name_minor(self) -> PackagesConfig:
+        for key, value in (
+            ("kubernetesAptRepo", self.kubernetes_apt_repo),
+            ("kubernetesAptKeyUrl", self.kubernetes_apt_key_url),
+        ):
+            if "{minor}" not in value and "pkgs.k8s.io" in value:
+                raise ValueError(
+                    f"{key}: pkgs.k8s.io has one repository per minor version; keep the {{minor}} placeholder"
+                )
+        for registry, mirrors in self.registry_mirrors.items():
+            for mirror in mirrors:
+                if not mirror.startswith(("https://", "http://")):
+                    raise ValueError(f"registryMirrors.{registry}: {mirror!r} must start with https:// or http://")
+        return self
+
+    def kubernetes_repo(self, minor: str) -> str:
+        return self.kubernetes_apt_repo.format(minor=minor)
+
+    def kubernetes_key(self, minor: str) -> str:
+        return self.kubernetes_apt_key_url.format(minor=minor)

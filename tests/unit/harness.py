@@ -1,0 +1,133 @@
+"""Run the Pulumi program under mocks and record what it registers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "runai-cluster"
+SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-value-4f2a\n-----END OPENSSH PRIVATE KEY-----"
+KUBECONFIG = "apiVersion: v1\nkind: Config\n# mock-kubeconfig-value-9c1d\n"
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    dependencies: list[str]
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Recorded:
+    resources: dict[str, Registration] = field(default_factory=dict)
+
+    def by_name(self, name: str) -> Registration:
+        return next(r for r in self.resources.values() if r.name == name)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources.values() if r.type == type_]
+
+    def depth(self, urn: str, memo: dict[str, int] | None = None) -> int:
+        """Longest chain of explicit dependencies ending at `urn`."""
+        memo = {} if memo is None else memo
+        if urn not in memo:
+            deps = [d for d in self.resources[urn].dependencies if d in self.resources]
+            memo[urn] = 1 + max((self.depth(d, memo) for d in deps), default=0)
+        return memo[urn]
+
+    def max_depth(self) -> int:
+        memo: dict[str, int] = {}
+        return max(self.depth(urn, memo) for urn in self.resources)
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if "keep_stdout" in outputs:  # a RemoteScript: the kubeconfig reader's stdout
+            outputs["stdout"] = KUBECONFIG if outputs["keep_stdout"] else ""
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks, recorded: Recorded) -> None:
+        super().__init__(mocks)
+        self.recorded = recorded
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = pulumi_mocks.rpc.deserialize_properties(request.object)
+        self.recorded.resources[response.urn] = Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            dependencies=list(request.dependencies),
+            inputs=inputs,
+        )
+        return response
+
+
+def stack_settings(stack: str) -> dict[str, Any]:
+    """The plain settings of Pulumi.<stack>.yaml, keyed without the namespace."""
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {key.split(":", 1)[1]: value for key, value in raw.items()}
+
+
+def run_program(
+    settings: dict[str, Any],
+    secrets: dict[str, str] | None = None,
+    stack: str = "dev",
+    preview: bool = False,
+    recorded: Recorded | None = None,
+) -> tuple[Recorded, Any]:
+    """Build the program with `settings` (plain) and `secrets`; return what was
+    registered and the root component."""
+    from components.program import build
+
+    secrets = {"sshPrivateKey": SSH_KEY} if secrets is None else secrets
+    config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in settings.items()}
+    config.update({f"{PROJECT}:{k}": v for k, v in secrets.items()})
+    pulumi.runtime.set_all_config(config, [f"{PROJECT}:{k}" for k in secrets])
+    recorded = Recorded() if recorded is None else recorded
+    mocks = _Mocks()
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=preview, monitor=_RecordingMonitor(mocks, recorded)
+    )
+    holder: dict[str, Any] = {}
+
+    def program() -> None:
+        holder["cluster"] = build()
+
+    _sync_await(run_pulumi_func(program))
+    return recorded, holder.get("cluster")
+
+
+def resolve(output: pulumi.Output[Any]) -> tuple[Any, bool]:
+    """(value, is_secret) of an Output, under mocks."""
+    value = _sync_await(output.future())
+    secret = _sync_await(output.is_secret())
+    return value, secret
+
+
+def with_nodes(settings: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    changed = copy.deepcopy(settings)
+    changed["nodes"] = nodes
+    return changed

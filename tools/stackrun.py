@@ -1,0 +1,128 @@
+"""Run the real Pulumi engine on a stack without touching the tracked files.
+
+`pulumi stack init` and `pulumi config set --secret` write an encryption salt
+and ciphertexts into Pulumi.<stack>.yaml. For local previews, tests and
+benchmarks we work in a copy of the project under .pulumi-state/ instead,
+with a file:// backend (or PULUMI_BACKEND_URL) and a passphrase kept there.
+
+    python -m tools.stackrun preview dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = ROOT / ".pulumi-state"
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt")
+PROJECT_DIRS = ("components", "stacks")
+
+
+def throwaway_key() -> str:
+    """An Ed25519 key for previews: nothing is dialled, but the program
+    requires the secret to exist."""
+    key = Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+
+
+def engine_env(backend: str | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    STATE.mkdir(exist_ok=True)
+    env.setdefault("PULUMI_BACKEND_URL", backend or f"file://{STATE / 'backend'}")
+    if env["PULUMI_BACKEND_URL"].startswith("file://"):
+        Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    if "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env:
+        passphrase = STATE / "passphrase"
+        if not passphrase.exists():
+            passphrase.write_text(secrets.token_urlsafe(24))
+            passphrase.chmod(0o600)
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(passphrase)
+    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
+    return env
+
+
+def run(args: list[str], cwd: Path, env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["pulumi", *args], cwd=cwd, env=dict(env), input=stdin, text=True, capture_output=True, check=False
+    )
+
+
+def checked(args: list[str], cwd: Path, env: Mapping[str, str], stdin: str | None = None) -> str:
+    result = run(args, cwd, env, stdin)
+    if result.returncode != 0:
+        raise RuntimeError(f"pulumi {' '.join(args[:2])} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def workdir(stack: str, settings: Mapping[str, Any] | None = None, name: str | None = None) -> Path:
+    """A fresh copy of the project; `settings` (namespaced keys) replace the
+    stack file's config when given."""
+    work = STATE / "work" / (name or stack)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for file in PROJECT_FILES:
+        shutil.copy2(ROOT / file, work / file)
+    for directory in PROJECT_DIRS:
+        shutil.copytree(ROOT / directory, work / directory, ignore=shutil.ignore_patterns("__pycache__"))
+    (work / ".venv").symlink_to(ROOT / ".venv")
+    config = settings
+    if config is None:
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    (work / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": dict(config)}))
+    return work
+
+
+def init_stack(work: Path, stack: str, env: Mapping[str, str], stack_secrets: Mapping[str, str]) -> None:
+    """Create (or select) the stack and set its secrets."""
+    if run(["stack", "select", stack], work, env).returncode != 0:
+        checked(["stack", "init", stack, "--secrets-provider", "passphrase"], work, env)
+    for key, value in stack_secrets.items():
+        checked(["config", "set", "--secret", key], work, env, stdin=value)
+
+
+def preview_json(work: Path, stack: str, env: Mapping[str, str], extra: list[str] | None = None) -> dict[str, Any]:
+    result = run(["preview", "--json", "--stack", stack, *(extra or [])], work, env)
+    try:
+        data: dict[str, Any] = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"pulumi preview failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}") from None
+    if result.returncode != 0:
+        data.setdefault("failed", True)
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["preview"])
+    parser.add_argument("stack")
+    args = parser.parse_args(argv)
+    env = engine_env()
+    work = workdir(args.stack)
+    key_file = STATE / "preview-ssh-key"
+    if not key_file.exists():
+        key_file.write_text(throwaway_key())
+        key_file.chmod(0o600)
+    init_stack(work, args.stack, env, {"sshPrivateKey": key_file.read_text()})
+    print(f"pulumi preview --diff -s {args.stack} (backend {env['PULUMI_BACKEND_URL']}, work dir {work})")
+    return subprocess.run(["pulumi", "preview", "--diff", "--stack", args.stack], cwd=work, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
