@@ -35,25 +35,21 @@ class Cluster(pulumi.ComponentResource):
             }
             first, *other_planes = config.control_planes
             init = ControlPlaneInit(
-                first.name,
-                first,
-                config,
-                connections[first.name],
-                pulumi.ResourceOptions(parent=self, depends_on=list(preps.values())),
+                first.name, first, config, connections[first.name], after=list(preps.values()), opts=child
             )
             joined[first.name] = init
             previous: pulumi.Resource = init
             for node in other_planes:  # one at a time: etcd grows by one member per join
                 previous = NodeJoin(
                     node.name, node, config, connections[node.name], connections[first.name],
-                    pulumi.ResourceOptions(parent=self, depends_on=[previous]),
+                    after=[previous, preps[node.name]], opts=child,
                 )
                 joined[node.name] = previous
             for node in config.nodes:
                 if not node.is_control_plane:
                     joined[node.name] = NodeJoin(
                         node.name, node, config, connections[node.name], connections[first.name],
-                        pulumi.ResourceOptions(parent=self, depends_on=[init]),
+                        after=[init, preps[node.name]], opts=child,
                     )
             self.kubeconfig = init.kubeconfig
         else:

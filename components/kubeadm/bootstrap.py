@@ -3,6 +3,7 @@ and the admin kubeconfig as a secret."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ class ControlPlaneInit(pulumi.ComponentResource):
         node: Node,
         config: StackConfig,
         connection: pulumi.Output[dict[str, Any]],
+        after: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:kubeadm:ControlPlaneInit", name, None, opts)
@@ -79,7 +81,8 @@ class ControlPlaneInit(pulumi.ComponentResource):
             create_steps=[step("kubeadm-init", connection, script)],
             triggers=[script_hash(script)],
             kubernetes_version=config.cluster.kubernetes_version,
-            opts=pulumi.ResourceOptions(parent=self),
+            # Children do not inherit a component's dependencies: pass them on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
         reader = RemoteScript(
             f"{name}-admin-kubeconfig",
@@ -125,6 +128,7 @@ class NodeJoin(pulumi.ComponentResource):
         config: StackConfig,
         connection: pulumi.Output[dict[str, Any]],
         first_plane: pulumi.Output[dict[str, Any]],
+        after: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:kubeadm:NodeJoin", name, None, opts)
@@ -147,6 +151,6 @@ class NodeJoin(pulumi.ComponentResource):
             delete_steps=removal_steps(node, connection, first_plane),
             triggers=[script_hash(join)],
             kubernetes_version=config.cluster.kubernetes_version,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
         self.register_outputs({"joined": self.joined.id})

@@ -6,6 +6,8 @@ is scrubbed of those secrets before it is shown or raised."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import socket
 import time
@@ -83,8 +85,8 @@ def _client_for(endpoint: Endpoint) -> paramiko.SSHClient:
         key_type, _, blob = endpoint.host_key.strip().partition(" ")
         blob = blob.split()[0] if blob else ""
         try:
-            key = paramiko.PKey.from_type_string(key_type, paramiko.util.b64decode(blob))  # type: ignore[attr-defined]
-        except Exception as error:  # noqa: BLE001 - any parse failure is a config error
+            key = paramiko.PKey.from_type_string(key_type, base64.b64decode(blob, validate=True))
+        except (binascii.Error, paramiko.SSHException, ValueError) as error:
             raise RemoteError(f"{endpoint.host}: hostKey is not a valid public key ({error})") from None
         client.get_host_keys().add(_known_name(endpoint), key_type, key)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())

@@ -18,6 +18,19 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "runai-cluster"
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-value-4f2a\n-----END OPENSSH PRIVATE KEY-----"
 KUBECONFIG = "apiVersion: v1\nkind: Config\n# mock-kubeconfig-value-9c1d\n"
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _unwrap(value: Any, path: str, secret_paths: set[str]) -> Any:
+    """Strip the RPC secret wrappers, remembering where they were."""
+    if isinstance(value, dict):
+        if _SECRET_SIG in value:
+            secret_paths.add(path)
+            return _unwrap(value["value"], path, secret_paths)
+        return {k: _unwrap(v, f"{path}.{k}" if path else k, secret_paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
+    return value
 
 
 @dataclass
@@ -28,6 +41,7 @@ class Registration:
     parent: str
     dependencies: list[str]
     inputs: dict[str, Any]
+    secret_paths: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -73,7 +87,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
-        inputs = pulumi_mocks.rpc.deserialize_properties(request.object)
+        secret_paths: set[str] = set()
+        inputs = _unwrap(pulumi_mocks.rpc.deserialize_properties(request.object), "", secret_paths)
         self.recorded.resources[response.urn] = Registration(
             urn=response.urn,
             type=request.type,
@@ -81,6 +96,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             parent=request.parent,
             dependencies=list(request.dependencies),
             inputs=inputs,
+            secret_paths=secret_paths,
         )
         return response
 

@@ -1,0 +1,82 @@
+"""Real OpenSSH servers on 127.0.0.1 for tests: each with its own host key
+and an authorised key generated for the test."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def keygen(path: Path) -> tuple[str, str]:
+    """(private key text, public key line) of a new Ed25519 key."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path.read_text(), path.with_suffix(".pub").read_text().strip()
+
+
+@dataclass
+class SshServer:
+    port: int
+    host_key: str  # public host key line, for pinning
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_sshd(directory: Path, authorized_key: str) -> SshServer:
+    if not Path(SSHD).exists():
+        raise RuntimeError("sshd not found: install Debian's openssh-server (the Makefile's deps target does)")
+    directory.mkdir(parents=True, exist_ok=True)
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege-separation directory
+    _, host_public = keygen(directory / "host_ed25519")
+    (directory / "authorized_keys").write_text(authorized_key + "\n")
+    port = free_port()
+    config = directory / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {directory / 'host_ed25519'}",
+                f"PidFile {directory / 'sshd.pid'}",
+                f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "PermitRootLogin prohibit-password",
+                "StrictModes no",
+                "UsePAM no",
+                "AllowTcpForwarding yes",
+                "",
+            ]
+        )
+    )
+    log = directory / "sshd.log"
+    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=log.open("wb"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                if sock.recv(4).startswith(b"SSH-"):
+                    return SshServer(port, host_public, process, log)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"sshd did not start: {log.read_text()}")

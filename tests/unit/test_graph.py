@@ -1,0 +1,181 @@
+"""The dependency graph the program registers, under mocks."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.unit.harness import KUBECONFIG, SSH_KEY, Recorded, resolve, run_program, stack_settings
+
+REMOTE = "pulumi-python:dynamic:Resource"
+
+
+def generated(count: int, control_planes: int = 3) -> dict[str, Any]:
+    """A stack of `count` nodes: control planes, two system nodes, GPU workers."""
+    settings = copy.deepcopy(stack_settings("prod"))
+    nodes = []
+    for index in range(count):
+        if index < control_planes:
+            roles, extra = ["control-plane"], {}
+        elif index < min(control_planes + 2, count - 1):
+            roles, extra = ["system"], {}
+        else:
+            roles, extra = ["gpu-worker"], {"gpu": {"model": "H100", "count": 8}, "nodePool": "prod"}
+        nodes.append(
+            {
+                "name": f"n{index}",
+                "address": f"10.{index // 65536}.{index // 256 % 256}.{index % 256 + 1}"
+                if index % 256 != 255
+                else f"10.200.{index // 256}.1",
+                "roles": roles,
+                "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeneratedPlaceholderKey000000000000",
+                **extra,
+            }
+        )
+    settings["nodes"] = nodes
+    settings["cluster"]["environment"] = "prod" if control_planes > 1 else "dev"
+    settings["cluster"]["podCidr"] = "172.16.0.0/16"
+    settings["cluster"]["serviceCidr"] = "172.20.0.0/16"
+    return settings
+
+
+def remote(recorded: Recorded, name: str) -> str:
+    return recorded.by_name(name).urn
+
+
+def depends(recorded: Recorded, urn: str, on: str) -> bool:
+    """Direct dependency on `on` or on a child of the component `on`."""
+    deps = recorded.resources[urn].dependencies
+    return on in deps
+
+
+@pytest.fixture(scope="module")
+def dev() -> Recorded:
+    recorded, _ = run_program(stack_settings("dev"))
+    return recorded
+
+
+@pytest.fixture(scope="module")
+def prod() -> Recorded:
+    recorded, _ = run_program(stack_settings("prod"), stack="prod")
+    return recorded
+
+
+def test_every_prep_precedes_init(prod: Recorded) -> None:
+    init = remote(prod, "prod-cp-1-kubeadm-init")
+    for node in ("prod-cp-1", "prod-cp-2", "prod-sys-1", "prod-gpu-8"):
+        assert depends(prod, init, remote(prod, f"{node}-prep")), node
+
+
+def test_joins_depend_on_init_not_on_each_other(prod: Recorded) -> None:
+    init = remote(prod, "prod-cp-1-kubeadm-init")
+    worker_joins = [remote(prod, f"prod-gpu-{i}-join") for i in range(1, 9)]
+    worker_joins += [remote(prod, f"prod-sys-{i}-join") for i in range(1, 3)]
+    for join in worker_joins:
+        assert depends(prod, join, init)
+        assert not set(prod.resources[join].dependencies) & set(worker_joins)
+
+
+def test_control_planes_join_one_at_a_time(prod: Recorded) -> None:
+    cp2 = remote(prod, "prod-cp-2-join")
+    cp3 = remote(prod, "prod-cp-3-join")
+    assert depends(prod, cp2, remote(prod, "prod-cp-1-kubeadm-init"))
+    assert depends(prod, cp3, cp2)
+
+
+def test_join_asks_the_first_control_plane_for_a_fresh_command(prod: Recorded) -> None:
+    steps = prod.by_name("prod-gpu-1-join").inputs["create_steps"]
+    assert [s["name"] for s in steps] == ["join-command", "kubeadm-join"]
+    assert steps[0]["connection"]["target"]["host"] == "198.51.100.11"
+    assert steps[0]["capture"] == "JOIN_COMMAND"
+    assert "CONTROL_PLANE_JOIN=false" in steps[0]["script"]
+    assert steps[1]["connection"]["target"]["host"] == "198.51.100.31"
+    cp_steps = prod.by_name("prod-cp-2-join").inputs["create_steps"]
+    assert "CONTROL_PLANE_JOIN=true" in cp_steps[0]["script"]
+    assert "certificateKey:" in cp_steps[1]["script"] and "@CERT_KEY@" in cp_steps[1]["script"]
+
+
+def test_graph_depth_does_not_grow_with_nodes() -> None:
+    depths = {}
+    for count in (3, 300):
+        recorded, _ = run_program(generated(count, control_planes=1), stack="dev")
+        depths[count] = recorded.max_depth()
+    assert depths[3] == depths[300], depths
+
+
+def test_node_roles_become_labels_and_taints(dev: Recorded) -> None:
+    gpu = dev.by_name("gpu-dev-node-roles-dev-gpu-1").inputs
+    assert gpu["metadata"]["labels"] == {
+        "node-role.kubernetes.io/runai-gpu-worker": "true",
+        "run.ai/node-pool": "dev",
+    }
+    system = dev.by_name("gpu-dev-node-roles-dev-sys-1").inputs["metadata"]["labels"]
+    assert system == {
+        "node-role.kubernetes.io/runai-system": "true",
+        "node-role.kubernetes.io/runai-cpu-worker": "true",
+    }
+    assert dev.by_name("gpu-dev-node-roles-dev-cp-1").inputs["metadata"]["labels"] == {}
+
+
+def test_maintenance_puts_the_drain_taint_on() -> None:
+    settings = copy.deepcopy(stack_settings("dev"))
+    settings["nodes"][2]["maintenance"] = True
+    settings["nodes"][2]["taints"] = [{"key": "gpu", "value": "a100", "effect": "NoSchedule"}]
+    recorded, _ = run_program(settings)
+    taints = recorded.by_name("gpu-dev-node-roles-dev-gpu-1").inputs["spec"]["taints"]
+    assert taints == [
+        {"key": "gpu", "value": "a100", "effect": "NoSchedule"},
+        {"key": "runai", "value": "drain", "effect": "NoExecute"},
+    ]
+
+
+def test_node_patches_wait_for_their_join(dev: Recorded) -> None:
+    patch = dev.by_name("gpu-dev-node-roles-dev-gpu-2").urn
+    assert depends(dev, patch, remote(dev, "dev-gpu-2-join"))
+
+
+def test_removal_steps_graceful_and_force() -> None:
+    settings = copy.deepcopy(stack_settings("dev"))
+    settings["nodes"][3]["removal"] = "force"
+    recorded, _ = run_program(settings)
+    graceful = recorded.by_name("dev-gpu-1-join").inputs["delete_steps"]
+    assert [s["name"] for s in graceful] == ["drain", "reset", "remove-node"]
+    force = recorded.by_name("dev-gpu-2-join").inputs["delete_steps"]
+    assert [s["name"] for s in force] == ["remove-node"]
+    assert force[0]["connection"]["target"]["host"] == "192.0.2.10"
+
+
+def test_existing_cluster_skips_nodes_and_kubeadm() -> None:
+    settings = copy.deepcopy(stack_settings("dev"))
+    settings["cluster"]["bootstrap"] = "existing"
+    recorded, cluster = run_program(settings, secrets={"kubeconfig": KUBECONFIG})
+    assert not recorded.of_type(REMOTE)
+    assert recorded.of_type("kubernetes:core/v1:NodePatch")
+    value, secret = resolve(cluster.kubeconfig)
+    assert secret and value == KUBECONFIG
+
+
+def test_ssh_key_and_kubeconfig_are_secret_outputs() -> None:
+    recorded, cluster = run_program(stack_settings("dev"))
+    value, secret = resolve(cluster.kubeconfig)
+    assert secret and value == KUBECONFIG
+    for registration in recorded.of_type(REMOTE):
+        steps = registration.inputs["create_steps"]
+        assert any(s["connection"]["private_key"] == SSH_KEY for s in steps)
+        assert "create_steps" in registration.secret_paths, registration.name
+        assert "delete_steps" in registration.secret_paths or not registration.inputs["delete_steps"]
+    provider = recorded.of_type("pulumi:providers:kubernetes")[0]
+    assert "kubeconfig" in provider.secret_paths
+
+
+def test_scripts_carry_versions_and_kubeadm_config(dev: Recorded) -> None:
+    prep_steps = dev.by_name("dev-gpu-1-prep").inputs["create_steps"]
+    assert [s["name"] for s in prep_steps] == ["node-prep", "gpu-host"]
+    assert "KUBERNETES_VERSION=1.32.8" in prep_steps[0]["script"]
+    assert "KUBERNETES_APT_REPO=https://pkgs.k8s.io/core:/stable:/v1.32/deb/" in prep_steps[0]["script"]
+    assert [s["name"] for s in dev.by_name("dev-cp-1-prep").inputs["create_steps"]] == ["node-prep"]
+    init = dev.by_name("dev-cp-1-kubeadm-init").inputs
+    assert "apiVersion: kubeadm.k8s.io/v1beta4" in init["create_steps"][0]["script"]
+    assert init["kubernetes_version"] == "1.32.8"

@@ -1,0 +1,129 @@
+"""RemoteScript's provider against real OpenSSH servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.remote.command import RemoteScriptProvider, run_steps, step
+from components.remote.ssh import RemoteError
+from tests.support.sshd import SshServer, free_port, keygen, start_sshd
+
+
+@pytest.fixture(scope="module")
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    return keygen(tmp_path_factory.mktemp("client") / "id_ed25519")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, client_key: tuple[str, str]) -> Iterator[SshServer]:
+    sshd = start_sshd(tmp_path_factory.mktemp("sshd"), client_key[1])
+    yield sshd
+    sshd.stop()
+
+
+@pytest.fixture(scope="module")
+def bastion(tmp_path_factory: pytest.TempPathFactory, client_key: tuple[str, str]) -> Iterator[SshServer]:
+    sshd = start_sshd(tmp_path_factory.mktemp("bastion"), client_key[1])
+    yield sshd
+    sshd.stop()
+
+
+def connection(server: SshServer, key: str, **overrides: Any) -> dict[str, Any]:
+    target = {"host": "127.0.0.1", "port": server.port, "user": "root", "host_key": server.host_key}
+    target.update(overrides.pop("target", {}))
+    return {
+        "target": target,
+        "private_key": key,
+        "bastion": None,
+        "connect_timeout": 5,
+        "dial_attempts": 2,
+        "dial_retry_delay": 0.1,
+        **overrides,
+    }
+
+
+def test_steps_run_in_order_and_capture_flows_on(server: SshServer, client_key: tuple[str, str], tmp_path: Path) -> None:
+    conn = connection(server, client_key[0])
+    marker = tmp_path / "ran"
+    stdout = run_steps(
+        [
+            step("ask", conn, "#!/usr/bin/env bash\necho token-123\n", capture="TOKEN"),
+            step("use", conn, f'#!/usr/bin/env bash\nset -euo pipefail\necho "$TOKEN" > {marker}\necho done\n'),
+        ]
+    )
+    assert stdout.strip() == "done"
+    assert marker.read_text().strip() == "token-123"
+
+
+def test_failure_shows_the_tail_with_secrets_scrubbed(server: SshServer, client_key: tuple[str, str]) -> None:
+    conn = connection(server, client_key[0])
+    with pytest.raises(RemoteError) as caught:
+        run_steps(
+            [
+                step("ask", conn, "#!/usr/bin/env bash\necho s3cr3t-join-token\n", capture="TOKEN"),
+                step("fail", conn, '#!/usr/bin/env bash\necho "leaking $TOKEN" >&2\nexit 7\n'),
+            ]
+        )
+    message = str(caught.value)
+    assert "exit status 7" in message
+    assert "leaking [secret]" in message
+    assert "s3cr3t-join-token" not in message
+
+
+def test_pinned_host_key_mismatch_is_refused(server: SshServer, client_key: tuple[str, str], tmp_path: Path) -> None:
+    _, other_host_key = keygen(tmp_path / "other")
+    conn = connection(server, client_key[0], target={"host_key": other_host_key})
+    with pytest.raises(RemoteError, match="host key does not match the pinned hostKey"):
+        run_steps([step("x", conn, "#!/usr/bin/env bash\ntrue\n")])
+
+
+def test_wrong_client_key_is_not_retried(server: SshServer, tmp_path: Path) -> None:
+    stranger, _ = keygen(tmp_path / "stranger")
+    conn = connection(server, stranger)
+    with pytest.raises(RemoteError, match="authentication failed"):
+        run_steps([step("x", conn, "#!/usr/bin/env bash\ntrue\n")])
+
+
+def test_unreachable_host_is_retried_then_reported(client_key: tuple[str, str], server: SshServer) -> None:
+    conn = connection(server, client_key[0], target={"port": free_port()})
+    with pytest.raises(RemoteError, match="unreachable after 2 attempts"):
+        run_steps([step("x", conn, "#!/usr/bin/env bash\ntrue\n")])
+
+
+def test_through_a_bastion(server: SshServer, bastion: SshServer, client_key: tuple[str, str]) -> None:
+    jump = {"host": "127.0.0.1", "port": bastion.port, "user": "root", "host_key": bastion.host_key}
+    conn = connection(server, client_key[0], bastion=jump)
+    assert run_steps([step("x", conn, "#!/usr/bin/env bash\necho via-bastion\n")]).strip() == "via-bastion"
+
+
+def test_provider_refuses_a_kubernetes_version_change() -> None:
+    provider = RemoteScriptProvider()
+    result = provider.check({"kubernetes_version": "1.32.8"}, {"kubernetes_version": "1.33.1"})
+    assert len(result.failures) == 1
+    assert "cluster.kubernetesVersion: changing 1.32.8 to 1.33.1 on a running cluster is refused" in (
+        result.failures[0].reason
+    )
+    assert not provider.check({"kubernetes_version": "1.32.8"}, {"kubernetes_version": "1.32.8"}).failures
+    assert not provider.check({}, {"kubernetes_version": "1.33.1"}).failures
+
+
+def test_update_reruns_only_when_create_steps_or_triggers_change(
+    server: SshServer, client_key: tuple[str, str], tmp_path: Path
+) -> None:
+    conn = connection(server, client_key[0])
+    counter = tmp_path / "count"
+    create = [step("count", conn, f"#!/usr/bin/env bash\necho x >> {counter}\n")]
+    props = {"name": "n", "create_steps": create, "delete_steps": [], "triggers": ["a"], "keep_stdout": False}
+    provider = RemoteScriptProvider()
+    provider.create(props)
+    provider.update("n", props, {**props, "delete_steps": [step("d", conn, "#!/usr/bin/env bash\ntrue\n")]})
+    assert counter.read_text().count("x") == 1
+    provider.update("n", props, {**props, "triggers": ["b"]})
+    assert counter.read_text().count("x") == 2
+    assert not provider.diff("n", props, dict(props)).changes
+    assert provider.diff("n", props, {**props, "triggers": ["b"]}).changes
+    assert provider.diff("n", props, {**props, "triggers": ["b"]}).replaces == []
