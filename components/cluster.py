@@ -30,8 +30,7 @@ class Cluster(pulumi.ComponentResource):
             connections = {node.name: connection_for(node, config, key) for node in config.nodes}
             child = pulumi.ResourceOptions(parent=self)
             preps = {
-                node.name: NodePrep(node.name, node, config, connections[node.name], child)
-                for node in config.nodes
+                node.name: NodePrep(node.name, node, config, connections[node.name], child) for node in config.nodes
             }
             first, *other_planes = config.control_planes
             init = ControlPlaneInit(
@@ -41,15 +40,25 @@ class Cluster(pulumi.ComponentResource):
             previous: pulumi.Resource = init
             for node in other_planes:  # one at a time: etcd grows by one member per join
                 previous = NodeJoin(
-                    node.name, node, config, connections[node.name], connections[first.name],
-                    after=[previous, preps[node.name]], opts=child,
+                    node.name,
+                    node,
+                    config,
+                    connections[node.name],
+                    connections[first.name],
+                    after=[previous, preps[node.name]],
+                    opts=child,
                 )
                 joined[node.name] = previous
             for node in config.nodes:
                 if not node.is_control_plane:
                     joined[node.name] = NodeJoin(
-                        node.name, node, config, connections[node.name], connections[first.name],
-                        after=[init, preps[node.name]], opts=child,
+                        node.name,
+                        node,
+                        config,
+                        connections[node.name],
+                        connections[first.name],
+                        after=[init, preps[node.name]],
+                        opts=child,
                     )
             self.kubeconfig = init.kubeconfig
         else:

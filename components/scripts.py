@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 

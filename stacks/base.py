@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 # RFC 1123 hostname: labels of letters, digits and inner hyphens.
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+_LABEL = r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -40,7 +41,5 @@ def check_host(value: str) -> str:
 def check_k8s_name(value: str) -> str:
     """A lowercase DNS label, usable as a Kubernetes object name."""
     if not _K8S_NAME.match(value):
-        raise ValueError(
-            f"{value!r} must be a lowercase DNS label (a-z, 0-9, '-', at most 63 characters)"
-        )
+        raise ValueError(f"{value!r} must be a lowercase DNS label (a-z, 0-9, '-', at most 63 characters)")
     return value

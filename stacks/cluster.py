@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
@@ -26,12 +26,12 @@ def check_k8s_version(value: str) -> str:
     return value
 
 
-class Bootstrap(str, Enum):
+class Bootstrap(StrEnum):
     KUBEADM = "kubeadm"  # nodes prepared over SSH, cluster made with kubeadm
     EXISTING = "existing"  # a cluster made elsewhere (BCM, DeepOps); kubeconfig given
 
 
-class VipProvider(str, Enum):
+class VipProvider(StrEnum):
     KUBE_VIP = "kube-vip"  # a static pod on each control plane announces the VIP
     EXTERNAL = "external"  # an external load balancer already owns the address
 
@@ -72,9 +72,7 @@ class ClusterConfig(Section):
     @model_validator(mode="after")
     def _cidrs_disjoint(self) -> ClusterConfig:
         if self.pod_cidr.overlaps(self.service_cidr):
-            raise ValueError(
-                f"podCidr {self.pod_cidr} overlaps serviceCidr {self.service_cidr}: pick disjoint ranges"
-            )
+            raise ValueError(f"podCidr {self.pod_cidr} overlaps serviceCidr {self.service_cidr}: pick disjoint ranges")
         for flag in self.api_server_extra_args:
             if flag.startswith("-"):
                 raise ValueError(f"apiServerExtraArgs: write {flag.lstrip('-')!r} without leading dashes")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
@@ -10,19 +10,19 @@ from pydantic import AfterValidator, Field, model_validator
 from stacks.base import Section, check_host, check_k8s_name
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     CONTROL_PLANE = "control-plane"
     SYSTEM = "system"  # runs the Run:ai services (two or more in production)
     GPU_WORKER = "gpu-worker"
     CPU_WORKER = "cpu-worker"
 
 
-class Removal(str, Enum):
+class Removal(StrEnum):
     GRACEFUL = "graceful"  # drain, `kubeadm reset` over SSH, delete the Node
     FORCE = "force"  # the machine is dead: delete the Node (and etcd member)
 
 
-class TaintEffect(str, Enum):
+class TaintEffect(StrEnum):
     NO_SCHEDULE = "NoSchedule"
     PREFER_NO_SCHEDULE = "PreferNoSchedule"
     NO_EXECUTE = "NoExecute"

@@ -5,12 +5,12 @@ exists fails loudly instead of being ignored."""
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from stacks.base import Section
 
 
-class SchedulerKind(str, Enum):
+class SchedulerKind(StrEnum):
     RUNAI = "runai"  # the Run:ai control plane and cluster
     KAI = "kai"  # NVIDIA's open-source KAI Scheduler
 

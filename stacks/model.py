@@ -73,9 +73,7 @@ class StackConfig(Section):
         if not planes:
             raise ValueError("nodes: no node has the 'control-plane' role; give at least one")
         if len(planes) % 2 == 0:
-            message = (
-                f"nodes: {len(planes)} control planes; etcd needs an odd number (1, 3, 5) to keep quorum"
-            )
+            message = f"nodes: {len(planes)} control planes; etcd needs an odd number (1, 3, 5) to keep quorum"
             if self.is_prod:
                 raise ValueError(message)
             warnings.warn(message, ConfigWarning, stacklevel=2)
@@ -113,4 +111,4 @@ def _addresses_outside_cluster_ranges(config: StackConfig) -> None:
                 raise ValueError(f"nodes[{index}].address: {address} lies inside cluster.{key} {network}")
 
 
-__all__ = ["StackConfig", "ConfigWarning", "Role"]
+__all__ = ["ConfigWarning", "Role", "StackConfig"]

@@ -43,7 +43,9 @@ def throwaway_key() -> str:
 def engine_env(backend: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     STATE.mkdir(exist_ok=True)
-    env.setdefault("PULUMI_BACKEND_URL", backend or f"file://{STATE / 'backend'}")
+    if backend:
+        env["PULUMI_BACKEND_URL"] = backend
+    env.setdefault("PULUMI_BACKEND_URL", f"file://{STATE / 'backend'}")
     if env["PULUMI_BACKEND_URL"].startswith("file://"):
         Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
     if "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env:
@@ -57,7 +59,9 @@ def engine_env(backend: str | None = None) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], cwd: Path, env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], cwd: Path, env: Mapping[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["pulumi", *args], cwd=cwd, env=dict(env), input=stdin, text=True, capture_output=True, check=False
     )

@@ -103,9 +103,7 @@ class RemoteScript(dynamic.Resource):
         kubernetes_version: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret_outputs = pulumi.ResourceOptions(
-            additional_secret_outputs=["create_steps", "delete_steps", "stdout"]
-        )
+        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["create_steps", "delete_steps", "stdout"])
         super().__init__(
             RemoteScriptProvider(),
             name,
@@ -138,4 +136,3 @@ def step(
         "capture": capture,
         "ignore_failure": ignore_failure,
     }
-

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -152,12 +151,14 @@ def connect(connection: Connection) -> tuple[paramiko.SSHClient, paramiko.SSHCli
                 "if the machine was reinstalled, update hostKey in the inventory"
             ) from None
         except paramiko.AuthenticationException:
-            raise RemoteError(f"{where}: authentication failed; is the public key of sshPrivateKey authorised?") from None
+            raise RemoteError(
+                f"{where}: authentication failed; is the public key of sshPrivateKey authorised?"
+            ) from None
         except paramiko.SSHException as error:
             if "not found in known_hosts" in str(error):
                 raise RemoteError(f"{where}: host key not trusted ({error})") from None
             last = error
-        except (OSError, socket.timeout) as error:
+        except (TimeoutError, OSError) as error:
             last = error
         if attempt < connection.dial_attempts:
             time.sleep(connection.dial_retry_delay)
@@ -201,9 +202,7 @@ def run_script(
     result = Result(scrub(out, secrets), scrub(err, secrets), status, secrets)
     if status != 0:
         host = connection.target.host
-        raise RemoteError(
-            f"{host}: script failed with exit status {status}\n{_tail(result.stderr or result.stdout)}"
-        )
+        raise RemoteError(f"{host}: script failed with exit status {status}\n{_tail(result.stderr or result.stdout)}")
     return result
 
 

@@ -46,7 +46,9 @@ def connection(server: SshServer, key: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def test_steps_run_in_order_and_capture_flows_on(server: SshServer, client_key: tuple[str, str], tmp_path: Path) -> None:
+def test_steps_run_in_order_and_capture_flows_on(
+    server: SshServer, client_key: tuple[str, str], tmp_path: Path
+) -> None:
     conn = connection(server, client_key[0])
     marker = tmp_path / "ran"
     stdout = run_steps(

@@ -1,0 +1,110 @@
+"""The real engine: CLI, Python language host, dynamic providers and the
+kubernetes plugin built by `make toolchain`, on a local file backend."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.stackrun import ROOT, checked, engine_env, init_stack, preview_json, run, throwaway_key, workdir
+
+PROJECT = "runai-cluster"
+KUBECONFIG_MARKER = "kubeconfig-secret-marker-7d1e3b"
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def existing_cluster_config() -> dict[str, Any]:
+    """A stack on an existing cluster with no inventory: `up` needs no machine."""
+    config = copy.deepcopy(stack_config("dev"))
+    config[f"{PROJECT}:cluster"]["bootstrap"] = "existing"
+    config[f"{PROJECT}:nodes"] = []
+    return config
+
+
+def fake_kubeconfig() -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+            "users": [{"name": "u", "user": {"token": KUBECONFIG_MARKER}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+    )
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> dict[str, str]:
+    directory = tmp_path / "backend"
+    directory.mkdir()
+    return engine_env(backend=f"file://{directory}")
+
+
+@pytest.mark.parametrize(("stack", "nodes"), [("dev", 4), ("prod", 13)])
+def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[str, str]) -> None:
+    work = workdir(stack, name=f"it-{stack}")
+    key = throwaway_key()
+    init_stack(work, stack, backend, {"sshPrivateKey": key})
+    preview = preview_json(work, stack, backend)
+    assert not preview.get("failed"), preview.get("diagnostics")
+    ops = collections.Counter(step["op"] for step in preview["steps"])
+    assert set(ops) == {"create"}
+    types = collections.Counter(step["newState"]["type"] for step in preview["steps"])
+    # per node: a prep component and script, a join (or init) and a label patch
+    assert types["runai-cluster:nodes:NodePrep"] == nodes
+    assert types["runai-cluster:kubeadm:NodeJoin"] == nodes - 1
+    assert types["pulumi-python:dynamic:Resource"] == 2 * nodes + 1
+    assert types["kubernetes:core/v1:NodePatch"] == nodes
+    assert preview["changeSummary"] == {"create": 5 * nodes + 5}
+    assert key.splitlines()[1] not in json.dumps(preview)
+
+
+def test_preview_diff_never_prints_the_ssh_key(backend: dict[str, str]) -> None:
+    work = workdir("dev", name="it-diff")
+    key = throwaway_key()
+    init_stack(work, "dev", backend, {"sshPrivateKey": key})
+    result = run(["preview", "--diff", "--stack", "dev"], work, backend)
+    assert result.returncode == 0, result.stderr
+    assert "dev-gpu-2-join" in result.stdout
+    for line in key.splitlines()[1:-1]:
+        assert line not in result.stdout + result.stderr
+
+
+def test_bad_config_fails_preview_with_the_key_named(backend: dict[str, str]) -> None:
+    config = copy.deepcopy(stack_config("dev"))
+    config[f"{PROJECT}:nodes"][1]["address"] = "300.1.2.3"
+    work = workdir("dev", settings=config, name="it-bad")
+    init_stack(work, "dev", backend, {"sshPrivateKey": throwaway_key()})
+    result = run(["preview", "--stack", "dev"], work, backend)
+    assert result.returncode != 0
+    assert "nodes[1].address: '300.1.2.3' is not an IP address or hostname" in result.stdout + result.stderr
+
+
+def test_secrets_stay_secret_in_state_and_logs(backend: dict[str, str], tmp_path: Path) -> None:
+    work = workdir("dev", settings=existing_cluster_config(), name="it-secrets")
+    init_stack(work, "dev", backend, {"kubeconfig": fake_kubeconfig()})
+    logs = checked(["up", "--yes", "--skip-preview", "--stack", "dev"], work, backend)
+    logs += checked(["stack", "export", "--stack", "dev"], work, backend)
+    logs += checked(["stack", "output", "--stack", "dev"], work, backend)
+    state_files = [p for p in Path(backend["PULUMI_BACKEND_URL"].removeprefix("file://")).rglob("*") if p.is_file()]
+    assert state_files
+    state = "".join(p.read_text(errors="replace") for p in state_files)
+    config_file = (work / "Pulumi.dev.yaml").read_text()
+    for text in (logs, state, config_file):
+        assert KUBECONFIG_MARKER not in text
+    # ...yet it is there, encrypted: the owner of the passphrase can read it.
+    shown = checked(["stack", "output", "kubeconfig", "--show-secrets", "--stack", "dev"], work, backend)
+    assert KUBECONFIG_MARKER in shown
+    # A second `up` changes nothing.
+    again = checked(["preview", "--expect-no-changes", "--stack", "dev"], work, backend)
+    assert "unchanged" in again
