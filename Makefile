@@ -10,7 +10,7 @@ TOOLCHAIN_BIN = $(shell tools/toolchain.sh 2>/dev/null | tail -n 1)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: help venv lint unit toolchain integration test preview lab bench clean
+.PHONY: help deps venv lint unit toolchain integration test preview lab bench clean
 
 help:
 	@echo "make lab                 main job: pulumi preview of the dev stack on a local backend"
@@ -28,20 +28,23 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-lint: venv
+deps:
+	@tools/deps.sh
+
+lint: venv deps
 	$(VENV)/bin/ruff check .
 	shellcheck -s bash tools/*.sh .ci/run $$(find components -name '*.sh')
 
-unit: venv
+unit: venv deps
 	$(PY) -m pytest tests/unit -q
 
 toolchain:
 	@tools/toolchain.sh
 
-integration: venv
+integration: venv deps
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m pytest tests/integration -q
 
-test: venv lint
+test: venv deps lint
 	@tools/toolchain.sh >/dev/null
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m pytest tests -q
 

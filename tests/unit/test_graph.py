@@ -3,42 +3,13 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import pytest
 
+from tests.support.generated import generated
 from tests.unit.harness import KUBECONFIG, SSH_KEY, Recorded, resolve, run_program, stack_settings
 
 REMOTE = "pulumi-python:dynamic:Resource"
-
-
-def generated(count: int, control_planes: int = 3) -> dict[str, Any]:
-    """A stack of `count` nodes: control planes, two system nodes, GPU workers."""
-    settings = copy.deepcopy(stack_settings("prod"))
-    nodes = []
-    for index in range(count):
-        if index < control_planes:
-            roles, extra = ["control-plane"], {}
-        elif index < min(control_planes + 2, count - 1):
-            roles, extra = ["system"], {}
-        else:
-            roles, extra = ["gpu-worker"], {"gpu": {"model": "H100", "count": 8}, "nodePool": "prod"}
-        nodes.append(
-            {
-                "name": f"n{index}",
-                "address": f"10.{index // 65536}.{index // 256 % 256}.{index % 256 + 1}"
-                if index % 256 != 255
-                else f"10.200.{index // 256}.1",
-                "roles": roles,
-                "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeneratedPlaceholderKey000000000000",
-                **extra,
-            }
-        )
-    settings["nodes"] = nodes
-    settings["cluster"]["environment"] = "prod" if control_planes > 1 else "dev"
-    settings["cluster"]["podCidr"] = "172.16.0.0/16"
-    settings["cluster"]["serviceCidr"] = "172.20.0.0/16"
-    return settings
 
 
 def remote(recorded: Recorded, name: str) -> str:

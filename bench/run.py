@@ -1,0 +1,65 @@
+"""Benchmarks: print figures, assert nothing.
+
+1. Program evaluation under mocks (validation + graph construction) for
+   generated inventories of 4, 64 and 512 nodes (goal: 512 nodes under 10 s).
+2. A real `pulumi preview` (engine, language host, plugins, local backend)
+   of the same stacks; nothing is dialled during a preview.
+
+    python -m bench.run [--sizes 4,64,512] [--skip-preview]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+from tests.support.generated import generated
+from tests.unit.harness import PROJECT, run_program
+from tools.stackrun import engine_env, init_stack, preview_json, throwaway_key, workdir
+
+
+def evaluate(size: int) -> tuple[float, int]:
+    settings = generated(size, control_planes=3 if size >= 3 else 1)
+    started = time.perf_counter()
+    recorded, _ = run_program(settings, stack="prod")
+    return time.perf_counter() - started, len(recorded.resources)
+
+
+def preview(size: int) -> tuple[float, int]:
+    settings = {f"{PROJECT}:{key}": value for key, value in generated(size).items()}
+    env = engine_env()
+    work = workdir("prod", settings=settings, name=f"bench-{size}")
+    init_stack(work, "prod", env, {"sshPrivateKey": throwaway_key()})
+    started = time.perf_counter()
+    result = preview_json(work, "prod", env)
+    elapsed = time.perf_counter() - started
+    if result.get("failed"):
+        raise RuntimeError(f"preview of {size} nodes failed: {result.get('diagnostics')}")
+    return elapsed, sum(result["changeSummary"].values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="4,64,512")
+    parser.add_argument("--skip-preview", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    print("program evaluation under mocks")
+    print(f"{'nodes':>6} {'resources':>10} {'seconds':>8}")
+    for size in sizes:
+        seconds, count = evaluate(size)
+        print(f"{size:>6} {count:>10} {seconds:>8.2f}", flush=True)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of the evaluating process: {peak_mib:.0f} MiB")
+    if args.skip_preview:
+        return
+    print("\nreal `pulumi preview` (local backend)")
+    print(f"{'nodes':>6} {'creates':>10} {'seconds':>8}")
+    for size in sizes:
+        seconds, count = preview(size)
+        print(f"{size:>6} {count:>10} {seconds:>8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
