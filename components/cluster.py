@@ -27,14 +27,12 @@ class Cluster(pulumi.ComponentResource):
         if config.cluster.bootstrap is Bootstrap.KUBEADM:
             assert stack.secrets.ssh_private_key is not None  # checked by load_stack
             key = stack.secrets.ssh_private_key
-            connections = {node.name: connection_for(node, config, key) for node in config.nodes}
+            access = {node.name: connection_for(node, config, key) for node in config.nodes}
             child = pulumi.ResourceOptions(parent=self)
-            preps = {
-                node.name: NodePrep(node.name, node, config, connections[node.name], child) for node in config.nodes
-            }
+            preps = {node.name: NodePrep(node.name, node, config, access[node.name], child) for node in config.nodes}
             first, *other_planes = config.control_planes
             init = ControlPlaneInit(
-                first.name, first, config, connections[first.name], after=list(preps.values()), opts=child
+                first.name, first, config, access[first.name], after=list(preps.values()), opts=child
             )
             joined[first.name] = init
             previous: pulumi.Resource = init
@@ -43,8 +41,8 @@ class Cluster(pulumi.ComponentResource):
                     node.name,
                     node,
                     config,
-                    connections[node.name],
-                    connections[first.name],
+                    access[node.name],
+                    access[first.name],
                     after=[previous, preps[node.name]],
                     opts=child,
                 )
@@ -55,8 +53,8 @@ class Cluster(pulumi.ComponentResource):
                         node.name,
                         node,
                         config,
-                        connections[node.name],
-                        connections[first.name],
+                        access[node.name],
+                        access[first.name],
                         after=[init, preps[node.name]],
                         opts=child,
                     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from dataclasses import dataclass
 
 import pulumi
 
@@ -10,8 +11,17 @@ from stacks.inventory import Node
 from stacks.model import StackConfig
 
 
-def connection_for(node: Node, config: StackConfig, private_key: pulumi.Output[str]) -> pulumi.Output[dict[str, Any]]:
-    """The node's connection; secret, since it carries the private key."""
+@dataclass(frozen=True)
+class NodeAccess:
+    """A node's SSH connection as JSON (secret: it carries the private key)
+    and its plain `user@address:port` for diffs and logs. JSON, because the
+    SDK lifts every leaf of a dict Output into an Output of its own."""
+
+    connection: pulumi.Output[str]
+    host: str
+
+
+def connection_for(node: Node, config: StackConfig, private_key: pulumi.Output[str]) -> NodeAccess:
     ssh = config.ssh
     bastion = None
     if ssh.bastion:
@@ -27,13 +37,16 @@ def connection_for(node: Node, config: StackConfig, private_key: pulumi.Output[s
         "user": node.ssh_user or ssh.user,
         "host_key": node.host_key,
     }
-    return pulumi.Output.secret(private_key).apply(
-        lambda key: {
-            "target": target,
-            "private_key": key,
-            "bastion": bastion,
-            "connect_timeout": ssh.connect_timeout_seconds,
-            "dial_attempts": ssh.dial_attempts,
-            "dial_retry_delay": ssh.dial_retry_delay_seconds,
-        }
+    connection = pulumi.Output.secret(private_key).apply(
+        lambda key: json.dumps(
+            {
+                "target": target,
+                "private_key": key,
+                "bastion": bastion,
+                "connect_timeout": ssh.connect_timeout_seconds,
+                "dial_attempts": ssh.dial_attempts,
+                "dial_retry_delay": ssh.dial_retry_delay_seconds,
+            }
+        )
     )
+    return NodeAccess(connection, f"{target['user']}@{target['host']}:{target['port']}")

@@ -44,7 +44,8 @@ class NvidiaConfig(Section):
     driver_package: str = "nvidia-driver-570-server"
     driver_version: str = ""
     container_toolkit_version: str = "1.17.8-1"
-    apt_repo: str = "https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /"
+    # {arch} becomes the node's dpkg architecture (amd64, arm64).
+    apt_repo: str = "https://nvidia.github.io/libnvidia-container/stable/deb/{arch} /"
     apt_key_url: str = "https://nvidia.github.io/libnvidia-container/gpgkey"
 
 

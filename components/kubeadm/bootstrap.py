@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 
+from components.connection import NodeAccess
 from components.kubeadm.config import InitParams, render_init, render_join
 from components.kubeadm.kube_vip import render_kube_vip
 from components.remote.command import RemoteScript, step
@@ -65,11 +66,12 @@ class ControlPlaneInit(pulumi.ComponentResource):
         name: str,
         node: Node,
         config: StackConfig,
-        connection: pulumi.Output[dict[str, Any]],
+        access: NodeAccess,
         after: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:kubeadm:ControlPlaneInit", name, None, opts)
+        on_node = {"connections": {"node": access.connection}, "hosts": {"node": access.host}}
         script = _script(
             "init",
             KUBEADM_CONFIG=init_config(node, config),
@@ -78,7 +80,8 @@ class ControlPlaneInit(pulumi.ComponentResource):
         )
         self.init = RemoteScript(
             f"{name}-kubeadm-init",
-            create_steps=[step("kubeadm-init", connection, script)],
+            **on_node,
+            create_steps=[step("kubeadm-init", "node", script)],
             triggers=[script_hash(script)],
             kubernetes_version=config.cluster.kubernetes_version,
             # Children do not inherit a component's dependencies: pass them on.
@@ -86,7 +89,8 @@ class ControlPlaneInit(pulumi.ComponentResource):
         )
         reader = RemoteScript(
             f"{name}-admin-kubeconfig",
-            create_steps=[step("read-kubeconfig", connection, _script("read-kubeconfig"))],
+            **on_node,
+            create_steps=[step("read-kubeconfig", "node", _script("read-kubeconfig"))],
             triggers=[node.generation],
             keep_stdout=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.init]),
@@ -95,23 +99,19 @@ class ControlPlaneInit(pulumi.ComponentResource):
         self.register_outputs({"kubeconfig": self.kubeconfig})
 
 
-def removal_steps(
-    node: Node,
-    node_connection: pulumi.Output[dict[str, Any]],
-    first_plane: pulumi.Output[dict[str, Any]],
-) -> list[dict[str, Any]]:
+def removal_steps(node: Node) -> list[dict[str, Any]]:
     """What leaving the cluster runs: graceful drains and resets over SSH;
     force only talks to the surviving control plane."""
     remove = step(
         "remove-node",
-        first_plane,
+        "first-control-plane",
         _script("remove-node", NODE_NAME=node.name, CONTROL_PLANE=str(node.is_control_plane).lower()),
     )
     if node.removal is Removal.FORCE:
         return [remove]
     return [
-        step("drain", first_plane, _script("drain", NODE_NAME=node.name, DRAIN_TIMEOUT="600s")),
-        step("reset", node_connection, _script("reset")),
+        step("drain", "first-control-plane", _script("drain", NODE_NAME=node.name, DRAIN_TIMEOUT="600s")),
+        step("reset", "node", _script("reset")),
         remove,
     ]
 
@@ -126,8 +126,8 @@ class NodeJoin(pulumi.ComponentResource):
         name: str,
         node: Node,
         config: StackConfig,
-        connection: pulumi.Output[dict[str, Any]],
-        first_plane: pulumi.Output[dict[str, Any]],
+        access: NodeAccess,
+        first_plane: NodeAccess,
         after: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -144,11 +144,13 @@ class NodeJoin(pulumi.ComponentResource):
         ask = _script("join-command", CONTROL_PLANE_JOIN=str(control_plane).lower())
         self.joined = RemoteScript(
             f"{name}-join",
+            connections={"node": access.connection, "first-control-plane": first_plane.connection},
+            hosts={"node": access.host, "first-control-plane": first_plane.host},
             create_steps=[
-                step("join-command", first_plane, ask, capture="JOIN_COMMAND"),
-                step("kubeadm-join", connection, join),
+                step("join-command", "first-control-plane", ask, capture="JOIN_COMMAND"),
+                step("kubeadm-join", "node", join),
             ],
-            delete_steps=removal_steps(node, connection, first_plane),
+            delete_steps=removal_steps(node),
             triggers=[script_hash(join)],
             kubernetes_version=config.cluster.kubernetes_version,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pulumi
 
+from components.connection import NodeAccess
 from components.remote.command import RemoteScript, step
 from components.scripts import render_script, script_hash
 from stacks.inventory import Node, Role
@@ -71,14 +71,16 @@ class NodePrep(pulumi.ComponentResource):
         name: str,
         node: Node,
         config: StackConfig,
-        connection: pulumi.Output[dict[str, Any]],
+        access: NodeAccess,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:nodes:NodePrep", name, None, opts)
         scripts = prep_scripts(node, config)
         self.prepared = RemoteScript(
             f"{name}-prep",
-            create_steps=[step(script_name, connection, text) for script_name, text in scripts],
+            connections={"node": access.connection},
+            hosts={"node": access.host},
+            create_steps=[step(script_name, "node", text) for script_name, text in scripts],
             triggers=[script_hash(text) for _, text in scripts],
             kubernetes_version=config.cluster.kubernetes_version,
             opts=pulumi.ResourceOptions(parent=self),

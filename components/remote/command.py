@@ -1,7 +1,9 @@
 """`RemoteScript`: a Pulumi resource that runs scripts on machines over SSH.
 
-A resource has create steps and delete steps. Each step runs one script on one
-machine; a step may `capture` its standard output into an environment variable
+A resource has named SSH connections (one secret input: they carry the private
+key) and create and delete steps. Each step runs one script on the machine of
+one connection; scripts hold no secrets, so `pulumi preview --diff` shows
+reviewers exactly what changes. A step may `capture` its standard output into an environment variable
 for the steps after it (a fresh join command read from the first control plane,
 say) without that value ever reaching the state. Changing the create steps or
 the triggers re-runs the create steps in place: node scripts are idempotent, and
@@ -12,31 +14,27 @@ from the module proxy available to our CI; see the README."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
 from pulumi import dynamic
 
-from components.remote.ssh import Connection, RemoteError, run_script
+from components.remote.ssh import Connection, run_script
 
-# Inputs whose change re-runs the create steps.
-_RERUN_KEYS = ("create_steps", "triggers")
+# Inputs whose change re-runs the create steps (a new address or user too).
+_RERUN_KEYS = ("create_steps", "triggers", "hosts")
 
 
-def run_steps(steps: list[dict[str, Any]]) -> str:
-    """Run steps in order; return the last step's standard output."""
+def run_steps(steps: list[dict[str, Any]], connections: str) -> str:
+    """Run steps in order on `connections` (JSON: name -> connection);
+    return the last step's standard output."""
+    by_name = json.loads(connections)
     captured: dict[str, str] = {}
     stdout = ""
     for step in steps:
-        connection = Connection.from_dict(step["connection"])
-        try:
-            result = run_script(connection, step["script"], captured)
-        except RemoteError:
-            if step.get("ignore_failure"):
-                pulumi.log.warn(f"{step.get('name', 'step')}: failed, continuing as configured")
-                continue
-            raise
-        stdout = result.stdout
+        connection = Connection.from_dict(by_name[step["on"]])
+        stdout = run_script(connection, step["script"], captured).stdout
         if step.get("capture"):
             captured[step["capture"]] = stdout.strip()
     return stdout
@@ -65,30 +63,43 @@ class RemoteScriptProvider(dynamic.ResourceProvider):
         return dynamic.CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changed = [key for key in news if key != "stdout" and olds.get(key) != news.get(key)]
+        # A rotated private key alone is stored without re-running anything.
+        changed = [key for key in news if key not in ("stdout",) and olds.get(key) != news.get(key)]
         return dynamic.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        stdout = run_steps(props["create_steps"])
+        stdout = run_steps(props["create_steps"], props["connections"])
         return dynamic.CreateResult(id_=props["name"], outs=_outputs(props, stdout))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         if any(olds.get(key) != news.get(key) for key in _RERUN_KEYS):
-            stdout = run_steps(news["create_steps"])
+            stdout = run_steps(news["create_steps"], news["connections"])
         else:
             stdout = olds.get("stdout", "")  # only delete steps or labels changed
         return dynamic.UpdateResult(outs=_outputs(news, stdout))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if props.get("delete_steps"):
-            run_steps(props["delete_steps"])
+            run_steps(props["delete_steps"], props["connections"])
+
+
+def _as_json_object(members: dict[str, pulumi.Output[str]]) -> pulumi.Output[str]:
+    """One JSON object from JSON members. Kept as a string on purpose: the SDK
+    lifts every leaf of a dict Output into an Output of its own, which made a
+    512-node program take minutes to evaluate."""
+    names = list(members)
+    return pulumi.Output.all(*members.values()).apply(
+        lambda values: "{" + ",".join(f"{json.dumps(n)}:{v}" for n, v in zip(names, values, strict=True)) + "}"
+    )
 
 
 class RemoteScript(dynamic.Resource):
     """Runs `create_steps` (and `delete_steps` when removed) over SSH.
 
-    `stdout` holds the last create step's output when `keep_stdout` is set; it
-    and every connection (private key included) are stored as secrets."""
+    `connections` maps the names steps use to SSH connections; they and
+    `stdout` (the last create step's output, kept only with `keep_stdout`) are
+    stored as secrets. `hosts` (user@address:port per connection, plain) makes
+    a moved machine visible in diffs."""
 
     stdout: pulumi.Output[str]
 
@@ -96,19 +107,23 @@ class RemoteScript(dynamic.Resource):
         self,
         name: str,
         *,
-        create_steps: pulumi.Input[list[Any]],
-        delete_steps: pulumi.Input[list[Any]] | None = None,
-        triggers: pulumi.Input[list[Any]] | None = None,
+        connections: dict[str, pulumi.Output[str]],
+        hosts: dict[str, str],
+        create_steps: list[dict[str, Any]],
+        delete_steps: list[dict[str, Any]] | None = None,
+        triggers: list[Any] | None = None,
         keep_stdout: bool = False,
         kubernetes_version: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["create_steps", "delete_steps", "stdout"])
+        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["connections", "stdout"])
         super().__init__(
             RemoteScriptProvider(),
             name,
             {
                 "name": name,
+                "connections": pulumi.Output.secret(_as_json_object(connections)),
+                "hosts": hosts,
                 "create_steps": create_steps,
                 "delete_steps": delete_steps or [],
                 "triggers": triggers or [],
@@ -122,17 +137,15 @@ class RemoteScript(dynamic.Resource):
 
 def step(
     name: str,
-    connection: pulumi.Input[dict[str, Any]],
+    on: str,
     script: str,
     *,
     capture: str | None = None,
-    ignore_failure: bool = False,
 ) -> dict[str, Any]:
-    """One step of a RemoteScript: `script` run on `connection`."""
+    """One step of a RemoteScript: `script` run on the connection named `on`."""
     return {
         "name": name,
-        "connection": connection,
+        "on": on,
         "script": script,
         "capture": capture,
-        "ignore_failure": ignore_failure,
     }

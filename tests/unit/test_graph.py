@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -57,12 +58,16 @@ def test_control_planes_join_one_at_a_time(prod: Recorded) -> None:
 
 
 def test_join_asks_the_first_control_plane_for_a_fresh_command(prod: Recorded) -> None:
-    steps = prod.by_name("prod-gpu-1-join").inputs["create_steps"]
-    assert [s["name"] for s in steps] == ["join-command", "kubeadm-join"]
-    assert steps[0]["connection"]["target"]["host"] == "198.51.100.11"
+    join = prod.by_name("prod-gpu-1-join").inputs
+    steps = join["create_steps"]
+    assert [(s["name"], s["on"]) for s in steps] == [
+        ("join-command", "first-control-plane"),
+        ("kubeadm-join", "node"),
+    ]
+    assert join["hosts"] == {"node": "ubuntu@198.51.100.31:22", "first-control-plane": "ubuntu@198.51.100.11:22"}
+    assert json.loads(join["connections"])["first-control-plane"]["target"]["host"] == "198.51.100.11"
     assert steps[0]["capture"] == "JOIN_COMMAND"
     assert "CONTROL_PLANE_JOIN=false" in steps[0]["script"]
-    assert steps[1]["connection"]["target"]["host"] == "198.51.100.31"
     cp_steps = prod.by_name("prod-cp-2-join").inputs["create_steps"]
     assert "CONTROL_PLANE_JOIN=true" in cp_steps[0]["script"]
     assert "certificateKey:" in cp_steps[1]["script"] and "@CERT_KEY@" in cp_steps[1]["script"]
@@ -114,8 +119,7 @@ def test_removal_steps_graceful_and_force() -> None:
     graceful = recorded.by_name("dev-gpu-1-join").inputs["delete_steps"]
     assert [s["name"] for s in graceful] == ["drain", "reset", "remove-node"]
     force = recorded.by_name("dev-gpu-2-join").inputs["delete_steps"]
-    assert [s["name"] for s in force] == ["remove-node"]
-    assert force[0]["connection"]["target"]["host"] == "192.0.2.10"
+    assert [(s["name"], s["on"]) for s in force] == [("remove-node", "first-control-plane")]
 
 
 def test_existing_cluster_skips_nodes_and_kubeadm() -> None:
@@ -133,10 +137,11 @@ def test_ssh_key_and_kubeconfig_are_secret_outputs() -> None:
     value, secret = resolve(cluster.kubeconfig)
     assert secret and value == KUBECONFIG
     for registration in recorded.of_type(REMOTE):
-        steps = registration.inputs["create_steps"]
-        assert any(s["connection"]["private_key"] == SSH_KEY for s in steps)
-        assert "create_steps" in registration.secret_paths, registration.name
-        assert "delete_steps" in registration.secret_paths or not registration.inputs["delete_steps"]
+        connections = json.loads(registration.inputs["connections"])
+        assert all(c["private_key"] == SSH_KEY for c in connections.values())
+        assert "connections" in registration.secret_paths, registration.name
+        scripts = str(registration.inputs["create_steps"]) + str(registration.inputs["delete_steps"])
+        assert SSH_KEY not in scripts
     provider = recorded.of_type("pulumi:providers:kubernetes")[0]
     assert "kubeconfig" in provider.secret_paths
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,10 @@ def test_steps_run_in_order_and_capture_flows_on(
     marker = tmp_path / "ran"
     stdout = run_steps(
         [
-            step("ask", conn, "#!/usr/bin/env bash\necho token-123\n", capture="TOKEN"),
-            step("use", conn, f'#!/usr/bin/env bash\nset -euo pipefail\necho "$TOKEN" > {marker}\necho done\n'),
-        ]
+            step("ask", "a", "#!/usr/bin/env bash\necho token-123\n", capture="TOKEN"),
+            step("use", "b", f'#!/usr/bin/env bash\nset -euo pipefail\necho "$TOKEN" > {marker}\necho done\n'),
+        ],
+        json.dumps({"a": conn, "b": conn}),
     )
     assert stdout.strip() == "done"
     assert marker.read_text().strip() == "token-123"
@@ -66,9 +68,10 @@ def test_failure_shows_the_tail_with_secrets_scrubbed(server: SshServer, client_
     with pytest.raises(RemoteError) as caught:
         run_steps(
             [
-                step("ask", conn, "#!/usr/bin/env bash\necho s3cr3t-join-token\n", capture="TOKEN"),
-                step("fail", conn, '#!/usr/bin/env bash\necho "leaking $TOKEN" >&2\nexit 7\n'),
-            ]
+                step("ask", "n", "#!/usr/bin/env bash\necho s3cr3t-join-token\n", capture="TOKEN"),
+                step("fail", "n", '#!/usr/bin/env bash\necho "leaking $TOKEN" >&2\nexit 7\n'),
+            ],
+            json.dumps({"n": conn}),
         )
     message = str(caught.value)
     assert "exit status 7" in message
@@ -80,26 +83,29 @@ def test_pinned_host_key_mismatch_is_refused(server: SshServer, client_key: tupl
     _, other_host_key = keygen(tmp_path / "other")
     conn = connection(server, client_key[0], target={"host_key": other_host_key})
     with pytest.raises(RemoteError, match="host key does not match the pinned hostKey"):
-        run_steps([step("x", conn, "#!/usr/bin/env bash\ntrue\n")])
+        run_steps([step("x", "n", "#!/usr/bin/env bash\ntrue\n")], json.dumps({"n": conn}))
 
 
 def test_wrong_client_key_is_not_retried(server: SshServer, tmp_path: Path) -> None:
     stranger, _ = keygen(tmp_path / "stranger")
     conn = connection(server, stranger)
     with pytest.raises(RemoteError, match="authentication failed"):
-        run_steps([step("x", conn, "#!/usr/bin/env bash\ntrue\n")])
+        run_steps([step("x", "n", "#!/usr/bin/env bash\ntrue\n")], json.dumps({"n": conn}))
 
 
 def test_unreachable_host_is_retried_then_reported(client_key: tuple[str, str], server: SshServer) -> None:
     conn = connection(server, client_key[0], target={"port": free_port()})
     with pytest.raises(RemoteError, match="unreachable after 2 attempts"):
-        run_steps([step("x", conn, "#!/usr/bin/env bash\ntrue\n")])
+        run_steps([step("x", "n", "#!/usr/bin/env bash\ntrue\n")], json.dumps({"n": conn}))
 
 
 def test_through_a_bastion(server: SshServer, bastion: SshServer, client_key: tuple[str, str]) -> None:
     jump = {"host": "127.0.0.1", "port": bastion.port, "user": "root", "host_key": bastion.host_key}
     conn = connection(server, client_key[0], bastion=jump)
-    assert run_steps([step("x", conn, "#!/usr/bin/env bash\necho via-bastion\n")]).strip() == "via-bastion"
+    assert (
+        run_steps([step("x", "n", "#!/usr/bin/env bash\necho via-bastion\n")], json.dumps({"n": conn})).strip()
+        == "via-bastion"
+    )
 
 
 def test_provider_refuses_a_kubernetes_version_change() -> None:
@@ -118,11 +124,19 @@ def test_update_reruns_only_when_create_steps_or_triggers_change(
 ) -> None:
     conn = connection(server, client_key[0])
     counter = tmp_path / "count"
-    create = [step("count", conn, f"#!/usr/bin/env bash\necho x >> {counter}\n")]
-    props = {"name": "n", "create_steps": create, "delete_steps": [], "triggers": ["a"], "keep_stdout": False}
+    create = [step("count", "n", f"#!/usr/bin/env bash\necho x >> {counter}\n")]
+    props = {
+        "name": "n",
+        "connections": json.dumps({"n": conn}),
+        "hosts": {"n": "root@127.0.0.1"},
+        "create_steps": create,
+        "delete_steps": [],
+        "triggers": ["a"],
+        "keep_stdout": False,
+    }
     provider = RemoteScriptProvider()
     provider.create(props)
-    provider.update("n", props, {**props, "delete_steps": [step("d", conn, "#!/usr/bin/env bash\ntrue\n")]})
+    provider.update("n", props, {**props, "delete_steps": [step("d", "n", "#!/usr/bin/env bash\ntrue\n")]})
     assert counter.read_text().count("x") == 1
     provider.update("n", props, {**props, "triggers": ["b"]})
     assert counter.read_text().count("x") == 2

@@ -1,0 +1,454 @@
+#!/usr/bin/env bash
+# Make an Ubuntu 22.04/24.04 machine ready for kubeadm: swap off, kernel modules
+# and sysctls, containerd with an explicit config, kubelet/kubeadm/kubectl
+# pinned and held, NFS client. Idempotent: every step compares first and acts
+# only on a difference, so a second run changes nothing and restarts nothing.
+#
+# Parameters (assigned above this header by components/scripts.py):
+#   KUBERNETES_VERSION, KUBERNETES_MINOR      1.32.8 and 1.32
+#   KUBERNETES_PACKAGE_REVISION               1.1: packages pinned at 1.32.8-1.1
+#   KUBERNETES_APT_REPO, KUBERNETES_APT_KEY_URL
+#                                             pkgs.k8s.io, one repository per minor
+#   CONTAINERD_PACKAGE                        containerd (distro) or containerd.io
+#   CONTAINERD_VERSION                        apt version; empty: the candidate,
+#                                             installed once and not held
+#   CONTAINERD_APT_REPO                       empty: the distro's own packages.
+#       Otherwise the rest of a deb line after its options: "URI SUITE
+#       [COMPONENT...]", e.g. "https://download.docker.com/linux/ubuntu
+#       {codename} stable". {codename} becomes this node's VERSION_CODENAME and
+#       {arch} its dpkg architecture, so one value serves 22.04 and 24.04
+#       nodes; a lone URI is a flat repository (suite "/"). The script adds
+#       [signed-by=] for the key fetched from CONTAINERD_APT_KEY_URL.
+#   CONTAINERD_CONFIG_VERSION                 2 (containerd 1.x) or 3 (2.x)
+#   CONTAINERD_DATA_ROOT, SANDBOX_IMAGE
+#   REGISTRY_MIRRORS                          lines "host=https://m1,https://m2",
+#       one certs.d/<host>/hosts.toml each (docker.io's server is
+#       registry-1.docker.io); a mirror whose path holds /v2, like Harbor's
+#       https://harbor/v2/<proxy-project>, gets override_path = true
+#   REGISTRY_CA_HOST, REGISTRY_CA_PEM         a private registry and its CA
+#   NODE_GENERATION                           only reported; bumping it re-runs us
+# PREP_ROOT (environment, default empty) prefixes every file path, so tests can
+# dry-run against a scratch directory with stand-ins for the system commands.
+#
+# /etc/containerd/config.toml is ours, but gpu-host.sh (nvidia-ctk) and the GPU
+# Operator add the NVIDIA runtime to it. Rewriting it on every run would drop
+# that runtime and restart containerd each time, so it is rewritten only when
+# our own rendering changed since the last run (kept in
+# /var/lib/node-prep/containerd-config.toml) or the file no longer carries our
+# settings. After such a rewrite gpu-host.sh must run again; NodePrep runs it
+# right after this script whenever either script changes.
+set -euo pipefail
+
+: "${KUBERNETES_VERSION:?}"
+: "${KUBERNETES_MINOR:?}"
+: "${KUBERNETES_PACKAGE_REVISION:?}"
+: "${KUBERNETES_APT_REPO:?}"
+: "${KUBERNETES_APT_KEY_URL:?}"
+: "${CONTAINERD_PACKAGE:?}"
+: "${CONTAINERD_VERSION=}"
+: "${CONTAINERD_APT_REPO=}"
+: "${CONTAINERD_APT_KEY_URL=}"
+: "${CONTAINERD_CONFIG_VERSION:?}"
+: "${CONTAINERD_DATA_ROOT:?}"
+: "${SANDBOX_IMAGE:?}"
+: "${REGISTRY_MIRRORS=}"
+: "${REGISTRY_CA_HOST=}"
+: "${REGISTRY_CA_PEM=}"
+: "${NODE_GENERATION:?}"
+: "${PREP_ROOT=}"
+
+R=$PREP_ROOT
+export DEBIAN_FRONTEND=noninteractive
+changed=()
+
+say() { printf 'node-prep: %s\n' "$*"; }
+die() {
+  printf 'node-prep: %s\n' "$*" >&2
+  exit 1
+}
+
+# --- parameter checks: fail before touching anything ------------------------
+[[ -n $R || $EUID -eq 0 ]] || die "must run as root"
+[[ $KUBERNETES_VERSION == "$KUBERNETES_MINOR".* ]] ||
+  die "KUBERNETES_VERSION $KUBERNETES_VERSION is not in minor $KUBERNETES_MINOR (the apt repository is per minor)"
+[[ $CONTAINERD_CONFIG_VERSION == 2 || $CONTAINERD_CONFIG_VERSION == 3 ]] ||
+  die "CONTAINERD_CONFIG_VERSION must be 2 or 3, not '$CONTAINERD_CONFIG_VERSION'"
+# These go into TOML strings unescaped, so keep them to plain path/image characters.
+[[ $CONTAINERD_DATA_ROOT =~ ^/[A-Za-z0-9._/-]*$ ]] || die "CONTAINERD_DATA_ROOT must be a plain absolute path"
+[[ $SANDBOX_IMAGE =~ ^[A-Za-z0-9._/:@-]+$ ]] || die "SANDBOX_IMAGE '$SANDBOX_IMAGE' is not an image reference"
+[[ -z $CONTAINERD_APT_REPO || -n $CONTAINERD_APT_KEY_URL ]] || die "CONTAINERD_APT_REPO needs CONTAINERD_APT_KEY_URL"
+[[ -n $REGISTRY_CA_HOST || -z $REGISTRY_CA_PEM ]] || die "REGISTRY_CA_PEM is set but REGISTRY_CA_HOST is empty"
+[[ -z $REGISTRY_CA_HOST || $REGISTRY_CA_PEM == *"-----BEGIN CERTIFICATE-----"* ]] ||
+  die "REGISTRY_CA_HOST is set but REGISTRY_CA_PEM holds no PEM certificate"
+
+# --- helpers ----------------------------------------------------------------
+
+# write_file MODE PATH < CONTENT: replace PATH only when the content differs, so
+# callers restart services only on real changes. Sets WROTE to 1 or 0 (a
+# variable rather than the exit status, which would switch off set -e inside).
+WROTE=0
+write_file() {
+  local mode=$1 path=$2 tmp
+  mkdir -p "$(dirname "$path")"
+  tmp=$(mktemp "$path.XXXXXX")
+  cat >"$tmp"
+  if [[ -f $path ]] && cmp -s "$tmp" "$path"; then
+    rm -f "$tmp"
+    WROTE=0
+    return 0
+  fi
+  chmod "$mode" "$tmp"
+  mv -f "$tmp" "$path"
+  WROTE=1
+}
+
+# installed_version PKG: its version if dpkg has it installed, else nothing.
+installed_version() {
+  local out
+  # shellcheck disable=SC2016 # ${...} is dpkg-query's format syntax, not ours
+  out=$(dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null) || return 0
+  if [[ $out == "installed "* ]]; then
+    printf '%s\n' "${out#installed }"
+  fi
+}
+
+APT_UPDATED=0
+apt_update() {
+  say "apt-get update"
+  apt-get update -qq >/dev/null
+  APT_UPDATED=1
+}
+
+apt_install() {
+  # Lists may be stale or missing on a fresh machine; refresh once per run,
+  # and only when something is actually installed.
+  if ((!APT_UPDATED)); then
+    apt_update
+  fi
+  say "installing $*"
+  apt-get install -y -qq --allow-downgrades \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >/dev/null
+}
+
+# ensure_packages LABEL HOLD SPEC...: SPEC is NAME or NAME=VERSION. Installs
+# what is missing or at another version; HOLD=hold pins them so unattended
+# upgrades cannot move them under a running cluster.
+ensure_packages() {
+  local label=$1 hold=$2 spec name want have held
+  shift 2
+  local install=() unhold=() tohold=()
+  held=$(apt-mark showhold)
+  for spec in "$@"; do
+    name=${spec%%=*}
+    want=${spec#"$name"}
+    want=${want#=}
+    have=$(installed_version "$name")
+    local is_held=0
+    if grep -qxF "$name" <<<"$held"; then is_held=1; fi
+    if [[ -z $have || (-n $want && $have != "$want") ]]; then
+      install+=("$spec")
+      if ((is_held)); then
+        unhold+=("$name")
+        is_held=0
+      fi
+    fi
+    if [[ $hold == hold ]] && ((!is_held)); then tohold+=("$name"); fi
+  done
+  if ((${#unhold[@]})); then
+    say "unholding ${unhold[*]} to change their version"
+    apt-mark unhold "${unhold[@]}" >/dev/null
+  fi
+  if ((${#install[@]})); then
+    apt_install "${install[@]}"
+    for spec in "${install[@]}"; do
+      name=${spec%%=*}
+      want=${spec#"$name"}
+      want=${want#=}
+      have=$(installed_version "$name")
+      [[ -n $have && (-z $want || $have == "$want") ]] ||
+        die "$name is at '${have:-nothing}' after installing $spec"
+    done
+    changed+=("$label")
+  fi
+  if ((${#tohold[@]})); then
+    apt-mark hold "${tohold[@]}" >/dev/null
+    changed+=("$label-hold")
+  fi
+}
+
+SOURCES_CHANGED=0
+
+# fetch_key URL KEYRING: fetched only when the keyring is missing; a rotated
+# key means deleting the keyring file so the next run fetches it again.
+fetch_key() {
+  local url=$1 keyring=$R$2 tmp
+  if [[ -s $keyring ]]; then
+    return 0
+  fi
+  say "fetching apt key $url"
+  mkdir -p "$(dirname "$keyring")"
+  tmp=$(mktemp "$keyring.XXXXXX")
+  curl -fsSL --retry 3 "$url" | gpg --batch --dearmor >"$tmp"
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$keyring"
+  SOURCES_CHANGED=1
+}
+
+# apt_line KEYRING SPEC: a deb line for SPEC ("URI [SUITE [COMPONENT...]]").
+apt_line() {
+  local keyring=$1 spec=$2 value words=()
+  if [[ $spec == *'{codename}'* ]]; then
+    value=$(awk -F= '$1 == "VERSION_CODENAME" { gsub(/"/, "", $2); print $2 }' "$R/etc/os-release")
+    [[ -n $value ]] || die "no VERSION_CODENAME in /etc/os-release for {codename}"
+    spec=${spec//'{codename}'/$value}
+  fi
+  if [[ $spec == *'{arch}'* ]]; then
+    value=$(dpkg --print-architecture)
+    spec=${spec//'{arch}'/$value}
+  fi
+  read -r -a words <<<"$spec"
+  ((${#words[@]})) || die "empty apt repository"
+  if ((${#words[@]} == 1)); then
+    words+=(/)
+  fi
+  printf 'deb [signed-by=%s] %s\n' "$keyring" "${words[*]}"
+}
+
+# --- 1. swap: kubelet refuses to start with swap on -------------------------
+if [[ -n "$(swapon --show --noheadings)" ]]; then
+  say "turning swap off"
+  swapoff -a
+  changed+=(swap)
+fi
+fstab=$R/etc/fstab
+if [[ -f $fstab ]] && awk '!/^[[:space:]]*#/ && $3 == "swap" { found = 1 } END { exit !found }' "$fstab"; then
+  say "commenting out swap in /etc/fstab"
+  content=$(awk '!/^[[:space:]]*#/ && $3 == "swap" { $0 = "#" $0 } { print }' "$fstab")
+  write_file 0644 "$fstab" <<<"$content"
+  changed+=(fstab)
+fi
+
+# --- 2. kernel modules and sysctls for pod networking -----------------------
+write_file 0644 "$R/etc/modules-load.d/k8s.conf" <<'EOF'
+# Loaded at boot for Kubernetes (node-prep.sh): containerd's overlayfs
+# snapshotter and bridged pod traffic seen by iptables.
+overlay
+br_netfilter
+EOF
+if ((WROTE)); then changed+=(modules-load); fi
+for module in overlay br_netfilter; do
+  # /sys/module also lists built-in modules, which lsmod does not.
+  if [[ ! -d $R/sys/module/$module ]]; then
+    say "loading kernel module $module"
+    modprobe "$module"
+    changed+=("modprobe-$module")
+  fi
+done
+
+write_file 0644 "$R/etc/sysctl.d/k8s.conf" <<'EOF'
+# Kubernetes networking (node-prep.sh).
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+net.ipv4.ip_forward = 1
+EOF
+if ((WROTE)); then
+  say "applying sysctls"
+  sysctl --system >/dev/null
+  changed+=(sysctl)
+fi
+
+# --- 3. apt sources ---------------------------------------------------------
+ensure_packages prerequisites nohold ca-certificates curl gpg
+keyrings=/etc/apt/keyrings
+mkdir -p "$R$keyrings"
+
+k8s_keyring=$keyrings/kubernetes-apt-keyring.gpg
+fetch_key "$KUBERNETES_APT_KEY_URL" "$k8s_keyring"
+line=$(apt_line "$k8s_keyring" "$KUBERNETES_APT_REPO")
+write_file 0644 "$R/etc/apt/sources.list.d/kubernetes.list" <<<"$line"
+if ((WROTE)); then SOURCES_CHANGED=1; fi
+
+ctd_list=$R/etc/apt/sources.list.d/containerd.list
+ctd_keyring=$keyrings/containerd-apt-keyring.gpg
+if [[ -n $CONTAINERD_APT_REPO ]]; then
+  fetch_key "$CONTAINERD_APT_KEY_URL" "$ctd_keyring"
+  line=$(apt_line "$ctd_keyring" "$CONTAINERD_APT_REPO")
+  write_file 0644 "$ctd_list" <<<"$line"
+  if ((WROTE)); then SOURCES_CHANGED=1; fi
+elif [[ -e $ctd_list || -e $R$ctd_keyring ]]; then
+  # Back to the distro's containerd: drop the third-party source we added.
+  rm -f "$ctd_list" "$R$ctd_keyring"
+  SOURCES_CHANGED=1
+fi
+if ((SOURCES_CHANGED)); then
+  apt_update
+  changed+=(apt-sources)
+fi
+
+# --- 4. containerd ----------------------------------------------------------
+if [[ -n $CONTAINERD_VERSION ]]; then
+  ensure_packages containerd-package hold "$CONTAINERD_PACKAGE=$CONTAINERD_VERSION"
+else
+  ensure_packages containerd-package nohold "$CONTAINERD_PACKAGE"
+fi
+
+# Written whole rather than `containerd config default | sed`: the defaults of
+# containerd 2.0.0-2.0.6 and 2.1.0-2.1.4 carry no SystemdCgroup line, so a sed
+# would silently leave runc on cgroupfs while kubelet uses systemd.
+certs_d=/etc/containerd/certs.d
+if [[ $CONTAINERD_CONFIG_VERSION == 2 ]]; then
+  ctd_config=$(
+    cat <<EOF
+# Managed by node-prep.sh (config version 2, containerd 1.x).
+version = 2
+root = "$CONTAINERD_DATA_ROOT"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$SANDBOX_IMAGE"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = true
+
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "$certs_d"
+EOF
+  )
+else
+  ctd_config=$(
+    cat <<EOF
+# Managed by node-prep.sh (config version 3, containerd 2.x).
+version = 3
+root = '$CONTAINERD_DATA_ROOT'
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = '$SANDBOX_IMAGE'
+
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = '$certs_d'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = 'io.containerd.runc.v2'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  SystemdCgroup = true
+EOF
+  )
+fi
+
+config=$R/etc/containerd/config.toml
+stamp=$R/var/lib/node-prep/containerd-config.toml
+config_changed=0
+ours_unchanged=0
+if [[ -f $stamp && "$(<"$stamp")" == "$ctd_config" ]]; then ours_unchanged=1; fi
+# Tools that add the NVIDIA runtime re-serialise the file, so "still ours" can
+# only mean our version line and systemd cgroups are there.
+still_ours=0
+if [[ -f $config ]] && grep -qx "version = $CONTAINERD_CONFIG_VERSION" "$config" &&
+  grep -Eq '^[[:space:]]*SystemdCgroup = true' "$config"; then
+  still_ours=1
+fi
+if ((!ours_unchanged || !still_ours)); then
+  if [[ -f $config ]] && grep -q 'runtimes\.nvidia' "$config"; then
+    say "config.toml had an NVIDIA runtime: gpu-host.sh must run again to add it back"
+  fi
+  write_file 0644 "$config" <<<"$ctd_config"
+  config_changed=$WROTE
+  write_file 0644 "$stamp" <<<"$ctd_config"
+  if ((config_changed)); then changed+=(containerd-config); fi
+fi
+
+# Registry hosts: containerd reads certs.d on every pull, so no restart needed.
+declare -A mirrors_of=()
+while IFS= read -r entry; do
+  entry=${entry//[[:space:]]/}
+  if [[ -z $entry ]]; then continue; fi
+  host=${entry%%=*}
+  [[ $entry == *=?* && $host =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$ ]] ||
+    die "REGISTRY_MIRRORS: '$entry' is not host=https://mirror[,https://mirror...]"
+  mirrors_of[$host]=${entry#*=}
+done <<<"$REGISTRY_MIRRORS"
+ca_path=""
+if [[ -n $REGISTRY_CA_HOST ]]; then
+  [[ $REGISTRY_CA_HOST =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$ ]] || die "REGISTRY_CA_HOST '$REGISTRY_CA_HOST' is not host[:port]"
+  mirrors_of[$REGISTRY_CA_HOST]=${mirrors_of[$REGISTRY_CA_HOST]-}
+  ca_path=$certs_d/$REGISTRY_CA_HOST/ca.crt
+  pem=$(printf '%s' "$REGISTRY_CA_PEM")
+  write_file 0644 "$R$ca_path" <<<"$pem"
+  if ((WROTE)); then changed+=(registry-ca); fi
+fi
+
+hosts_marker="# Managed by node-prep.sh"
+for host in "${!mirrors_of[@]}"; do
+  server=https://$host
+  if [[ $host == docker.io ]]; then server=https://registry-1.docker.io; fi
+  content="$hosts_marker"$'\n'"server = \"$server\""
+  if [[ $host == "$REGISTRY_CA_HOST" ]]; then content+=$'\n'"ca = \"$ca_path\""; fi
+  IFS=, read -r -a mirrors <<<"${mirrors_of[$host]}"
+  for mirror in "${mirrors[@]}"; do
+    [[ $mirror =~ ^https?://[^\"[:space:]]+$ ]] || die "REGISTRY_MIRRORS: mirror '$mirror' of $host is not an http(s) URL"
+    content+=$'\n\n'"[host.\"$mirror\"]"$'\n'"  capabilities = [\"pull\", \"resolve\"]"
+    mirror_host=${mirror#*://}
+    mirror_path=${mirror_host#"${mirror_host%%/*}"}
+    mirror_host=${mirror_host%%/*}
+    # A path holding /v2 (Harbor's .../v2/<proxy-project>) is the API root
+    # itself; without override_path containerd would append another /v2.
+    if [[ $mirror_path/ == */v2/* ]]; then
+      content+=$'\n'"  override_path = true"
+    fi
+    # A mirror served by the private registry needs its CA too.
+    if [[ -n $ca_path && $mirror_host == "$REGISTRY_CA_HOST" ]]; then
+      content+=$'\n'"  ca = \"$ca_path\""
+    fi
+  done
+  write_file 0644 "$R$certs_d/$host/hosts.toml" <<<"$content"
+  if ((WROTE)); then changed+=("registry-hosts:$host"); fi
+done
+# Hosts we configured earlier but no longer should: remove what we wrote.
+for file in "$R$certs_d"/*/hosts.toml; do
+  [[ -f $file ]] || continue
+  host=$(basename "$(dirname "$file")")
+  if [[ -z ${mirrors_of[$host]+set} ]] && grep -qxF "$hosts_marker" "$file"; then
+    say "removing registry host config for $host"
+    rm -f "$file"
+    if [[ $host != "$REGISTRY_CA_HOST" ]]; then rm -f "$(dirname "$file")/ca.crt"; fi
+    rmdir "$(dirname "$file")" 2>/dev/null || true
+    changed+=("registry-hosts-removed:$host")
+  fi
+done
+
+started=0
+if ! systemctl is-enabled --quiet containerd || ! systemctl is-active --quiet containerd; then
+  say "enabling and starting containerd"
+  systemctl --quiet enable --now containerd
+  started=1
+  changed+=(containerd-started)
+fi
+if ((config_changed && !started)); then
+  say "restarting containerd for its new config"
+  systemctl restart containerd
+  changed+=(containerd-restarted)
+fi
+
+# --- 5. kubelet, kubeadm, kubectl -------------------------------------------
+# The program refuses version changes on running clusters, so a different
+# installed version here means a fresh or re-prepared machine.
+k8s_version=$KUBERNETES_VERSION-$KUBERNETES_PACKAGE_REVISION
+ensure_packages kubernetes-packages hold "kubelet=$k8s_version" "kubeadm=$k8s_version" "kubectl=$k8s_version"
+if ! systemctl is-enabled --quiet kubelet; then
+  # Enabled only: it crash-loops until kubeadm init/join writes its config.
+  systemctl --quiet enable kubelet
+  changed+=(kubelet-enabled)
+fi
+
+# --- 6. NFS client for NFS-backed volumes -----------------------------------
+ensure_packages nfs-common nohold nfs-common
+
+summary=nothing
+if ((${#changed[@]})); then
+  printf -v summary '%s, ' "${changed[@]}"
+  summary=${summary%, }
+fi
+say "done (generation $NODE_GENERATION, changed: $summary)"
