@@ -1,0 +1,167 @@
+"""kubeadm configuration per API version, and the kubeadm scripts."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.kubeadm.bootstrap import init_config, kube_vip_manifest
+from components.kubeadm.config import api_version, render_join
+from components.scripts import render_script
+from stacks.load import parse_stack
+from tests.unit.harness import run_program, stack_settings
+
+KUBEADM_DIR = Path(__file__).resolve().parents[2] / "components" / "kubeadm"
+
+
+def documents(text: str) -> dict[str, dict]:
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(text)}
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("1.28.15", "v1beta3"), ("1.30.14", "v1beta3"), ("1.31.0", "v1beta4"), ("1.34.1", "v1beta4")],
+)
+def test_api_version_follows_kubernetes(version: str, expected: str) -> None:
+    assert api_version(version) == f"kubeadm.k8s.io/{expected}"
+
+
+def _config(version: str, **cluster: object) -> str:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["cluster"]["kubernetesVersion"] = version
+    settings["cluster"].update(cluster)
+    config = parse_stack(settings)
+    return init_config(config.control_planes[0], config)
+
+
+def test_v1beta4_extra_args_are_a_list_of_name_value() -> None:
+    docs = documents(
+        _config(
+            "1.32.8",
+            apiServerExtraArgs={"oidc-issuer-url": "https://auth.example/realms/runai", "oidc-client-id": "runai"},
+            admissionPlugins=["PodNodeSelector"],
+        )
+    )
+    cluster = docs["ClusterConfiguration"]
+    assert cluster["apiVersion"] == "kubeadm.k8s.io/v1beta4"
+    assert cluster["apiServer"]["extraArgs"] == [
+        {"name": "enable-admission-plugins", "value": "NodeRestriction,PodNodeSelector"},
+        {"name": "oidc-client-id", "value": "runai"},
+        {"name": "oidc-issuer-url", "value": "https://auth.example/realms/runai"},
+    ]
+    assert cluster["kubernetesVersion"] == "v1.32.8"
+    assert cluster["controlPlaneEndpoint"] == "198.51.100.5:6443"
+    assert "198.51.100.5" in cluster["apiServer"]["certSANs"]
+    assert cluster["networking"] == {
+        "podSubnet": "10.244.0.0/16",
+        "serviceSubnet": "10.96.0.0/12",
+        "dnsDomain": "cluster.local",
+    }
+    init = docs["InitConfiguration"]
+    assert init["localAPIEndpoint"]["advertiseAddress"] == "198.51.100.11"
+    assert init["nodeRegistration"]["name"] == "prod-cp-1"
+    assert docs["KubeletConfiguration"]["cgroupDriver"] == "systemd"
+
+
+def test_v1beta3_extra_args_are_a_map() -> None:
+    docs = documents(_config("1.30.14", apiServerExtraArgs={"oidc-client-id": "runai"}))
+    cluster = docs["ClusterConfiguration"]
+    assert cluster["apiVersion"] == "kubeadm.k8s.io/v1beta3"
+    assert cluster["apiServer"]["extraArgs"] == {"oidc-client-id": "runai"}
+
+
+def test_single_control_plane_has_no_endpoint_or_vip() -> None:
+    config = parse_stack(stack_settings("dev"))
+    docs = documents(init_config(config.control_planes[0], config))
+    assert "controlPlaneEndpoint" not in docs["ClusterConfiguration"]
+    assert kube_vip_manifest(config) == ""
+
+
+def test_kube_vip_holds_the_endpoint_address() -> None:
+    pod = yaml.safe_load(kube_vip_manifest(parse_stack(stack_settings("prod"))))
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["address"] == "198.51.100.5"
+    assert env["vip_interface"] == "bond0"
+    assert env["cp_enable"] == "true"
+
+
+@pytest.mark.parametrize("version", ["1.30.14", "1.32.8"])
+def test_join_template_per_api_version(version: str) -> None:
+    worker = yaml.safe_load(render_join(version, "gpu-1", None))
+    assert worker["apiVersion"] == api_version(version)
+    assert worker["discovery"]["bootstrapToken"]["token"] == "@TOKEN@"
+    assert "controlPlane" not in worker
+    plane = yaml.safe_load(render_join(version, "cp-2", "10.0.0.12"))
+    assert plane["controlPlane"] == {
+        "localAPIEndpoint": {"advertiseAddress": "10.0.0.12", "bindPort": 6443},
+        "certificateKey": "@CERT_KEY@",
+    }
+
+
+def all_rendered_scripts() -> dict[str, str]:
+    recorded, _ = run_program(stack_settings("prod"), stack="prod")
+    scripts = {}
+    for registration in recorded.of_type("pulumi-python:dynamic:Resource"):
+        for step in registration.inputs["create_steps"] + registration.inputs["delete_steps"]:
+            scripts[f"{registration.name}:{step['name']}"] = step["script"]
+    return scripts
+
+
+def test_every_rendered_script_is_shellcheck_clean() -> None:
+    scripts = all_rendered_scripts()
+    names = {key.split(":")[1] for key in scripts}
+    assert {"node-prep", "gpu-host", "kubeadm-init", "join-command", "kubeadm-join", "drain", "reset"} <= names
+    for key, text in scripts.items():
+        result = subprocess.run(["shellcheck", "-s", "bash", "-"], input=text, text=True, capture_output=True)
+        assert result.returncode == 0, f"{key}:\n{result.stdout}"
+
+
+def _fake_kubeadm(bin_dir: Path, log: Path) -> None:
+    bin_dir.mkdir()
+    script = bin_dir / "kubeadm"
+    script.write_text(f'#!/usr/bin/env bash\necho "kubeadm $*" >> {log}\ncat "${{@: -1}}" >> {log}\n')
+    script.chmod(0o755)
+
+
+def test_join_fills_the_template_from_a_fresh_join_command(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    log = tmp_path / "log"
+    _fake_kubeadm(tmp_path / "bin", log)
+    script = render_script(
+        KUBEADM_DIR / "join.sh",
+        {
+            "JOIN_TEMPLATE": render_join("1.32.8", "cp-2", "10.0.0.12"),
+            "KUBE_VIP_MANIFEST": "",
+            "NODE_GENERATION": "0",
+        },
+    )
+    # Paths on the machine are absolute; run the script with them under a temp root.
+    script = script.replace("/etc/kubernetes", f"{root}/etc/kubernetes")
+    env = dict(
+        os.environ,
+        PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        JOIN_COMMAND="kubeadm join 10.0.0.5:6443 --token abc.0123456789abcdef "
+        "--discovery-token-ca-cert-hash sha256:feed --control-plane --certificate-key c0ffee",
+    )
+    subprocess.run(["bash", "-c", script], env=env, check=True, capture_output=True, text=True)
+    joined = log.read_text()
+    assert "kubeadm join --config" in joined
+    config = yaml.safe_load(joined.split("\n", 1)[1])
+    assert config["discovery"]["bootstrapToken"] == {
+        "apiServerEndpoint": "10.0.0.5:6443",
+        "token": "abc.0123456789abcdef",
+        "caCertHashes": ["sha256:feed"],
+    }
+    assert config["controlPlane"]["certificateKey"] == "c0ffee"
+    assert not list((root / "etc" / "kubernetes").glob("kubeadm-join.*")), "the token file must be removed"
+    # A joined machine is left alone.
+    (root / "etc" / "kubernetes" / "kubelet.conf").write_text("joined")
+    log.unlink()
+    result = subprocess.run(["bash", "-c", script], env=env, check=True, capture_output=True, text=True)
+    assert "already joined" in result.stdout
+    assert not log.exists()
