@@ -33,7 +33,7 @@ deps:
 
 lint: venv deps
 	$(VENV)/bin/ruff check .
-	shellcheck -s bash tools/*.sh .ci/run $$(find components -name '*.sh')
+	shellcheck -x -s bash tools/*.sh .ci/run $$(find components -name '*.sh')
 
 unit: venv deps
 	$(PY) -m pytest tests/unit -q

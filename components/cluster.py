@@ -10,7 +10,20 @@ from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.node_prep.prep import NodePrep
 from components.node_roles import NodeRoles
 from stacks.cluster import Bootstrap
+from stacks.inventory import Role
 from stacks.load import LoadedStack
+from stacks.model import StackConfig
+
+
+def inventory_summary(config: StackConfig) -> dict[str, object]:
+    return {
+        "environment": config.cluster.environment,
+        "bootstrap": config.cluster.bootstrap.value,
+        "kubernetesVersion": config.cluster.kubernetes_version,
+        "controlPlanes": [n.name for n in config.control_planes],
+        "systemNodes": [n.name for n in config.nodes if Role.SYSTEM in n.roles],
+        "unpinnedHostKeys": [n.name for n in config.nodes if not n.host_key],
+    }
 
 
 class Cluster(pulumi.ComponentResource):
@@ -75,4 +88,5 @@ class Cluster(pulumi.ComponentResource):
             joined,
             pulumi.ResourceOptions(parent=self, providers=[self.provider]),
         )
-        self.register_outputs({"kubeconfig": self.kubeconfig})
+        # The inventory summary is what the policy pack (policy/) judges.
+        self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})

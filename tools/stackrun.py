@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         key_file.chmod(0o600)
     init_stack(work, args.stack, env, {"sshPrivateKey": key_file.read_text()})
     print(f"pulumi preview --diff -s {args.stack} (backend {env['PULUMI_BACKEND_URL']}, work dir {work})")
-    return subprocess.run(["pulumi", "preview", "--diff", "--stack", args.stack], cwd=work, env=env).returncode
+    command = ["pulumi", "preview", "--diff", "--stack", args.stack, "--policy-pack", str(ROOT / "policy")]
+    return subprocess.run(command, cwd=work, env=env, check=False).returncode
 
 
 if __name__ == "__main__":

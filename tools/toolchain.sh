@@ -67,11 +67,27 @@ build_language_host() {
     go build -trimpath -o "$pulumi_dir/bin.new/pulumi-language-python" \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" .
   )
-  # The host refuses to start without its executor beside it; dynamic
-  # providers need pulumi-resource-pulumi-python on PATH. Both ship in sdk/v3.
+  install_python_helpers "$pulumi_dir/bin.new"
+}
+
+# The host refuses to start without its executor beside it; dynamic providers
+# need pulumi-resource-pulumi-python and policy packs
+# pulumi-analyzer-policy-python on PATH. All three ship in sdk/v3.
+PYTHON_HELPERS=(cmd/pulumi-language-python-exec dist/pulumi-resource-pulumi-python dist/pulumi-analyzer-policy-python)
+
+install_python_helpers() {
+  local target=$1 sdk helper
   sdk=$(module_copy github.com/pulumi/pulumi/sdk/v3 "v$PULUMI_VERSION" sdk)
-  install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$pulumi_dir/bin.new/"
-  install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$pulumi_dir/bin.new/"
+  for helper in "${PYTHON_HELPERS[@]}"; do
+    install -m 0755 "$sdk/python/$helper" "$target/"
+  done
+}
+
+python_helpers_present() {
+  local helper
+  for helper in "${PYTHON_HELPERS[@]}"; do
+    [ -x "$1/$(basename "$helper")" ] || return 1
+  done
 }
 
 build_kubernetes_provider() {
@@ -94,7 +110,7 @@ build_kubernetes_provider() {
 
 installed_pulumi_matches() {
   command -v pulumi >/dev/null && [ "$(pulumi version 2>/dev/null)" = "v$PULUMI_VERSION" ] \
-    && command -v pulumi-language-python >/dev/null
+    && command -v pulumi-language-python >/dev/null && command -v pulumi-analyzer-policy-python >/dev/null
 }
 
 main() {
@@ -109,6 +125,7 @@ main() {
     bin_dir="$pulumi_dir/bin"
     if [ -x "$bin_dir/pulumi" ] && [ -x "$bin_dir/pulumi-language-python" ]; then
       say "pulumi v$PULUMI_VERSION cached in $bin_dir"
+      python_helpers_present "$bin_dir" || { go_env; install_python_helpers "$bin_dir"; }
     else
       go_env
       rm -rf "$pulumi_dir/bin.new" && mkdir -p "$pulumi_dir/bin.new"

@@ -108,3 +108,23 @@ def test_secrets_stay_secret_in_state_and_logs(backend: dict[str, str], tmp_path
     # A second `up` changes nothing.
     again = checked(["preview", "--expect-no-changes", "--stack", "dev"], work, backend)
     assert "unchanged" in again
+
+
+def test_policy_pack_passes_prod_and_stops_a_bad_change(backend: dict[str, str]) -> None:
+    pack = ["--policy-pack", str(ROOT / "policy")]
+    work = workdir("prod", name="it-policy-ok")
+    init_stack(work, "prod", backend, {"sshPrivateKey": throwaway_key()})
+    ok = run(["preview", "--stack", "prod", *pack], work, backend)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "runai-cluster@v" in ok.stdout
+
+    config = copy.deepcopy(stack_config("prod"))
+    for node in config[f"{PROJECT}:nodes"]:
+        if node["name"] == "prod-sys-2":
+            node["roles"] = ["cpu-worker"]
+    work = workdir("prod", settings=config, name="it-policy-bad")
+    init_stack(work, "prod", backend, {"sshPrivateKey": throwaway_key()})
+    bad = run(["preview", "--stack", "prod", *pack], work, backend)
+    assert bad.returncode != 0
+    assert "production-system-nodes" in bad.stdout
+    assert "production needs at least 2 Run:ai system nodes, has 1 (prod-sys-1)" in bad.stdout

@@ -10,11 +10,16 @@ from pathlib import Path
 from tests.integration.conftest import s3_client
 from tests.integration.test_engine import existing_cluster_config, fake_kubeconfig
 from tools.stackrun import ROOT, STATE, checked, engine_env, init_stack, run, workdir
+from tools.state_bucket import Settings, ensure_state_bucket, login_url
+from tools.state_bucket import s3_client as tool_client
 
 
-def s3_backend(endpoint: str, bucket: str) -> str:
-    host = endpoint.removeprefix("http://")
-    return f"s3://{bucket}?endpoint={host}&disableSSL=true&s3ForcePathStyle=true&region=us-east-1"
+def state_bucket(endpoint: str, bucket: str) -> str:
+    """Create the bucket with our tool, as a team would; return its login URL."""
+    settings = Settings(bucket=bucket, region="us-east-1", endpoint_url=endpoint)
+    report = ensure_state_bucket(tool_client(settings), settings)
+    assert report.created
+    return login_url(settings)
 
 
 def keys(endpoint: str, bucket: str) -> list[str]:
@@ -24,13 +29,14 @@ def keys(endpoint: str, bucket: str) -> list[str]:
 
 def test_stack_created_previewed_and_updated_on_s3(s3_endpoint: str, aws_env: dict[str, str]) -> None:
     bucket = "team-state-update"
-    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
-    env = engine_env(backend=s3_backend(s3_endpoint, bucket))
+    env = engine_env(backend=state_bucket(s3_endpoint, bucket))
     work = workdir("dev", settings=existing_cluster_config(), name="it-s3")
     init_stack(work, "dev", env, {"kubeconfig": fake_kubeconfig()})
     assert "+ 4 to create" in checked(["preview", "--stack", "dev"], work, env)
     checked(["up", "--yes", "--skip-preview", "--stack", "dev"], work, env)
     stored = keys(s3_endpoint, bucket)
+    versions = s3_client(s3_endpoint).get_bucket_versioning(Bucket=bucket)
+    assert versions["Status"] == "Enabled"
     assert any(k.startswith(".pulumi/stacks/") and k.endswith("dev.json") for k in stored), stored
     assert any(k.startswith(".pulumi/history/") for k in stored), stored
     state = s3_client(s3_endpoint).get_object(Bucket=bucket, Key=next(k for k in stored if k.endswith("dev.json")))
@@ -41,8 +47,7 @@ def test_stack_created_previewed_and_updated_on_s3(s3_endpoint: str, aws_env: di
 
 def test_second_writer_is_refused_while_the_first_holds_the_lock(s3_endpoint: str, aws_env: dict[str, str]) -> None:
     bucket = "team-state-lock"
-    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
-    env = engine_env(backend=s3_backend(s3_endpoint, bucket))
+    env = engine_env(backend=state_bucket(s3_endpoint, bucket))
     env["SLOW_SECONDS"] = "25"
     work = STATE / "work" / "it-slow"
     if work.exists():

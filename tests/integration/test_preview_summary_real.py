@@ -1,0 +1,29 @@
+"""The reviewers' summary, on output of the real engine."""
+
+from __future__ import annotations
+
+import copy
+
+from tests.integration.test_engine import PROJECT, backend, stack_config  # noqa: F401 - fixture
+from tools.preview_summary import parse, render
+from tools.stackrun import ROOT, init_stack, run, throwaway_key, workdir
+
+
+def test_summary_of_a_real_preview_with_a_policy_violation(backend: dict[str, str]) -> None:  # noqa: F811
+    config = copy.deepcopy(stack_config("prod"))
+    for node in config[f"{PROJECT}:nodes"]:
+        if node["name"] == "prod-sys-2":
+            node["roles"] = ["cpu-worker"]
+    work = workdir("prod", settings=config, name="it-summary")
+    init_stack(work, "prod", backend, {"sshPrivateKey": throwaway_key()})
+    env = dict(backend, PULUMI_ENABLE_STREAMING_JSON_PREVIEW="true")
+    result = run(["preview", "--json", "--stack", "prod", "--policy-pack", str(ROOT / "policy")], work, env)
+    assert result.returncode != 0  # the mandatory policy fails the preview
+    summary = render(parse(result.stdout))
+    assert "runai-cluster:nodes:NodePrep" in summary
+    assert "runai-cluster:kubeadm:NodeJoin" in summary
+    assert "production-system-nodes" in summary
+    assert "production needs at least 2 Run:ai system nodes" in summary
+    node_prep_row = next(line for line in summary.splitlines() if "runai-cluster:nodes:NodePrep" in line)
+    # 13 NodePrep components and their 13 RemoteScripts, all creates.
+    assert node_prep_row == "| `runai-cluster:nodes:NodePrep` | 26 | 0 | 0 | 0 |"
