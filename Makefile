@@ -20,7 +20,7 @@ help:
 	@echo "make preview STACK=dev   pulumi preview --diff of a stack on a local backend"
 	@echo "make bench               print program-evaluation and preview timings"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -r policy/requirements.txt
