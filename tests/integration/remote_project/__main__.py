@@ -1,0 +1,37 @@
+"""One RemoteScript on a test host; every value comes from stack config."""
+
+import json
+
+import pulumi
+
+from components.remote.command import RemoteScript, step
+
+config = pulumi.Config()
+marker = config.require("marker")
+connection = config.require_secret("privateKey").apply(
+    lambda key: json.dumps(
+        {
+            "target": {
+                "host": "127.0.0.1",
+                "port": config.require_int("port"),
+                "user": "root",
+                "host_key": config.require("hostKey"),
+            },
+            "private_key": key,
+            "bastion": None,
+            "connect_timeout": 5,
+            "dial_attempts": 2,
+            "dial_retry_delay": 0.5,
+        }
+    )
+)
+script = RemoteScript(
+    "check",
+    connections={"node": connection},
+    hosts={"node": "root@127.0.0.1"},
+    create_steps=[step("create", "node", f"#!/usr/bin/env bash\nset -euo pipefail\necho created >> {marker}\n")],
+    delete_steps=[step("delete", "node", f"#!/usr/bin/env bash\nset -euo pipefail\necho deleted >> {marker}\n")],
+    triggers=[config.require("trigger")],
+    kubernetes_version=config.require("kubernetesVersion"),
+)
+pulumi.export("id", script.id)
