@@ -36,7 +36,7 @@ lint: venv deps
 	shellcheck -x -s bash tools/*.sh .ci/run $$(find components -name '*.sh')
 
 unit: venv deps
-	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/unit tests/policy -q
 
 toolchain:
 	@tools/toolchain.sh
