@@ -10,7 +10,7 @@ from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.node_prep.prep import NodePrep
 from components.node_roles import NodeRoles
 from stacks.cluster import Bootstrap
-from stacks.inventory import Role
+from stacks.inventory import Node, Role
 from stacks.load import LoadedStack
 from stacks.model import StackConfig
 
@@ -38,40 +38,7 @@ class Cluster(pulumi.ComponentResource):
         config = stack.config
         joined: dict[str, pulumi.Resource] = {}
         if config.cluster.bootstrap is Bootstrap.KUBEADM:
-            assert stack.secrets.ssh_private_key is not None  # checked by load_stack
-            key = stack.secrets.ssh_private_key
-            access = {node.name: connection_for(node, config, key) for node in config.nodes}
-            child = pulumi.ResourceOptions(parent=self)
-            preps = {node.name: NodePrep(node.name, node, config, access[node.name], child) for node in config.nodes}
-            first, *other_planes = config.control_planes
-            init = ControlPlaneInit(
-                first.name, first, config, access[first.name], after=list(preps.values()), opts=child
-            )
-            joined[first.name] = init
-            previous: pulumi.Resource = init
-            for node in other_planes:  # one at a time: etcd grows by one member per join
-                previous = NodeJoin(
-                    node.name,
-                    node,
-                    config,
-                    access[node.name],
-                    access[first.name],
-                    after=[previous, preps[node.name]],
-                    opts=child,
-                )
-                joined[node.name] = previous
-            for node in config.nodes:
-                if not node.is_control_plane:
-                    joined[node.name] = NodeJoin(
-                        node.name,
-                        node,
-                        config,
-                        access[node.name],
-                        access[first.name],
-                        after=[init, preps[node.name]],
-                        opts=child,
-                    )
-            self.kubeconfig = init.kubeconfig
+            joined, self.kubeconfig = self._bootstrap(stack)
         else:
             assert stack.secrets.kubeconfig is not None  # checked by load_stack
             self.kubeconfig = pulumi.Output.secret(stack.secrets.kubeconfig)
@@ -90,3 +57,29 @@ class Cluster(pulumi.ComponentResource):
         )
         # The inventory summary is what the policy pack (policy/) judges.
         self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})
+
+    def _bootstrap(self, stack: LoadedStack) -> tuple[dict[str, pulumi.Resource], pulumi.Output[str]]:
+        """Node prep and kubeadm; returns each node's join (or init) and the
+        admin kubeconfig."""
+        config = stack.config
+        assert stack.secrets.ssh_private_key is not None  # checked by load_stack
+        key = stack.secrets.ssh_private_key
+        access = {node.name: connection_for(node, config, key) for node in config.nodes}
+        child = pulumi.ResourceOptions(parent=self)
+        preps = {node.name: NodePrep(node.name, node, config, access[node.name], child) for node in config.nodes}
+        first, *other_planes = config.control_planes
+        init = ControlPlaneInit(first.name, first, config, access[first.name], after=list(preps.values()), opts=child)
+
+        def join(node: Node, after: pulumi.Resource) -> NodeJoin:
+            return NodeJoin(
+                node.name, node, config, access[node.name], access[first.name], [after, preps[node.name]], child
+            )
+
+        joined: dict[str, pulumi.Resource] = {first.name: init}
+        previous: pulumi.Resource = init
+        for node in other_planes:  # one at a time: etcd grows by one member per join
+            previous = joined[node.name] = join(node, previous)
+        for node in config.nodes:
+            if not node.is_control_plane:
+                joined[node.name] = join(node, init)
+        return joined, init.kubeconfig

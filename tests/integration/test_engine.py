@@ -43,6 +43,15 @@ def fake_kubeconfig() -> str:
     )
 
 
+def prod_with_one_system_node() -> dict[str, Any]:
+    """prod, with prod-sys-2 no longer a system node: policy must refuse it."""
+    config = copy.deepcopy(stack_config("prod"))
+    for node in config[f"{PROJECT}:nodes"]:
+        if node["name"] == "prod-sys-2":
+            node["roles"] = ["cpu-worker"]
+    return config
+
+
 @pytest.fixture
 def backend(tmp_path: Path) -> dict[str, str]:
     directory = tmp_path / "backend"
@@ -118,11 +127,7 @@ def test_policy_pack_passes_prod_and_stops_a_bad_change(backend: dict[str, str])
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "runai-cluster@v" in ok.stdout
 
-    config = copy.deepcopy(stack_config("prod"))
-    for node in config[f"{PROJECT}:nodes"]:
-        if node["name"] == "prod-sys-2":
-            node["roles"] = ["cpu-worker"]
-    work = workdir("prod", settings=config, name="it-policy-bad")
+    work = workdir("prod", settings=prod_with_one_system_node(), name="it-policy-bad")
     init_stack(work, "prod", backend, {"sshPrivateKey": throwaway_key()})
     bad = run(["preview", "--stack", "prod", *pack], work, backend)
     assert bad.returncode != 0

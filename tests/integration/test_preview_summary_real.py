@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-
-from tests.integration.test_engine import PROJECT, backend, stack_config  # noqa: F401 - fixture
+from tests.integration.test_engine import backend, prod_with_one_system_node  # noqa: F401 - fixture
 from tools.preview_summary import parse, render
 from tools.stackrun import ROOT, init_stack, run, throwaway_key, workdir
 
 
 def test_summary_of_a_real_preview_with_a_policy_violation(backend: dict[str, str]) -> None:  # noqa: F811
-    config = copy.deepcopy(stack_config("prod"))
-    for node in config[f"{PROJECT}:nodes"]:
-        if node["name"] == "prod-sys-2":
-            node["roles"] = ["cpu-worker"]
-    work = workdir("prod", settings=config, name="it-summary")
+    work = workdir("prod", settings=prod_with_one_system_node(), name="it-summary")
     init_stack(work, "prod", backend, {"sshPrivateKey": throwaway_key()})
     env = dict(backend, PULUMI_ENABLE_STREAMING_JSON_PREVIEW="true")
     result = run(["preview", "--json", "--stack", "prod", "--policy-pack", str(ROOT / "policy")], work, env)
