@@ -9,6 +9,7 @@ from components.connection import connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.node_prep.prep import NodePrep
 from components.node_roles import NodeRoles
+from components.preflight.check import Preflight
 from stacks.cluster import Bootstrap
 from stacks.inventory import Node, Role
 from stacks.load import LoadedStack
@@ -36,6 +37,7 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, stack: LoadedStack, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("runai-cluster:cluster:Cluster", name, None, opts)
         config = stack.config
+        self.preflight: dict[str, Preflight] = {}
         joined: dict[str, pulumi.Resource] = {}
         if config.cluster.bootstrap is Bootstrap.KUBEADM:
             joined, self.kubeconfig = self._bootstrap(stack)
@@ -66,7 +68,15 @@ class Cluster(pulumi.ComponentResource):
         key = stack.secrets.ssh_private_key
         access = {node.name: connection_for(node, config, key) for node in config.nodes}
         child = pulumi.ResourceOptions(parent=self)
-        preps = {node.name: NodePrep(node.name, node, config, access[node.name], child) for node in config.nodes}
+        self.preflight = {
+            node.name: Preflight(node.name, node, config, access[node.name], child)
+            for node in config.nodes
+            if config.preflight.enabled
+        }
+        preps = {
+            node.name: NodePrep(node.name, node, config, access[node.name], self.preflight.get(node.name), child)
+            for node in config.nodes
+        }
         first, *other_planes = config.control_planes
         init = ControlPlaneInit(first.name, first, config, access[first.name], after=list(preps.values()), opts=child)
 

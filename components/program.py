@@ -16,4 +16,5 @@ def build() -> Cluster:
     cluster = Cluster(stack.config.cluster.name, stack)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("nodes", {node.name: node.address for node in stack.config.nodes})
+    pulumi.export("preflight", {name: check.report for name, check in cluster.preflight.items()})
     return cluster

@@ -23,6 +23,7 @@ from stacks.later import (
     ValidationConfig,
 )
 from stacks.packages import PackagesConfig
+from stacks.preflight import PreflightConfig
 
 
 class ConfigWarning(UserWarning):
@@ -46,6 +47,7 @@ class StackConfig(Section):
     ssh: SshConfig = SshConfig()
     packages: PackagesConfig = PackagesConfig()
     labels: Labels = Labels()
+    preflight: PreflightConfig = PreflightConfig()
     nodes: list[Node] = Field(default_factory=list)
     addons: AddonsConfig = AddonsConfig()
     runai: RunaiConfig = RunaiConfig()

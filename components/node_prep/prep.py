@@ -72,6 +72,7 @@ class NodePrep(pulumi.ComponentResource):
         node: Node,
         config: StackConfig,
         access: NodeAccess,
+        after: pulumi.Resource | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:nodes:NodePrep", name, None, opts)
@@ -83,6 +84,7 @@ class NodePrep(pulumi.ComponentResource):
             create_steps=[step(script_name, "node", text) for script_name, text in scripts],
             triggers=[script_hash(text) for _, text in scripts],
             kubernetes_version=config.cluster.kubernetes_version,
-            opts=pulumi.ResourceOptions(parent=self),
+            # After this node's preflight: a failed check stops its changes.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[after] if after else []),
         )
         self.register_outputs({"prepared": self.prepared.id})

@@ -98,8 +98,9 @@ class RemoteScript(dynamic.Resource):
 
     `connections` maps the names steps use to SSH connections; they and
     `stdout` (the last create step's output, kept only with `keep_stdout`) are
-    stored as secrets. `hosts` (user@address:port per connection, plain) makes
-    a moved machine visible in diffs."""
+    stored as secrets (`stdout` in the clear with `secret_stdout=False`).
+    `hosts` (user@address:port per connection, plain) makes a moved machine
+    visible in diffs."""
 
     stdout: pulumi.Output[str]
 
@@ -113,10 +114,12 @@ class RemoteScript(dynamic.Resource):
         delete_steps: list[dict[str, Any]] | None = None,
         triggers: list[Any] | None = None,
         keep_stdout: bool = False,
+        secret_stdout: bool = True,
         kubernetes_version: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["connections", "stdout"])
+        secret = ["connections", "stdout"] if secret_stdout else ["connections"]
+        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=secret)
         super().__init__(
             RemoteScriptProvider(),
             name,

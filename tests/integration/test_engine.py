@@ -69,12 +69,14 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     ops = collections.Counter(step["op"] for step in preview["steps"])
     assert set(ops) == {"create"}
     types = collections.Counter(step["newState"]["type"] for step in preview["steps"])
-    # per node: a prep component and script, a join (or init) and a label patch
+    # per node: a preflight and a prep (component and script each), a join
+    # (or the init and the kubeconfig reader) and a label patch
+    assert types["runai-cluster:preflight:Preflight"] == nodes
     assert types["runai-cluster:nodes:NodePrep"] == nodes
     assert types["runai-cluster:kubeadm:NodeJoin"] == nodes - 1
-    assert types["pulumi-python:dynamic:Resource"] == 2 * nodes + 1
+    assert types["pulumi-python:dynamic:Resource"] == 3 * nodes + 1
     assert types["kubernetes:core/v1:NodePatch"] == nodes
-    assert preview["changeSummary"] == {"create": 5 * nodes + 5}
+    assert preview["changeSummary"] == {"create": 7 * nodes + 5}
     assert key.splitlines()[1] not in json.dumps(preview)
 
 

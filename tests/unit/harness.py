@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "runai-cluster"
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-value-4f2a\n-----END OPENSSH PRIVATE KEY-----"
 KUBECONFIG = "apiVersion: v1\nkind: Config\n# mock-kubeconfig-value-9c1d\n"
+PREFLIGHT_REPORT = 'ok cpus: 8\nPREFLIGHT {"node": "n", "passed": true, "checks": [{"check": "cpus"}]}\n'
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
@@ -70,8 +71,12 @@ class Recorded:
 class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
-        if "keep_stdout" in outputs:  # a RemoteScript: the kubeconfig reader's stdout
-            outputs["stdout"] = KUBECONFIG if outputs["keep_stdout"] else ""
+        if "keep_stdout" in outputs:  # a RemoteScript: what the machine would print
+            outputs["stdout"] = ""
+            if args.name.endswith("-preflight"):
+                outputs["stdout"] = PREFLIGHT_REPORT
+            elif outputs["keep_stdout"]:
+                outputs["stdout"] = KUBECONFIG
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

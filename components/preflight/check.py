@@ -1,0 +1,77 @@
+"""Preflight: read-only checks of one machine before node preparation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.connection import NodeAccess
+from components.remote.command import RemoteScript, step
+from components.scripts import render_script, script_hash
+from stacks.inventory import Node, Role
+from stacks.model import StackConfig
+
+_HERE = Path(__file__).parent
+REPORT_PREFIX = "PREFLIGHT "
+
+
+def preflight_params(node: Node, config: StackConfig) -> dict[str, str]:
+    preflight = config.preflight
+    minimum = preflight.minimum_for(node)
+    return {
+        "NODE_NAME": node.name,
+        "ROLES": ",".join(role.value for role in node.roles),
+        "MIN_CPUS": str(minimum.cpus),
+        "MIN_MEMORY_GB": str(minimum.memory_gb),
+        "MIN_DISK_GB": str(minimum.disk_gb),
+        "DISK_PATH": config.packages.containerd.data_root,
+        "PORTS": " ".join(str(port) for port in preflight.ports_for(node)),
+        "EXPECTED_GPUS": str(node.gpu.count if node.gpu else 0),
+        "GPUS_SIMULATED": str(preflight.gpus_simulated).lower(),
+        "DRIVER_ON_HOST": str(Role.GPU_WORKER in node.roles and config.packages.nvidia.install_on_host).lower(),
+        "DNS_NAMES": " ".join(preflight.dns_names),
+        "NFS_SERVER": preflight.nfs_server or "",
+    }
+
+
+def parse_report(stdout: str) -> dict[str, Any]:
+    """The JSON report the script prints on its last PREFLIGHT line."""
+    lines = [line for line in stdout.splitlines() if line.startswith(REPORT_PREFIX)]
+    if not lines:
+        return {"passed": False, "checks": [], "error": "no report in the preflight output"}
+    report: dict[str, Any] = json.loads(lines[-1].removeprefix(REPORT_PREFIX))
+    return report
+
+
+class Preflight(pulumi.ComponentResource):
+    """Runs the checks when the node is first seen, when the checks or their
+    parameters change, or when `preflight.rerun` is bumped. A failure stops
+    this node's preparation; `report` holds every check's result."""
+
+    report: pulumi.Output[dict[str, Any]]
+
+    def __init__(
+        self,
+        name: str,
+        node: Node,
+        config: StackConfig,
+        access: NodeAccess,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("runai-cluster:preflight:Preflight", name, None, opts)
+        script = render_script(_HERE / "preflight.sh", preflight_params(node, config))
+        self.checks = RemoteScript(
+            f"{name}-preflight",
+            connections={"node": access.connection},
+            hosts={"node": access.host},
+            create_steps=[step("preflight", "node", script)],
+            triggers=[script_hash(script), config.preflight.rerun, node.generation],
+            keep_stdout=True,
+            secret_stdout=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.report = self.checks.stdout.apply(parse_report)
+        self.register_outputs({"report": self.report})
