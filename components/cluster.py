@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.connection import connection_for
+from components.connection import NodeAccess, connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.node_prep.prep import NodePrep
 from components.node_roles import NodeRoles
@@ -37,10 +37,19 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, stack: LoadedStack, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("runai-cluster:cluster:Cluster", name, None, opts)
         config = stack.config
-        self.preflight: dict[str, Preflight] = {}
+        key = stack.secrets.ssh_private_key
+        # SSH reaches the machines in kubeadm mode, and for the preflight of an
+        # existing cluster's machines when a key is given.
+        access = {node.name: connection_for(node, config, key) for node in config.nodes} if key else {}
+        child = pulumi.ResourceOptions(parent=self)
+        self.preflight = {
+            node.name: Preflight(node.name, node, config, access[node.name], child)
+            for node in config.nodes
+            if config.preflight.enabled and access
+        }
         joined: dict[str, pulumi.Resource] = {}
         if config.cluster.bootstrap is Bootstrap.KUBEADM:
-            joined, self.kubeconfig = self._bootstrap(stack)
+            joined, self.kubeconfig = self._bootstrap(config, access)
         else:
             assert stack.secrets.kubeconfig is not None  # checked by load_stack
             self.kubeconfig = pulumi.Output.secret(stack.secrets.kubeconfig)
@@ -60,19 +69,12 @@ class Cluster(pulumi.ComponentResource):
         # The inventory summary is what the policy pack (policy/) judges.
         self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})
 
-    def _bootstrap(self, stack: LoadedStack) -> tuple[dict[str, pulumi.Resource], pulumi.Output[str]]:
+    def _bootstrap(
+        self, config: StackConfig, access: dict[str, NodeAccess]
+    ) -> tuple[dict[str, pulumi.Resource], pulumi.Output[str]]:
         """Node prep and kubeadm; returns each node's join (or init) and the
         admin kubeconfig."""
-        config = stack.config
-        assert stack.secrets.ssh_private_key is not None  # checked by load_stack
-        key = stack.secrets.ssh_private_key
-        access = {node.name: connection_for(node, config, key) for node in config.nodes}
         child = pulumi.ResourceOptions(parent=self)
-        self.preflight = {
-            node.name: Preflight(node.name, node, config, access[node.name], child)
-            for node in config.nodes
-            if config.preflight.enabled
-        }
         preps = {
             node.name: NodePrep(node.name, node, config, access[node.name], self.preflight.get(node.name), child)
             for node in config.nodes

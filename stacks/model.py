@@ -67,10 +67,10 @@ class StackConfig(Section):
 
     @model_validator(mode="after")
     def _inventory(self) -> StackConfig:
-        if self.cluster.bootstrap is Bootstrap.EXISTING:
-            return self
         _no_duplicates("name", [n.name for n in self.nodes])
         _no_duplicates("address", [n.address for n in self.nodes])
+        if self.cluster.bootstrap is Bootstrap.EXISTING:
+            return self  # the cluster's shape is not ours to judge
         planes = self.control_planes
         if not planes:
             raise ValueError("nodes: no node has the 'control-plane' role; give at least one")

@@ -45,6 +45,9 @@ class PreflightConfig(Section):
     # An NFS server every node must reach on 2049/tcp.
     nfs_server: str | None = None
     minimums: dict[Role, RoleMinimum] = Field(default_factory=lambda: dict(DEFAULT_MINIMUMS))
+    # Checks reported but not enforced (a lab on a machine without
+    # br_netfilter, say): names as in the report, e.g. "module-br_netfilter".
+    ignore: list[str] = Field(default_factory=list)
 
     def minimum_for(self, node: Node) -> RoleMinimum:
         """The largest requirement among the node's roles."""

@@ -78,6 +78,9 @@ def workdir(stack: str, settings: Mapping[str, Any] | None = None, name: str | N
     """A fresh copy of the project; `settings` (namespaced keys) replace the
     stack file's config when given."""
     work = STATE / "work" / (name or stack)
+    stack_file = work / f"Pulumi.{stack}.yaml"
+    # Keep the passphrase salt of a stack made here before: its secrets need it.
+    previous = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else {}
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -89,7 +92,10 @@ def workdir(stack: str, settings: Mapping[str, Any] | None = None, name: str | N
     config = settings
     if config is None:
         config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    (work / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": dict(config)}))
+    document: dict[str, Any] = {"config": dict(config)}
+    if previous.get("encryptionsalt"):
+        document["encryptionsalt"] = previous["encryptionsalt"]
+    stack_file.write_text(yaml.safe_dump(document))
     return work
 
 

@@ -11,6 +11,7 @@ import pulumi
 from components.connection import NodeAccess
 from components.remote.command import RemoteScript, step
 from components.scripts import render_script, script_hash
+from stacks.cluster import Bootstrap
 from stacks.inventory import Node, Role
 from stacks.model import StackConfig
 
@@ -34,6 +35,8 @@ def preflight_params(node: Node, config: StackConfig) -> dict[str, str]:
         "DRIVER_ON_HOST": str(Role.GPU_WORKER in node.roles and config.packages.nvidia.install_on_host).lower(),
         "DNS_NAMES": " ".join(preflight.dns_names),
         "NFS_SERVER": preflight.nfs_server or "",
+        "IGNORE": " ".join(preflight.ignore),
+        "CLUSTER_EXISTS": str(config.cluster.bootstrap is Bootstrap.EXISTING).lower(),
     }
 
 

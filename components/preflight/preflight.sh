@@ -11,7 +11,9 @@
 #   nodes), GPUS_SIMULATED (true: a lab; no driver looked for), DRIVER_ON_HOST
 #   (true: node prep installs the driver, so a missing one is only a warning),
 #   DNS_NAMES (space-separated names that must resolve), NFS_SERVER (empty:
-#   no NFS check).
+#   no NFS check), IGNORE (space-separated check names reported as "ignored"
+#   instead of failing), CLUSTER_EXISTS (true: the machine already runs its
+#   cluster's components, so their ports are not checked).
 # PREP_ROOT (environment, default empty) prefixes /etc, /proc and /sys reads so
 # tests can replay recorded system files.
 set -euo pipefail
@@ -28,6 +30,8 @@ set -euo pipefail
 : "${DRIVER_ON_HOST:=true}"
 : "${DNS_NAMES=}"
 : "${NFS_SERVER=}"
+: "${IGNORE=}"
+: "${CLUSTER_EXISTS:=false}"
 : "${PREP_ROOT=}"
 
 R=$PREP_ROOT
@@ -35,6 +39,7 @@ results=()
 failed=0
 
 record() { # record STATUS NAME DETAIL
+  if [[ $1 == fail && " $IGNORE " == *" $2 "* ]]; then set -- ignored "$2" "$3"; fi
   printf '%s %s: %s\n' "$1" "$2" "$3"
   results+=("$(printf '{"check":"%s","status":"%s","detail":"%s"}' "$2" "$1" "${3//\"/\'}")")
   if [[ $1 == fail ]]; then
@@ -105,8 +110,8 @@ else
 fi
 
 # --- ports: free, unless this node already runs its Kubernetes parts -----------
-if [[ -f $R/etc/kubernetes/kubelet.conf ]]; then
-  record ok ports "node already joined; its ports belong to the cluster"
+if [[ -f $R/etc/kubernetes/kubelet.conf || $CLUSTER_EXISTS == true ]]; then
+  record ok ports "node already in the cluster; its ports belong to it"
 else
   busy=()
   listening=$(ss -ltnH 2>/dev/null | awk '{print $4}')

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.support.sshd import free_port
+from tools.lab.sshd import free_port
 
 
 @pytest.fixture(scope="session", autouse=True)

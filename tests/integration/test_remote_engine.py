@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sshd import SshServer, keygen, start_sshd
+from tools.lab.sshd import SshServer, keygen, start_sshd
 from tools.stackrun import ROOT, STATE, checked, engine_env, init_stack, run
 
 

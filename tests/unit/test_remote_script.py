@@ -11,7 +11,7 @@ import pytest
 
 from components.remote.command import RemoteScriptProvider, run_steps, step
 from components.remote.ssh import RemoteError
-from tests.support.sshd import SshServer, free_port, keygen, start_sshd
+from tools.lab.sshd import SshServer, free_port, keygen, start_sshd
 
 
 @pytest.fixture(scope="module")
