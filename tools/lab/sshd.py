@@ -1,5 +1,5 @@
-"""Real OpenSSH servers on 127.0.0.1 for tests: each with its own host key
-and an authorised key generated for the test."""
+"""Real OpenSSH servers on loopback addresses, for the lab and the tests: each
+with its own host key and an authorised key generated for it."""
 
 from __future__ import annotations
 
@@ -40,20 +40,20 @@ class SshServer:
             self.process.kill()
 
 
-def start_sshd(directory: Path, authorized_key: str) -> SshServer:
+def start_sshd(directory: Path, authorized_key: str, address: str = "127.0.0.1", port: int | None = None) -> SshServer:
     if not Path(SSHD).exists():
         raise RuntimeError("sshd not found: install Debian's openssh-server (the Makefile's deps target does)")
     directory.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege-separation directory
     _, host_public = keygen(directory / "host_ed25519")
     (directory / "authorized_keys").write_text(authorized_key + "\n")
-    port = free_port()
+    port = port or free_port()
     config = directory / "sshd_config"
     config.write_text(
         "\n".join(
             [
                 f"Port {port}",
-                "ListenAddress 127.0.0.1",
+                f"ListenAddress {address}",
                 f"HostKey {directory / 'host_ed25519'}",
                 f"PidFile {directory / 'sshd.pid'}",
                 f"AuthorizedKeysFile {directory / 'authorized_keys'}",
@@ -69,11 +69,12 @@ def start_sshd(directory: Path, authorized_key: str) -> SshServer:
         )
     )
     log = directory / "sshd.log"
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=log.open("wb"))
+    # Its own session: a lab's hosts outlive the command that started them.
+    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=log.open("wb"), start_new_session=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            with socket.create_connection((address, port), timeout=1) as sock:
                 if sock.recv(4).startswith(b"SSH-"):
                     return SshServer(port, host_public, process, log)
         except OSError:
