@@ -10,10 +10,12 @@ TOOLCHAIN_BIN = $(shell tools/toolchain.sh 2>/dev/null | tail -n 1)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: help deps venv lint unit toolchain integration test preview lab bench clean
+.PHONY: help deps venv lint unit toolchain integration test preview lab lab-status lab-down bench clean
 
 help:
-	@echo "make lab                 main job: pulumi preview of the dev stack on a local backend"
+	@echo "make lab                 main job: a local lab (SSH hosts + Kubernetes API server) and pulumi up onto it"
+	@echo "make lab-status          what the lab runs; the Nodes' labels and taints"
+	@echo "make lab-down            pulumi destroy of the lab, then stop it"
 	@echo "make test                every test tier (installs the venv and the toolchain)"
 	@echo "make unit                fast tier: unit tests under mocks, no toolchain"
 	@echo "make toolchain           build or reuse the Pulumi CLI, language host and plugins"
@@ -51,11 +53,18 @@ test: venv deps lint
 preview: venv
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m tools.stackrun preview $(STACK)
 
-lab: STACK = dev
-lab: preview
+lab: venv deps
+	@tools/toolchain.sh >/dev/null
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m tools.lab up
+
+lab-status: venv
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m tools.lab status
+
+lab-down: venv
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m tools.lab down
 
 bench: venv
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.run
 
 clean:
-	rm -rf .pulumi-state
+	rm -rf .pulumi-state .lab

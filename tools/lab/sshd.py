@@ -20,8 +20,10 @@ def free_port() -> int:
 
 
 def keygen(path: Path) -> tuple[str, str]:
-    """(private key text, public key line) of a new Ed25519 key."""
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    """(private key text, public key line) of an Ed25519 key at `path`, made
+    if it is not there yet (a restarted host keeps its pinned host key)."""
+    if not path.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     return path.read_text(), path.with_suffix(".pub").read_text().strip()
 
 

@@ -1,0 +1,255 @@
+"""The local lab: real SSH hosts and a real Kubernetes control plane on this
+machine, and `pulumi up` of the `lab` stack onto them.
+
+    python -m tools.lab up [--hosts 4]     start (or reuse) the lab, then pulumi up
+    python -m tools.lab status             what runs, and the Nodes' labels and taints
+    python -m tools.lab down               pulumi destroy, then stop everything
+
+Lab hosts are OpenSSH servers on loopback addresses 127.0.0.11, .12, ...; the
+control plane is etcd, kube-apiserver and kube-controller-manager on
+127.0.0.1. The lab stack uses `bootstrap: existing`: no kubelet or container
+runtime can run here, so node preparation and kubeadm are covered by previews
+and unit tests, while the lab exercises the preflight over real SSH, Node
+labels, taints and pools on real objects, the policy pack and the state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.lab.control_plane import ControlPlane
+from tools.lab.sshd import keygen, start_sshd
+from tools.stackrun import ROOT, STATE, checked, engine_env, init_stack, workdir
+
+PROJECT = "runai-cluster"
+STACK = "lab"
+DEFAULT_DIR = ROOT / ".lab"
+# The KAI path's per-project node selectors need PodNodeSelector.
+ADMISSION_PLUGINS = ["PodNodeSelector"]
+
+
+@dataclass
+class LabState:
+    """What `up` started, kept in <dir>/state.json for `status` and `down`."""
+
+    api_port: int
+    etcd_port: int
+    ssh_port: int
+    binaries: str
+    pids: dict[str, int] = field(default_factory=dict)
+    hosts: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, directory: Path) -> LabState | None:
+        path = directory / "state.json"
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+    def control_plane(self, directory: Path) -> ControlPlane:
+        return ControlPlane(Path(self.binaries), directory / "control-plane", self.api_port, self.etcd_port)
+
+    def save(self, directory: Path) -> None:
+        (directory / "state.json").write_text(json.dumps(asdict(self), indent=2))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def dev_kubernetes_version() -> str:
+    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    return str(config[f"{PROJECT}:cluster"]["kubernetesVersion"])
+
+
+def lab_binaries(version: str) -> Path:
+    result = subprocess.run(
+        [str(ROOT / "tools" / "lab_binaries.sh"), version], stdout=subprocess.PIPE, text=True, check=True
+    )
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def host_layout(count: int) -> list[dict[str, Any]]:
+    """One control plane, one system node, the rest GPU workers (2 GPUs each)."""
+    hosts = []
+    for index in range(count):
+        if index == 0:
+            name, roles, gpus = "lab-cp-1", ["control-plane"], 0
+        elif index == 1:
+            name, roles, gpus = "lab-sys-1", ["system", "cpu-worker"], 0
+        else:
+            name, roles, gpus = f"lab-gpu-{index - 1}", ["gpu-worker"], 2
+        hosts.append({"name": name, "address": f"127.0.0.{11 + index}", "roles": roles, "gpus": gpus})
+    return hosts
+
+
+def start(directory: Path, count: int, api_port: int, etcd_port: int, ssh_port: int) -> LabState:
+    directory.mkdir(parents=True, exist_ok=True)
+    state = LabState(api_port, etcd_port, ssh_port, str(lab_binaries(dev_kubernetes_version())))
+    _, public = keygen(directory / "id_ed25519")
+    for host in host_layout(count):
+        server = start_sshd(directory / "hosts" / host["name"], public, host["address"], ssh_port)
+        state.pids[f"sshd-{host['name']}"] = server.process.pid
+        state.hosts.append({**host, "host_key": server.host_key})
+    plane = state.control_plane(directory)
+    state.pids.update(plane.start(ADMISSION_PLUGINS))
+    for host in state.hosts:
+        plane.register_node(host["name"], host["address"], host["gpus"])
+    (directory / "admin.kubeconfig").write_text(plane.pki.kubeconfig(plane.server, "admin"))
+    state.save(directory)
+    return state
+
+
+def stack_settings(state: LabState) -> dict[str, Any]:
+    nodes = []
+    for host in state.hosts:
+        node: dict[str, Any] = {
+            "name": host["name"],
+            "address": host["address"],
+            "roles": host["roles"],
+            "hostKey": host["host_key"],
+        }
+        if host["gpus"]:
+            node |= {"gpu": {"model": "simulated", "count": host["gpus"]}, "nodePool": "lab"}
+        nodes.append(node)
+    return {
+        f"{PROJECT}:cluster": {
+            "name": "lab",
+            "environment": "dev",
+            "kubernetesVersion": dev_kubernetes_version(),
+            "bootstrap": "existing",
+        },
+        f"{PROJECT}:ssh": {"user": "root", "port": state.ssh_port, "dialAttempts": 3, "dialRetryDelaySeconds": 1},
+        # No container runs in the lab, so the kernel modules containers need
+        # are reported but not enforced; the GPUs are the inventory's word.
+        f"{PROJECT}:preflight": {
+            "gpusSimulated": True,
+            "ignore": ["module-overlay", "module-br_netfilter"],
+            "minimums": {
+                role: {"cpus": 1, "memoryGb": 1, "diskGb": 1}
+                for role in ("control-plane", "system", "gpu-worker", "cpu-worker")
+            },
+        },
+        f"{PROJECT}:nodes": nodes,
+    }
+
+
+def pulumi_env() -> dict[str, str]:
+    return engine_env()
+
+
+def stack_workdir(directory: Path, state: LabState) -> Path:
+    work = workdir(STACK, settings=stack_settings(state), name=STACK)
+    init_stack(
+        work,
+        STACK,
+        pulumi_env(),
+        {
+            "kubeconfig": (directory / "admin.kubeconfig").read_text(),
+            "sshPrivateKey": (directory / "id_ed25519").read_text(),
+        },
+    )
+    return work
+
+
+def ensure_running(directory: Path, count: int, api_port: int, etcd_port: int, ssh_port: int) -> LabState:
+    state = LabState.load(directory)
+    if state and all(alive(pid) for pid in state.pids.values()):
+        print(f"lab: reusing the running lab in {directory}")
+        return state
+    if state:
+        stop(directory, state)
+    state = start(directory, count, api_port, etcd_port, ssh_port)
+    print(f"lab: {len(state.hosts)} hosts and a control plane on https://127.0.0.1:{api_port}")
+    return state
+
+
+def apply(directory: Path, state: LabState, *extra: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    """`pulumi up` of the lab stack, with the policy pack."""
+    work = stack_workdir(directory, state)
+    command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", STACK, "--policy-pack", str(ROOT / "policy")]
+    return subprocess.run(
+        [*command, *extra], cwd=work, env=pulumi_env(), check=False, text=True, capture_output=capture
+    )
+
+
+def up(directory: Path, count: int, api_port: int, etcd_port: int, ssh_port: int) -> int:
+    return apply(directory, ensure_running(directory, count, api_port, etcd_port, ssh_port)).returncode
+
+
+def status(directory: Path) -> int:
+    state = LabState.load(directory)
+    if not state:
+        print("lab: not running")
+        return 1
+    for name, pid in state.pids.items():
+        print(f"{name:32} pid {pid:7} {'running' if alive(pid) else 'STOPPED'}")
+    plane = state.control_plane(directory)
+    for host in state.hosts:
+        node = plane.node(host["name"])
+        print(f"{host['name']:12} labels {node['metadata'].get('labels', {})} taints {node['spec'].get('taints', [])}")
+    return 0
+
+
+def stop(directory: Path, state: LabState) -> None:
+    """Stop every process and forget the lab: keys, certificates, etcd data."""
+    for pid in state.pids.values():
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    for pid in state.pids.values():
+        deadline = time.monotonic() + 10
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def down(directory: Path) -> int:
+    state = LabState.load(directory)
+    work = STATE / "work" / STACK
+    code = 0
+    if state and work.exists() and all(alive(pid) for pid in state.pids.values()):
+        code = subprocess.run(
+            ["pulumi", "destroy", "--yes", "--skip-preview", "--stack", STACK], cwd=work, env=pulumi_env(), check=False
+        ).returncode
+    if state:
+        stop(directory, state)
+    if code == 0 and work.exists():
+        checked(["stack", "rm", "--yes", "--force", STACK], work, pulumi_env())
+    print("lab: stopped")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "status", "down"])
+    parser.add_argument("--hosts", type=int, default=4, help="lab hosts (at least 2)")
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("LAB_DIR", DEFAULT_DIR)))
+    parser.add_argument("--api-port", type=int, default=6443)
+    parser.add_argument("--etcd-port", type=int, default=2379)
+    parser.add_argument("--ssh-port", type=int, default=2222)
+    args = parser.parse_args(argv)
+    if args.hosts < 2:
+        parser.error("--hosts: at least 2 (a control plane and a system node)")
+    if args.command == "up":
+        return up(args.dir.resolve(), args.hosts, args.api_port, args.etcd_port, args.ssh_port)
+    if args.command == "status":
+        return status(args.dir.resolve())
+    return down(args.dir.resolve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
