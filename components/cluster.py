@@ -10,10 +10,12 @@ from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.node_prep.prep import NodePrep
 from components.node_roles import NodeRoles
 from components.preflight.check import Preflight
+from components.scheduling.kai import KaiScheduling
 from stacks.cluster import Bootstrap
 from stacks.inventory import Node, Role
 from stacks.load import LoadedStack
 from stacks.model import StackConfig
+from stacks.scheduling import SchedulerKind
 
 
 def inventory_summary(config: StackConfig) -> dict[str, object]:
@@ -24,6 +26,10 @@ def inventory_summary(config: StackConfig) -> dict[str, object]:
         "controlPlanes": [n.name for n in config.control_planes],
         "systemNodes": [n.name for n in config.nodes if Role.SYSTEM in n.roles],
         "unpinnedHostKeys": [n.name for n in config.nodes if not n.host_key],
+        "scheduler": config.scheduler.kind.value,
+        "nodePoolGpus": config.node_pools,
+        "gpuNodesWithoutPool": [n.name for n in config.nodes if n.gpu and not n.node_pool],
+        "noPreemption": config.org.no_preemption,
     }
 
 
@@ -66,6 +72,13 @@ class Cluster(pulumi.ComponentResource):
             joined,
             pulumi.ResourceOptions(parent=self, providers=[self.provider]),
         )
+        if config.scheduler.kind is SchedulerKind.KAI:
+            # Project namespaces select node pools by the labels just placed.
+            self.scheduling = KaiScheduling(
+                f"{name}-kai",
+                config,
+                pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.node_roles]),
+            )
         # The inventory summary is what the policy pack (policy/) judges.
         self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})
 

@@ -1,6 +1,21 @@
-"""CrossGuard policy pack: run with `pulumi preview --policy-pack policy`."""
+"""CrossGuard policy pack: run with `pulumi preview --policy-pack policy`
+(and `--policy-pack-config policy/config/<stack>.json` for the stack's
+enforcement levels and thresholds)."""
 
-from cluster_safety import POLICIES
+import cluster_safety
+import hygiene
+import priorities
+import protection
+import quotas
 from pulumi_policy import PolicyPack
 
-PolicyPack(name="runai-cluster", policies=POLICIES)
+PolicyPack(
+    name="runai-cluster",
+    policies=[
+        *cluster_safety.POLICIES,
+        *quotas.POLICIES,
+        *priorities.POLICIES,
+        *protection.POLICIES,
+        *hygiene.POLICIES,
+    ],
+)

@@ -15,25 +15,14 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-
-CLUSTER_TYPE = "runai-cluster:cluster:Cluster"
-
-
-def _inventories(args: StackValidationArgs) -> list[tuple[str, Mapping[str, Any]]]:
-    found = []
-    for resource in args.resources:
-        # props is a read-only proxy without `in`; get() works.
-        inventory = resource.props.get("inventory") if resource.resource_type == CLUSTER_TYPE else None
-        if inventory is not None:
-            found.append((resource.name, inventory))
-    return found
+from resources import inventories
 
 
 def _rule(
     check: Callable[[str, Mapping[str, Any]], list[str]],
 ) -> Callable[[StackValidationArgs, ReportViolation], None]:
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        for name, inventory in _inventories(args):
+        for name, inventory in inventories(args):
             if inventory.get("bootstrap") == "existing":
                 continue  # the machines are not ours to judge
             for message in check(name, inventory):

@@ -5,14 +5,7 @@ exists fails loudly instead of being ignored."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from stacks.base import Section
-
-
-class SchedulerKind(StrEnum):
-    RUNAI = "runai"  # the Run:ai control plane and cluster
-    KAI = "kai"  # NVIDIA's open-source KAI Scheduler
 
 
 class AddonsConfig(Section):
@@ -22,14 +15,6 @@ class AddonsConfig(Section):
 
 class RunaiConfig(Section):
     """Run:ai control plane, identity and cluster."""
-
-
-class OrgConfig(Section):
-    """Node pools, departments, projects, quotas, priorities, access."""
-
-
-class SchedulerConfig(Section):
-    kind: SchedulerKind = SchedulerKind.RUNAI
 
 
 class StorageConfig(Section):

@@ -13,17 +13,11 @@ from stacks.access import SshConfig
 from stacks.base import Section
 from stacks.cluster import Bootstrap, ClusterConfig
 from stacks.inventory import Node, Role
-from stacks.later import (
-    AddonsConfig,
-    BackupConfig,
-    OrgConfig,
-    RunaiConfig,
-    SchedulerConfig,
-    StorageConfig,
-    ValidationConfig,
-)
+from stacks.later import AddonsConfig, BackupConfig, RunaiConfig, StorageConfig, ValidationConfig
+from stacks.org import OrgConfig, PoolQuota
 from stacks.packages import PackagesConfig
 from stacks.preflight import PreflightConfig
+from stacks.scheduling import NON_PREEMPTIBLE, SchedulerConfig, SchedulerKind
 
 
 class ConfigWarning(UserWarning):
@@ -65,6 +59,62 @@ class StackConfig(Section):
     def control_planes(self) -> list[Node]:
         return [n for n in self.nodes if n.is_control_plane]
 
+    @property
+    def node_pools(self) -> dict[str, int]:
+        """Each node pool with the GPUs of its nodes."""
+        pools: dict[str, int] = {}
+        for node in self.nodes:
+            if node.node_pool:
+                pools[node.node_pool] = pools.get(node.node_pool, 0) + (node.gpu.count if node.gpu else 0)
+        return pools
+
+    @property
+    def admission_plugins(self) -> list[str]:
+        """The KAI path's per-project node selectors need PodNodeSelector."""
+        plugins = list(self.cluster.admission_plugins)
+        if self.scheduler.kind is SchedulerKind.KAI and "PodNodeSelector" not in plugins:
+            plugins.append("PodNodeSelector")
+        return plugins
+
+    @model_validator(mode="after")
+    def _organisation(self) -> StackConfig:
+        pools = self.node_pools
+        classes = self.scheduler.priority_classes()
+        kai = self.scheduler.kind is SchedulerKind.KAI
+        for d, department in enumerate(self.org.departments):
+            where = f"org.departments[{d}]"
+            _quotas_on_known_pools(where, department.quotas, pools, kai)
+            if self.org.no_preemption and department.over_quota:
+                raise ValueError(f"{where}.overQuota: org.noPreemption is true; set overQuota: false")
+            for p, project in enumerate(department.projects):
+                at = f"{where}.projects[{p}]"
+                _quotas_on_known_pools(at, project.quotas, pools, kai)
+                if self.org.no_preemption and project.over_quota:
+                    raise ValueError(f"{at}.overQuota: org.noPreemption is true; set overQuota: false")
+                if kai and project.name in {d.name for d in self.org.departments}:
+                    raise ValueError(
+                        f"{at}.name: '{project.name}' is also a department; KAI queues share one namespace, rename one"
+                    )
+                name = project.default_priority_class
+                if name is None:
+                    continue
+                if kai:
+                    raise ValueError(
+                        f"{at}.defaultPriorityClass: the KAI path has no per-project default; remove it and set "
+                        "scheduler.kai.globalDefaultPriorityClass or name the class in the workloads"
+                    )
+                if name not in classes:
+                    raise ValueError(
+                        f"{at}.defaultPriorityClass: {name!r} does not exist on the {self.scheduler.kind} path; "
+                        f"use one of {', '.join(sorted(classes, key=classes.__getitem__))}"
+                    )
+                if self.org.no_preemption and classes[name] < NON_PREEMPTIBLE:
+                    raise ValueError(
+                        f"{at}.defaultPriorityClass: {name!r} ({classes[name]}) is preemptible but "
+                        f"org.noPreemption is true; use a class of {NON_PREEMPTIBLE} or more"
+                    )
+        return self
+
     @model_validator(mode="after")
     def _inventory(self) -> StackConfig:
         _no_duplicates("name", [n.name for n in self.nodes])
@@ -99,6 +149,18 @@ def _no_duplicates(key: str, values: list[str]) -> None:
     twice = sorted(v for v, count in Counter(values).items() if count > 1)
     if twice:
         raise ValueError(f"nodes[].{key}: {', '.join(twice)} used by more than one node; each must be unique")
+
+
+def _quotas_on_known_pools(where: str, quotas: dict[str, PoolQuota], pools: dict[str, int], kai: bool) -> None:
+    for pool in quotas:
+        if pool not in pools:
+            known = ", ".join(sorted(pools)) or "none: set nodePool on the nodes"
+            raise ValueError(f"{where}.quotas.{pool}: no node is in node pool '{pool}' (pools: {known})")
+    if kai and len(quotas) > 1:
+        raise ValueError(
+            f"{where}.quotas: {len(quotas)} node pools ({', '.join(quotas)}); on the KAI path a queue has one "
+            "set of quotas and a namespace one node selector: keep one pool"
+        )
 
 
 def _addresses_outside_cluster_ranges(config: StackConfig) -> None:

@@ -31,6 +31,16 @@ PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt")
 PROJECT_DIRS = ("components", "stacks")
 
 
+def policy_args(stack: str) -> list[str]:
+    """The policy pack, with the stack's enforcement levels and thresholds
+    (policy/config/<stack>.json) where it has them."""
+    args = ["--policy-pack", str(ROOT / "policy")]
+    config = ROOT / "policy" / "config" / f"{stack}.json"
+    if config.exists():
+        args += ["--policy-pack-config", str(config)]
+    return args
+
+
 def throwaway_key() -> str:
     """An Ed25519 key for previews: nothing is dialled, but the program
     requires the secret to exist."""
@@ -131,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         key_file.chmod(0o600)
     init_stack(work, args.stack, env, {"sshPrivateKey": key_file.read_text()})
     print(f"pulumi preview --diff -s {args.stack} (backend {env['PULUMI_BACKEND_URL']}, work dir {work})")
-    command = ["pulumi", "preview", "--diff", "--stack", args.stack, "--policy-pack", str(ROOT / "policy")]
+    command = ["pulumi", "preview", "--diff", "--stack", args.stack, *policy_args(args.stack)]
     return subprocess.run(command, cwd=work, env=env, check=False).returncode
 
 

@@ -50,7 +50,7 @@ def init_config(node: Node, config: StackConfig) -> str:
             control_plane_endpoint=f"{endpoint.host}:{endpoint.port}" if endpoint else None,
             cert_sans=sans,
             api_server_extra_args=cluster.api_server_extra_args,
-            admission_plugins=cluster.admission_plugins,
+            admission_plugins=config.admission_plugins,
         )
     )
 

@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.stackrun import ROOT, checked, engine_env, init_stack, preview_json, run, throwaway_key, workdir
+from tools.stackrun import (
+    ROOT,
+    checked,
+    engine_env,
+    init_stack,
+    policy_args,
+    preview_json,
+    run,
+    throwaway_key,
+    workdir,
+)
 
 PROJECT = "runai-cluster"
 KUBECONFIG_MARKER = "kubeconfig-secret-marker-7d1e3b"
@@ -135,3 +145,45 @@ def test_policy_pack_passes_prod_and_stops_a_bad_change(backend: dict[str, str])
     assert bad.returncode != 0
     assert "production-system-nodes" in bad.stdout
     assert "production needs at least 2 Run:ai system nodes, has 1 (prod-sys-1)" in bad.stdout
+
+
+def over_committed_even_planes() -> dict[str, Any]:
+    """dev on the KAI path, its pool over-committed (20 GPUs guaranteed on 16)
+    and a second control plane (an even number)."""
+    config = copy.deepcopy(stack_config("dev"))
+    config[f"{PROJECT}:cluster"]["apiEndpoint"] = {"host": "192.0.2.5"}
+    config[f"{PROJECT}:nodes"][1]["roles"] = ["control-plane", "system"]
+    config[f"{PROJECT}:scheduler"] = {"kind": "kai", "kai": {"installChart": False}}
+    config[f"{PROJECT}:org"] = {
+        "departments": [
+            {"name": "vision", "quotas": {"dev": {"gpu": 12}}, "projects": [{"name": "detection"}]},
+            {"name": "language", "quotas": {"dev": {"gpu": 8}}},
+        ]
+    }
+    return config
+
+
+def test_policy_pack_with_stack_configs(backend: dict[str, str]) -> None:
+    """dev passes under its (advisory) config; a stack that over-commits a pool
+    and has an even number of control planes fails under prod's (mandatory)."""
+    work = workdir("dev", name="it-policy-dev")
+    init_stack(work, "dev", backend, {"sshPrivateKey": throwaway_key()})
+    ok = run(["preview", "--stack", "dev", *policy_args("dev")], work, backend)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    work = workdir("dev", settings=over_committed_even_planes(), name="it-policy-overcommit")
+    init_stack(work, "dev", backend, {"sshPrivateKey": throwaway_key()})
+    mandatory = ["--policy-pack", str(ROOT / "policy"), "--policy-pack-config", str(ROOT / "policy/config/prod.json")]
+    bad = run(["preview", "--stack", "dev", *mandatory], work, backend)
+    assert bad.returncode != 0
+    assert "quota-node-pool-capacity" in bad.stdout
+    assert "node pool 'dev': departments are guaranteed 20 GPUs (vision=12, language=8)" in bad.stdout
+    assert "control-plane-quorum" in bad.stdout
+    assert "2 control planes (dev-cp-1, dev-sys-1); etcd needs an odd number" in bad.stdout
+
+    # Under dev's config findings are advisory: reported, not fatal; and dev
+    # allows its pool to be over-committed twice.
+    advisory = run(["preview", "--stack", "dev", *policy_args("dev")], work, backend)
+    assert advisory.returncode == 0, advisory.stdout + advisory.stderr
+    assert "[advisory]  control-plane-quorum" in advisory.stdout
+    assert "quota-node-pool-capacity" not in advisory.stdout

@@ -3,16 +3,18 @@ second `up` with nothing to do, `destroy` leaving none of our fields."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tools.lab.__main__ import STACK, LabState, down, up
+from tools.lab.__main__ import PROJECT, STACK, LabState, apply, down, stack_settings, stack_workdir, up
 from tools.lab.control_plane import ControlPlane
 from tools.lab.sshd import free_port
-from tools.stackrun import STATE, checked, engine_env
+from tools.stackrun import STATE, checked, engine_env, policy_args, run
 
 LABELS = {
     "lab-cp-1": {},
@@ -47,6 +49,7 @@ def test_up_again_and_destroy(lab: Path) -> None:
     for name, labels in LABELS.items():
         assert our_labels(plane, name) == labels, name
     assert plane.node("lab-gpu-1")["status"]["capacity"]["nvidia.com/gpu"] == "2"
+    check_organisation(plane)
 
     work = STATE / "work" / STACK
     env = engine_env()
@@ -62,3 +65,75 @@ def test_up_again_and_destroy(lab: Path) -> None:
     checked(["destroy", "--yes", "--skip-preview", "--stack", STACK], work, env)
     for name in LABELS:
         assert our_labels(plane, name) == {}, name
+    assert ours(plane) == {}
+
+
+# Where each kind of object we create lives on the API server.
+OUR_KINDS = {
+    "queues": "/apis/scheduling.run.ai/v2/queues",
+    "namespaces": "/api/v1/namespaces",
+    "priorityclasses": "/apis/scheduling.k8s.io/v1/priorityclasses",
+    "clusterroles": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+    "rolebindings": "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+}
+
+
+def ours(plane: ControlPlane) -> dict[str, list[dict[str, Any]]]:
+    """Every object labelled as ours, by kind (kinds with none left out)."""
+    found = {}
+    for kind, path in OUR_KINDS.items():
+        items = plane.request("GET", f"{path}?labelSelector=app.kubernetes.io/managed-by=runai-cluster")["items"]
+        if items:
+            found[kind] = items
+    return found
+
+
+def check_organisation(plane: ControlPlane) -> None:
+    """The KAI path's objects, as the API server holds them."""
+    objects = ours(plane)
+    queues = {q["metadata"]["name"]: q["spec"] for q in objects["queues"]}
+    assert set(queues) == {"research", "vision", "speech"}
+    assert queues["vision"]["parentQueue"] == "research"
+    assert queues["vision"]["resources"]["gpu"] == {"quota": 2, "limit": -1, "overQuotaWeight": 1}
+    assert queues["speech"]["resources"]["gpu"] == {"quota": 2, "limit": 2, "overQuotaWeight": 0}
+    namespaces = {n["metadata"]["name"]: n["metadata"] for n in objects["namespaces"]}
+    assert set(namespaces) == {"runai-vision", "runai-speech"}
+    selector = namespaces["runai-vision"]["annotations"]["scheduler.alpha.kubernetes.io/node-selector"]
+    assert selector == "run.ai/node-pool=lab"
+    bindings = sorted(
+        (b["metadata"]["namespace"], b["subjects"][0]["name"], b["roleRef"]["name"]) for b in objects["rolebindings"]
+    )
+    assert bindings == [
+        ("runai-speech", "bob@example.com", "runai-cluster-viewer"),
+        ("runai-speech", "research-leads", "runai-cluster-researcher"),
+        ("runai-vision", "alice@example.com", "runai-cluster-researcher"),
+        ("runai-vision", "research-leads", "runai-cluster-researcher"),
+    ]
+    classes = {c["metadata"]["name"]: c["value"] for c in objects["priorityclasses"]}
+    assert classes == {"train": 50, "build-preemptible": 75, "build": 100, "inference": 125}
+
+
+def test_production_refuses_to_delete_a_project(lab: Path) -> None:
+    """In production the organisation's objects are protected: a project
+    dropped from the stack fails the preview instead of deleting its
+    namespace and queue."""
+    assert up(lab, 4, free_port(), free_port(), free_port()) == 0
+    state = LabState.load(lab)
+    assert state is not None
+    settings = stack_settings(state, environment="prod")
+    assert apply(lab, state, settings=settings).returncode == 0
+
+    dropped = copy.deepcopy(settings)
+    dropped[f"{PROJECT}:org"]["departments"][0]["projects"].pop()  # speech
+    work = stack_workdir(lab, state, dropped)
+    env = engine_env()
+    preview = run(["preview", "--stack", STACK, *policy_args(STACK)], work, env)
+    assert preview.returncode != 0
+    output = preview.stdout + preview.stderr
+    assert "runai-speech" in output or "queue-speech" in output
+    assert "protect" in output
+    plane = state.control_plane(lab)
+    assert plane.request("GET", "/api/v1/namespaces/runai-speech")["metadata"]["name"] == "runai-speech"
+
+    # Deleting on purpose: unprotect, then destroy (the fixture's `down`).
+    checked(["state", "unprotect", "--all", "--yes", "--stack", STACK], work, env)

@@ -43,6 +43,9 @@ class Registration:
     dependencies: list[str]
     inputs: dict[str, Any]
     secret_paths: set[str] = field(default_factory=set)
+    protect: bool = False
+    # What a component published with register_outputs.
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,8 +105,15 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             dependencies=list(request.dependencies),
             inputs=inputs,
             secret_paths=secret_paths,
+            protect=bool(request.protect),
         )
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC name
+        if request.urn in self.recorded.resources:
+            outputs = _unwrap(pulumi_mocks.rpc.deserialize_properties(request.outputs), "", set())
+            self.recorded.resources[request.urn].outputs = outputs
+        return super().RegisterResourceOutputs(request)
 
 
 def stack_settings(stack: str) -> dict[str, Any]:

@@ -30,8 +30,9 @@ from typing import Any
 import yaml
 
 from tools.lab.control_plane import ControlPlane
+from tools.lab.crds import queue_crd
 from tools.lab.sshd import keygen, start_sshd
-from tools.stackrun import ROOT, STATE, checked, engine_env, init_stack, workdir
+from tools.stackrun import ROOT, STATE, checked, engine_env, init_stack, policy_args, workdir
 
 PROJECT = "runai-cluster"
 STACK = "lab"
@@ -109,12 +110,39 @@ def start(directory: Path, count: int, api_port: int, etcd_port: int, ssh_port: 
     state.pids.update(plane.start(ADMISSION_PLUGINS))
     for host in state.hosts:
         plane.register_node(host["name"], host["address"], host["gpus"])
+    plane.install_crd(queue_crd())
     (directory / "admin.kubeconfig").write_text(plane.pki.kubeconfig(plane.server, "admin"))
     state.save(directory)
     return state
 
 
-def stack_settings(state: LabState) -> dict[str, Any]:
+# The organisation the lab deploys on the KAI path: one department over the
+# lab pool, two projects with their people.
+LAB_ORG: dict[str, Any] = {
+    "departments": [
+        {
+            "name": "research",
+            "quotas": {"lab": {"gpu": 4, "cpu": 8, "memoryGb": 32}},
+            "access": [{"group": "research-leads", "role": "department-admin"}],
+            "projects": [
+                {
+                    "name": "vision",
+                    "quotas": {"lab": {"gpu": 2, "cpu": 4, "memoryGb": 16}},
+                    "access": [{"user": "alice@example.com", "role": "researcher"}],
+                },
+                {
+                    "name": "speech",
+                    "quotas": {"lab": {"gpu": 2}},
+                    "overQuota": False,
+                    "access": [{"user": "bob@example.com", "role": "viewer"}],
+                },
+            ],
+        }
+    ]
+}
+
+
+def stack_settings(state: LabState, environment: str = "dev") -> dict[str, Any]:
     nodes = []
     for host in state.hosts:
         node: dict[str, Any] = {
@@ -129,7 +157,7 @@ def stack_settings(state: LabState) -> dict[str, Any]:
     return {
         f"{PROJECT}:cluster": {
             "name": "lab",
-            "environment": "dev",
+            "environment": environment,
             "kubernetesVersion": dev_kubernetes_version(),
             "bootstrap": "existing",
         },
@@ -145,6 +173,9 @@ def stack_settings(state: LabState) -> dict[str, Any]:
             },
         },
         f"{PROJECT}:nodes": nodes,
+        # The lab's API server has a stand-in Queue CRD instead of the chart.
+        f"{PROJECT}:scheduler": {"kind": "kai", "kai": {"installChart": False}},
+        f"{PROJECT}:org": LAB_ORG,
     }
 
 
@@ -152,8 +183,8 @@ def pulumi_env() -> dict[str, str]:
     return engine_env()
 
 
-def stack_workdir(directory: Path, state: LabState) -> Path:
-    work = workdir(STACK, settings=stack_settings(state), name=STACK)
+def stack_workdir(directory: Path, state: LabState, settings: dict[str, Any] | None = None) -> Path:
+    work = workdir(STACK, settings=settings or stack_settings(state), name=STACK)
     init_stack(
         work,
         STACK,
@@ -178,10 +209,12 @@ def ensure_running(directory: Path, count: int, api_port: int, etcd_port: int, s
     return state
 
 
-def apply(directory: Path, state: LabState, *extra: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
-    """`pulumi up` of the lab stack, with the policy pack."""
-    work = stack_workdir(directory, state)
-    command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", STACK, "--policy-pack", str(ROOT / "policy")]
+def apply(
+    directory: Path, state: LabState, *extra: str, capture: bool = False, settings: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`pulumi up` of the lab stack (its own settings unless given), with the policy pack."""
+    work = stack_workdir(directory, state, settings)
+    command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)]
     return subprocess.run(
         [*command, *extra], cwd=work, env=pulumi_env(), check=False, text=True, capture_output=capture
     )
@@ -202,6 +235,13 @@ def status(directory: Path) -> int:
     for host in state.hosts:
         node = plane.node(host["name"])
         print(f"{host['name']:12} labels {node['metadata'].get('labels', {})} taints {node['spec'].get('taints', [])}")
+    for queue in plane.request("GET", "/apis/scheduling.run.ai/v2/queues").get("items", []):
+        spec = queue["spec"]
+        gpu = spec.get("resources", {}).get("gpu", {})
+        print(
+            f"queue {queue['metadata']['name']:16} parent {spec.get('parentQueue', '-'):12} "
+            f"gpu quota {gpu.get('quota')} limit {gpu.get('limit')}"
+        )
     return 0
 
 

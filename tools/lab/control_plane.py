@@ -271,5 +271,23 @@ class ControlPlane:
         }
         self.request("PATCH", f"/api/v1/nodes/{name}/status", status, "application/merge-patch+json")
 
+    def install_crd(self, crd: dict[str, Any], seconds: float = 60) -> None:
+        """Create a CRD (if missing) and wait until the API server serves it."""
+        path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        try:
+            self.request("POST", path, crd)
+        except urllib.error.HTTPError as error:
+            if error.code != 409:
+                raise
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            conditions = (
+                self.request("GET", f"{path}/{crd['metadata']['name']}").get("status", {}).get("conditions", [])
+            )
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"CRD {crd['metadata']['name']} was not established within {seconds:g}s")
+
     def node(self, name: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v1/nodes/{name}")

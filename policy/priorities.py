@@ -1,0 +1,59 @@
+"""Priority rules over the PriorityClasses the stack creates (the KAI path;
+on the Run:ai path Run:ai owns its classes and the stack only names them)."""
+
+from __future__ import annotations
+
+import itertools
+
+from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+from resources import organisations
+
+# Lowest to highest: training yields to builds, builds to inference.
+CANONICAL_ORDER = ["train", "build-preemptible", "build", "inference"]
+# Kubernetes keeps values above one billion for system-critical pods.
+SYSTEM_CRITICAL = 1_000_000_000
+
+
+def priority_problems(classes: dict[str, tuple[int, bool]]) -> list[str]:
+    """`classes`: name -> (value, globalDefault)."""
+    problems = []
+    present = [name for name in CANONICAL_ORDER if name in classes]
+    for lower, higher in itertools.pairwise(present):
+        if classes[lower][0] >= classes[higher][0]:
+            problems.append(
+                f"PriorityClass '{lower}' ({classes[lower][0]}) is not below '{higher}' ({classes[higher][0]}): "
+                f"keep the order {' < '.join(CANONICAL_ORDER)} in scheduler.kai.priorityClasses"
+            )
+    for name, (value, _) in sorted(classes.items()):
+        if value >= SYSTEM_CRITICAL:
+            problems.append(
+                f"PriorityClass '{name}' has value {value}, in the system-critical range: use a value below "
+                f"{SYSTEM_CRITICAL}"
+            )
+    defaults = sorted(name for name, (_, default) in classes.items() if default)
+    if len(defaults) > 1:
+        problems.append(
+            f"PriorityClasses {', '.join(defaults)} are all globalDefault; Kubernetes allows one: keep one in "
+            "scheduler.kai.globalDefaultPriorityClass"
+        )
+    return problems
+
+
+def validate_priorities(args: StackValidationArgs, report: ReportViolation) -> None:
+    classes = {
+        str(name): (int(spec.get("value") or 0), bool(spec.get("globalDefault")))
+        for organisation in organisations(args)
+        for name, spec in (organisation.get("priorityClasses") or {}).items()
+    }
+    for message in priority_problems(classes):
+        report(message, None)
+
+
+POLICIES = [
+    StackValidationPolicy(
+        name="priority-class-order",
+        description="PriorityClasses in the canonical order, below the system-critical range, one default at most.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_priorities,
+    )
+]

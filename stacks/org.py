@@ -1,0 +1,178 @@
+"""The `org` section: departments, projects, quotas per node pool, priorities
+and access. One model for both schedulers: the Run:ai path turns it into
+Run:ai departments and projects, the KAI path into Queues, namespaces and
+RoleBindings."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from stacks.base import Section
+
+UNLIMITED = "unlimited"
+# A guaranteed amount or a cap: a number of at least 0, or "unlimited"
+# (Run:ai and KAI both write it as -1).
+Amount = float | Literal["unlimited"]
+
+# Run:ai's rule for department, project and node-pool names.
+_ORG_NAME = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
+
+
+def check_org_name(value: str) -> str:
+    if not _ORG_NAME.match(value):
+        raise ValueError(f"{value!r}: use lowercase letters, digits and '-', starting with a letter (Run:ai's rule)")
+    return value
+
+
+OrgName = Annotated[str, AfterValidator(check_org_name)]
+
+
+def as_number(amount: Amount) -> float:
+    """-1 for unlimited, as both schedulers write it."""
+    return -1 if amount == UNLIMITED else float(amount)
+
+
+def show(amount: Amount | str) -> str:
+    """12 rather than 12.0 in messages."""
+    return f"{amount:g}" if isinstance(amount, float) else str(amount)
+
+
+def _non_negative(amount: Amount) -> Amount:
+    if amount != UNLIMITED and float(amount) < 0:
+        raise ValueError(f"{amount}: a quota is 0 or more, or 'unlimited' (not -1)")
+    return amount
+
+
+Quantity = Annotated[Amount, AfterValidator(_non_negative)]
+
+
+class PoolQuota(Section):
+    """What a department or project gets in one node pool."""
+
+    gpu: Quantity = 0  # guaranteed GPUs (Run:ai's "deserved")
+    gpu_limit: Quantity = UNLIMITED
+    cpu: Quantity = 0  # cores
+    cpu_limit: Quantity = UNLIMITED
+    memory_gb: Quantity = 0
+    memory_gb_limit: Quantity = UNLIMITED
+    # Share of idle capacity beyond quotas, among queues of equal priority.
+    over_quota_weight: int = Field(1, ge=0)
+    # Order in which the pool is tried; without it Run:ai workloads can queue
+    # forever with GPUs free (seen in practice), so it defaults to 1.
+    order: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _limits_cover_quotas(self) -> PoolQuota:
+        for resource in ("gpu", "cpu", "memory_gb"):
+            quota, limit = getattr(self, resource), getattr(self, f"{resource}_limit")
+            if limit != UNLIMITED and (quota == UNLIMITED or float(quota) > float(limit)):
+                camel = resource.replace("_gb", "Gb")
+                raise ValueError(
+                    f"{camel}Limit {show(limit)} is below {camel} {show(quota)}: raise the limit or lower the quota"
+                )
+        return self
+
+
+class AccessRole(StrEnum):
+    RESEARCHER = "researcher"  # submit and manage workloads
+    ML_ENGINEER = "ml-engineer"  # researcher rights, meant for inference
+    VIEWER = "viewer"  # read only
+    DEPARTMENT_ADMIN = "department-admin"  # researcher rights in every project of its department
+
+
+class Access(Section):
+    """One user or group with one role, on the project or department it is listed under."""
+
+    user: str | None = Field(None, min_length=1)
+    group: str | None = Field(None, min_length=1)
+    role: AccessRole
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> Access:
+        if (self.user is None) == (self.group is None):
+            raise ValueError("give exactly one of user or group")
+        return self
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("User", self.user) if self.user else ("Group", self.group or "")
+
+
+class Project(Section):
+    name: OrgName
+    # Kubernetes namespace of the project's workloads (Run:ai's default name).
+    namespace: str | None = None
+    quotas: dict[OrgName, PoolQuota] = Field(default_factory=dict)
+    # None: as its department.
+    over_quota: bool | None = None
+    # Idle capacity beyond quotas goes first to higher priorities (KAI's 100 is the middle).
+    priority: int = Field(100, ge=0)
+    # PriorityClass for workloads that name none.
+    default_priority_class: str | None = None
+    access: list[Access] = Field(default_factory=list)
+
+    @property
+    def namespace_name(self) -> str:
+        return self.namespace or f"runai-{self.name}"
+
+
+class Department(Section):
+    name: OrgName
+    quotas: dict[OrgName, PoolQuota] = Field(default_factory=dict)
+    over_quota: bool = True
+    priority: int = Field(100, ge=0)
+    projects: list[Project] = Field(default_factory=list)
+    access: list[Access] = Field(default_factory=list)
+
+    def project_over_quota(self, project: Project) -> bool:
+        return self.over_quota if project.over_quota is None else project.over_quota
+
+
+class OrgConfig(Section):
+    """Node pools, departments, projects, quotas, priorities, access."""
+
+    departments: list[Department] = Field(default_factory=list)
+    # Seed 002's stance: nothing is ever preempted. Means over-quota off
+    # everywhere and default priority classes that are non-preemptible.
+    no_preemption: bool = False
+
+    @property
+    def projects(self) -> list[tuple[Department, Project]]:
+        return [(department, project) for department in self.departments for project in department.projects]
+
+    @model_validator(mode="after")
+    def _unique_and_fitting(self) -> OrgConfig:
+        _unique("departments[].name", [d.name for d in self.departments])
+        _unique("departments[].projects[].name", [p.name for _, p in self.projects])
+        _unique("departments[].projects[].namespace", [p.namespace_name for _, p in self.projects])
+        for index, department in enumerate(self.departments):
+            for pool, quota in department.quotas.items():
+                _projects_fit(index, department, pool, quota)
+        return self
+
+
+def _unique(key: str, values: list[str]) -> None:
+    twice = sorted(v for v, count in Counter(values).items() if count > 1)
+    if twice:
+        raise ValueError(f"{key}: {', '.join(twice)} used more than once; each must be unique")
+
+
+def _projects_fit(index: int, department: Department, pool: str, quota: PoolQuota) -> None:
+    for resource in ("gpu", "cpu", "memory_gb"):
+        allowed = getattr(quota, resource)
+        if allowed == UNLIMITED:
+            continue
+        asked = [getattr(p.quotas[pool], resource) for p in department.projects if pool in p.quotas]
+        total = UNLIMITED if UNLIMITED in asked else sum(float(a) for a in asked)
+        if total == UNLIMITED or float(total) > float(allowed):
+            camel = resource.replace("_gb", "Gb")
+            raise ValueError(
+                f"departments[{index}].quotas.{pool}.{camel}: the projects of '{department.name}' ask for "
+                f"{show(total)} in pool '{pool}', more than the department's {show(allowed)}: raise the department's "
+                "quota or lower the projects'"
+            )

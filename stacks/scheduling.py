@@ -1,0 +1,86 @@
+"""The `scheduler` section: which scheduler enforces the organisation's
+quotas and priorities, and the KAI Scheduler's settings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from stacks.base import Section
+
+# Kubernetes reserves values above one billion for system-critical classes.
+SYSTEM_CRITICAL = 1_000_000_000
+# On both schedulers a class at or above this value is non-preemptible and
+# runs within quota only.
+NON_PREEMPTIBLE = 100
+# Run:ai creates these itself (seed 002 lists them); the stack only names them.
+RUNAI_PRIORITY_CLASSES = {
+    "train": 50,
+    "train-high": 55,
+    "train-critical": 60,
+    "interactive-preemptible": 75,
+    "build": 100,
+    "inference": 125,
+}
+
+
+class SchedulerKind(StrEnum):
+    RUNAI = "runai"  # the Run:ai control plane and cluster
+    KAI = "kai"  # NVIDIA's open-source KAI Scheduler
+
+
+class Chart(Section):
+    """Where a Helm chart comes from; a mirror or an air-gapped copy overrides it."""
+
+    repository: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _pinned(self) -> Chart:
+        if self.version in {"latest", "*"} or self.version.startswith(("^", "~", ">")):
+            raise ValueError(f"version {self.version!r}: pin an exact chart version")
+        return self
+
+
+class KaiConfig(Section):
+    chart: Chart = Chart(repository="oci://ghcr.io/nvidia/kai-scheduler", name="kai-scheduler", version="v0.13.0")
+    # false where the scheduler (and its CRDs) is installed by other means.
+    install_chart: bool = True
+    namespace: str = "kai-scheduler"
+    gpu_sharing: bool = False
+    scheduler_name: str = "kai-scheduler"
+    # Pods name their leaf queue with this label (`runai/queue` before v0.6.0).
+    queue_label: str = "kai.scheduler/queue"
+    # The stack creates these on this path; KAI's own values by default.
+    priority_classes: dict[str, int] = Field(
+        default_factory=lambda: {"train": 50, "build-preemptible": 75, "build": 100, "inference": 125}
+    )
+    # The class pods without one get (at most one class may be the default).
+    global_default_priority_class: str | None = None
+
+    @model_validator(mode="after")
+    def _classes(self) -> KaiConfig:
+        for name, value in self.priority_classes.items():
+            if not 0 <= value < SYSTEM_CRITICAL:
+                raise ValueError(
+                    f"priorityClasses.{name}: {value} is outside 0..{SYSTEM_CRITICAL - 1} "
+                    "(higher values are reserved for system-critical pods)"
+                )
+        default = self.global_default_priority_class
+        if default is not None and default not in self.priority_classes:
+            raise ValueError(
+                f"globalDefaultPriorityClass: {default!r} is not in priorityClasses "
+                f"({', '.join(self.priority_classes)})"
+            )
+        return self
+
+
+class SchedulerConfig(Section):
+    kind: SchedulerKind = SchedulerKind.RUNAI
+    kai: KaiConfig = KaiConfig()
+
+    def priority_classes(self) -> dict[str, int]:
+        """The classes workloads can name on this path."""
+        return self.kai.priority_classes if self.kind is SchedulerKind.KAI else RUNAI_PRIORITY_CLASSES

@@ -1,0 +1,177 @@
+"""The KAI path under mocks: queues, hierarchy, quotas, namespaces, bindings,
+node selectors, for a stack with two departments and three projects."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.unit.harness import KUBECONFIG, Recorded, Registration, run_program, stack_settings
+
+QUEUE = "kubernetes:scheduling.run.ai/v2:Queue"
+ORG: dict[str, Any] = {
+    "departments": [
+        {
+            "name": "vision",
+            "quotas": {"dev": {"gpu": 12, "cpu": 64, "memoryGb": 512}},
+            "access": [{"group": "vision-leads", "role": "department-admin"}],
+            "projects": [
+                {
+                    "name": "detection",
+                    "quotas": {"dev": {"gpu": 8, "gpuLimit": 12, "cpu": 32, "memoryGb": 256}},
+                    "priority": 120,
+                    "access": [
+                        {"user": "alice@example.com", "role": "researcher"},
+                        {"group": "vision-leads", "role": "department-admin"},
+                    ],
+                },
+                {"name": "segmentation", "quotas": {"dev": {"gpu": 4}}, "overQuota": False},
+            ],
+        },
+        {
+            "name": "language",
+            "quotas": {"dev": {"gpu": "unlimited"}},
+            "overQuota": False,
+            "projects": [
+                {"name": "llm", "namespace": "llm-team", "access": [{"user": "bob@example.com", "role": "viewer"}]}
+            ],
+        },
+    ]
+}
+
+
+def kai_settings(**kai: Any) -> dict[str, Any]:
+    settings = copy.deepcopy(stack_settings("dev"))
+    settings["scheduler"] = {"kind": "kai", "kai": kai}
+    settings["org"] = copy.deepcopy(ORG)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def kai() -> Recorded:
+    recorded, _ = run_program(kai_settings())
+    return recorded
+
+
+def queues(recorded: Recorded) -> dict[str, Registration]:
+    return {r.inputs["metadata"]["name"]: r for r in recorded.of_type(QUEUE)}
+
+
+def test_departments_are_parent_queues_and_projects_leaves(kai: Recorded) -> None:
+    found = queues(kai)
+    assert set(found) == {"vision", "language", "detection", "segmentation", "llm"}
+    assert "parentQueue" not in found["vision"].inputs["spec"]
+    assert found["detection"].inputs["spec"]["parentQueue"] == "vision"
+    assert found["llm"].inputs["spec"]["parentQueue"] == "language"
+    # A leaf waits for its parent; every queue carries its pool for the policy pack.
+    assert found["vision"].urn in found["detection"].dependencies
+    assert found["detection"].inputs["metadata"]["labels"]["run.ai/node-pool"] == "dev"
+
+
+def test_quotas_in_kai_units_with_every_field_explicit(kai: Recorded) -> None:
+    found = queues(kai)
+    detection = found["detection"].inputs["spec"]
+    assert detection["priority"] == 120
+    assert detection["resources"] == {
+        "gpu": {"quota": 8, "limit": 12, "overQuotaWeight": 1},
+        "cpu": {"quota": 32000, "limit": -1, "overQuotaWeight": 1},  # millicores
+        "memory": {"quota": 256000, "limit": -1, "overQuotaWeight": 1},  # MB
+    }
+    # Over-quota off: capped at the quota, no share of idle capacity.
+    assert found["segmentation"].inputs["spec"]["resources"]["gpu"] == {"quota": 4, "limit": 4, "overQuotaWeight": 0}
+    # "unlimited" is KAI's -1; a project inherits its department's over-quota stance.
+    assert found["language"].inputs["spec"]["resources"]["gpu"] == {"quota": -1, "limit": -1, "overQuotaWeight": 0}
+    assert found["llm"].inputs["spec"]["resources"]["gpu"] == {"quota": 0, "limit": 0, "overQuotaWeight": 0}
+
+
+def test_a_namespace_per_project_selecting_its_pool(kai: Recorded) -> None:
+    namespaces = {r.inputs["metadata"]["name"]: r for r in kai.of_type("kubernetes:core/v1:Namespace")}
+    assert set(namespaces) == {"runai-detection", "runai-segmentation", "llm-team"}
+    detection = namespaces["runai-detection"].inputs["metadata"]
+    assert detection["annotations"] == {"scheduler.alpha.kubernetes.io/node-selector": "run.ai/node-pool=dev"}
+    assert detection["labels"]["kai.scheduler/queue"] == "detection"
+    # A project without quotas of its own lands in its department's pool.
+    assert namespaces["llm-team"].inputs["metadata"]["annotations"] == {
+        "scheduler.alpha.kubernetes.io/node-selector": "run.ai/node-pool=dev"
+    }
+
+
+def test_bindings_per_project_from_project_and_department_access(kai: Recorded) -> None:
+    bindings = [r.inputs for r in kai.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")]
+    granted = sorted(
+        (b["metadata"]["namespace"], b["subjects"][0]["kind"], b["subjects"][0]["name"], b["roleRef"]["name"])
+        for b in bindings
+    )
+    assert granted == [
+        ("llm-team", "User", "bob@example.com", "runai-cluster-viewer"),
+        ("runai-detection", "Group", "vision-leads", "runai-cluster-researcher"),  # once, though listed twice
+        ("runai-detection", "User", "alice@example.com", "runai-cluster-researcher"),
+        ("runai-segmentation", "Group", "vision-leads", "runai-cluster-researcher"),
+    ]
+    roles = {
+        r.inputs["metadata"]["name"]: r.inputs["rules"]
+        for r in kai.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+    }
+    viewer_verbs = {verb for rule in roles["runai-cluster-viewer"] for verb in rule["verbs"]}
+    assert viewer_verbs == {"get", "list", "watch"}
+    assert not any("secrets" in rule["resources"] for rule in roles["runai-cluster-viewer"])
+    assert any(
+        "podgroups" in rule["resources"] and "create" in rule["verbs"] for rule in roles["runai-cluster-researcher"]
+    )
+
+
+def test_priority_classes_and_chart(kai: Recorded) -> None:
+    classes = {
+        r.inputs["metadata"]["name"]: r.inputs for r in kai.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
+    }
+    assert {name: c["value"] for name, c in classes.items()} == {
+        "train": 50,
+        "build-preemptible": 75,
+        "build": 100,
+        "inference": 125,
+    }
+    assert not any(c.get("globalDefault") for c in classes.values())
+    [chart] = kai.of_type("kubernetes:helm.sh/v3:Release")
+    assert chart.inputs["chart"] == "oci://ghcr.io/nvidia/kai-scheduler/kai-scheduler"
+    assert chart.inputs["version"] == "v0.13.0"
+    assert chart.inputs["values"]["defaultQueue"] == {"createDefaultQueue": False}
+    # Parent queues wait for the chart (it brings the Queue CRD).
+    assert chart.urn in queues(kai)["vision"].dependencies
+
+
+def test_without_the_chart_and_with_a_default_class() -> None:
+    recorded, _ = run_program(kai_settings(installChart=False, globalDefaultPriorityClass="build"))
+    assert recorded.of_type("kubernetes:helm.sh/v3:Release") == []
+    defaults = [
+        r.inputs["metadata"]["name"]
+        for r in recorded.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
+        if r.inputs.get("globalDefault")
+    ]
+    assert defaults == ["build"]
+
+
+def test_the_runai_path_holds_no_kai_parts() -> None:
+    settings = kai_settings()
+    settings["scheduler"] = {"kind": "runai"}
+    recorded, _ = run_program(settings)
+    assert recorded.of_type(QUEUE) == []
+    assert recorded.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass") == []
+
+
+def test_kubeadm_enables_pod_node_selector_on_the_kai_path() -> None:
+    from stacks.model import StackConfig
+
+    config = StackConfig.model_validate(kai_settings())
+    assert "PodNodeSelector" in config.admission_plugins
+    settings = kai_settings()
+    settings["scheduler"] = {"kind": "runai"}
+    assert "PodNodeSelector" not in StackConfig.model_validate(settings).admission_plugins
+
+
+def test_existing_cluster_kai_path_needs_no_ssh() -> None:
+    settings = kai_settings(installChart=False)
+    settings["cluster"] = {**settings["cluster"], "bootstrap": "existing"}
+    recorded, _ = run_program(settings, secrets={"kubeconfig": KUBECONFIG})
+    assert len(recorded.of_type(QUEUE)) == 5

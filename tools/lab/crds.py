@@ -1,0 +1,65 @@
+"""Lab-only CustomResourceDefinitions, written by us for the lab.
+
+On a real cluster the KAI Scheduler chart installs the Queue CRD; the lab
+cannot download charts, so it installs this stand-in with the fields the
+stack writes (from KAI's documented Queue spec), structural so the API server
+rejects a malformed Queue as the real CRD would. Not for real clusters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_AMOUNT = {
+    "type": "object",
+    "properties": {
+        "quota": {"type": "number"},
+        "limit": {"type": "number"},
+        "overQuotaWeight": {"type": "number"},
+    },
+}
+
+
+def queue_crd() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": "queues.scheduling.run.ai",
+            "labels": {"app.kubernetes.io/part-of": "runai-cluster-lab"},
+            "annotations": {"runai-cluster/lab-only": "a stand-in for the KAI Scheduler chart's Queue CRD"},
+        },
+        "spec": {
+            "group": "scheduling.run.ai",
+            "scope": "Cluster",
+            "names": {"plural": "queues", "singular": "queue", "kind": "Queue", "listKind": "QueueList"},
+            "versions": [
+                {
+                    "name": "v2",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {
+                                        "displayName": {"type": "string"},
+                                        "parentQueue": {"type": "string"},
+                                        "priority": {"type": "integer"},
+                                        "preemptMinRuntime": {"type": "string"},
+                                        "reclaimMinRuntime": {"type": "string"},
+                                        "resources": {
+                                            "type": "object",
+                                            "properties": {"cpu": _AMOUNT, "gpu": _AMOUNT, "memory": _AMOUNT},
+                                        },
+                                    },
+                                },
+                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
