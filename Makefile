@@ -20,7 +20,7 @@ help:
 	@echo "make unit                fast tier: unit tests under mocks, no toolchain"
 	@echo "make toolchain           build or reuse the Pulumi CLI, language host and plugins"
 	@echo "make preview STACK=dev   pulumi preview --diff of a stack on a local backend"
-	@echo "make bench               print program-evaluation and preview timings"
+	@echo "make bench               print program-evaluation, preview and lab timings"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt
 	python3 -m venv $(VENV)
@@ -63,8 +63,10 @@ lab-status: venv
 lab-down: venv
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m tools.lab down
 
-bench: venv
+bench: venv deps
+	@tools/toolchain.sh >/dev/null
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.run
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.lab
 
 clean:
 	rm -rf .pulumi-state .lab

@@ -130,8 +130,8 @@ def test_production_refuses_to_delete_a_project(lab: Path) -> None:
     preview = run(["preview", "--stack", STACK, *policy_args(STACK)], work, env)
     assert preview.returncode != 0
     output = preview.stdout + preview.stderr
-    assert "runai-speech" in output or "queue-speech" in output
-    assert "protect" in output
+    assert "lab-kai-queue-speech" in output or "lab-kai-ns-speech" in output
+    assert "cannot be deleted" in output and "because it is protected" in output, output
     plane = state.control_plane(lab)
     assert plane.request("GET", "/api/v1/namespaces/runai-speech")["metadata"]["name"] == "runai-speech"
 
