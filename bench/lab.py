@@ -44,7 +44,7 @@ def main() -> None:
             try:
                 lab_seconds, first, again = measure(hosts, directory)
             finally:
-                down(directory)
+                down(directory, quiet=True)
             print(f"{hosts:>6} {lab_seconds:>12.1f} {first:>11.1f} {again:>15.1f}", flush=True)
 
 

@@ -27,6 +27,7 @@ def inventory_summary(config: StackConfig) -> dict[str, object]:
         "systemNodes": [n.name for n in config.nodes if Role.SYSTEM in n.roles],
         "unpinnedHostKeys": [n.name for n in config.nodes if not n.host_key],
         "scheduler": config.scheduler.kind.value,
+        "runaiVersion": config.runai.version,
         "nodePoolGpus": config.node_pools,
         "gpuNodesWithoutPool": [n.name for n in config.nodes if n.gpu and not n.node_pool],
         "noPreemption": config.org.no_preemption,

@@ -7,6 +7,7 @@ import hygiene
 import priorities
 import protection
 import quotas
+import versions
 from pulumi_policy import PolicyPack
 
 PolicyPack(
@@ -17,5 +18,6 @@ PolicyPack(
         *priorities.POLICIES,
         *protection.POLICIES,
         *hygiene.POLICIES,
+        *versions.POLICIES,
     ],
 )

@@ -5,6 +5,8 @@ exists fails loudly instead of being ignored."""
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from stacks.base import Section
 
 
@@ -14,7 +16,10 @@ class AddonsConfig(Section):
 
 
 class RunaiConfig(Section):
-    """Run:ai control plane, identity and cluster."""
+    """Run:ai control plane, identity and cluster (the version so far: the
+    policy pack checks the cluster's versions against its support matrix)."""
+
+    version: str = Field("2.20", pattern=r"^2\.\d+$", description="Run:ai minor version, e.g. 2.20")
 
 
 class StorageConfig(Section):

@@ -69,6 +69,12 @@ class StackConfig(Section):
         return pools
 
     @property
+    def api_server_extra_args(self) -> dict[str, str]:
+        """The cluster's flags plus the KAI path's OIDC flags."""
+        oidc = self.scheduler.kai.oidc if self.scheduler.kind is SchedulerKind.KAI else None
+        return {**self.cluster.api_server_extra_args, **(oidc.api_server_flags() if oidc else {})}
+
+    @property
     def admission_plugins(self) -> list[str]:
         """The KAI path's per-project node selectors need PodNodeSelector."""
         plugins = list(self.cluster.admission_plugins)
@@ -78,6 +84,13 @@ class StackConfig(Section):
 
     @model_validator(mode="after")
     def _organisation(self) -> StackConfig:
+        if self.scheduler.kind is SchedulerKind.KAI and self.scheduler.kai.oidc:
+            both = sorted(f for f in self.cluster.api_server_extra_args if f.startswith("oidc-"))
+            if both:
+                raise ValueError(
+                    f"cluster.apiServerExtraArgs: {', '.join(both)} would also be set by scheduler.kai.oidc; "
+                    "set them in one place"
+                )
         pools = self.node_pools
         classes = self.scheduler.priority_classes()
         kai = self.scheduler.kind is SchedulerKind.KAI

@@ -44,6 +44,30 @@ class Chart(Section):
         return self
 
 
+class Oidc(Section):
+    """The identity provider the API server trusts for people on the KAI path
+    (there is no Run:ai identity service there)."""
+
+    issuer_url: str = Field(pattern=r"^https://", description="must be https")
+    client_id: str = Field(min_length=1)
+    username_claim: str = "email"
+    groups_claim: str = "groups"
+    # Prefixes keep IdP identities apart from Kubernetes' own; RoleBindings
+    # name subjects with them.
+    username_prefix: str = "oidc:"
+    groups_prefix: str = "oidc:"
+
+    def api_server_flags(self) -> dict[str, str]:
+        return {
+            "oidc-issuer-url": self.issuer_url,
+            "oidc-client-id": self.client_id,
+            "oidc-username-claim": self.username_claim,
+            "oidc-groups-claim": self.groups_claim,
+            "oidc-username-prefix": self.username_prefix,
+            "oidc-groups-prefix": self.groups_prefix,
+        }
+
+
 class KaiConfig(Section):
     chart: Chart = Chart(repository="oci://ghcr.io/nvidia/kai-scheduler", name="kai-scheduler", version="v0.13.0")
     # false where the scheduler (and its CRDs) is installed by other means.
@@ -59,6 +83,9 @@ class KaiConfig(Section):
     )
     # The class pods without one get (at most one class may be the default).
     global_default_priority_class: str | None = None
+    # Who people are: kube-apiserver OIDC flags (set by kubeadm here, or by
+    # whoever runs an existing cluster) and the subjects' prefixes.
+    oidc: Oidc | None = None
 
     @model_validator(mode="after")
     def _classes(self) -> KaiConfig:

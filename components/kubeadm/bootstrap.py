@@ -49,7 +49,7 @@ def init_config(node: Node, config: StackConfig) -> str:
             image_repository=config.packages.image_repository,
             control_plane_endpoint=f"{endpoint.host}:{endpoint.port}" if endpoint else None,
             cert_sans=sans,
-            api_server_extra_args=cluster.api_server_extra_args,
+            api_server_extra_args=config.api_server_extra_args,
             admission_plugins=config.admission_plugins,
         )
     )

@@ -201,6 +201,9 @@ class KaiScheduling(pulumi.ComponentResource):
 
     def _binding(self, project: Project, namespace: k8s.core.v1.Namespace, name: str, access: Access) -> None:
         kind, subject = access.subject
+        oidc = self._config.scheduler.kai.oidc
+        if oidc:  # the API server sees IdP identities with these prefixes
+            subject = (oidc.username_prefix if kind == "User" else oidc.groups_prefix) + subject
         role = cluster_role_for(access.role)
         k8s.rbac.v1.RoleBinding(
             f"{self._name}-{project.name}-{name}",

@@ -13,6 +13,7 @@ import priorities
 import protection
 import pytest
 import quotas
+import versions
 from pulumi_policy import PolicyResource
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UnknownValueError, unknown_checking_proxy
 
@@ -31,6 +32,7 @@ CAPACITY, WITHIN_DEPARTMENT, OVER_QUOTA_OFF, POOLS_HAVE_NODES = quotas.POLICIES
 [PRIORITY_ORDER] = priorities.POLICIES
 [PROTECTION] = protection.POLICIES
 PINNED, NO_PLAIN_SECRETS = hygiene.POLICIES
+[SUPPORTED_VERSIONS] = versions.POLICIES
 
 
 def fitting(**kai: Any) -> dict[str, Any]:
@@ -218,3 +220,20 @@ def test_a_value_unknown_during_preview_is_not_passed_silently(kai: list[PolicyR
     )
     with pytest.raises(UnknownValueError):
         stack_violations(CAPACITY, resources, {"overcommitRatio": 1.0})
+
+
+def test_kubernetes_within_the_runai_support_matrix() -> None:
+    settings = copy.deepcopy(stack_settings("dev"))
+    assert stack_violations(SUPPORTED_VERSIONS, program_resources(settings)) == []  # 1.32.8 on Run:ai 2.20
+
+    settings["runai"] = {"version": "2.19"}
+    [message] = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
+    assert message == (
+        "cluster 'gpu-dev': Kubernetes 1.32.8 is outside 1.28 to 1.31, which Run:ai 2.19 supports: "
+        "change cluster.kubernetesVersion or runai.version"
+    )
+    settings["runai"] = {"version": "2.22"}
+    [message] = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
+    assert "does not know which Kubernetes versions Run:ai 2.22 supports (known: 2.19, 2.20)" in message
+    # The KAI path has no Run:ai to support it.
+    assert stack_violations(SUPPORTED_VERSIONS, program_resources(kai_settings())) == []

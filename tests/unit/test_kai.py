@@ -175,3 +175,21 @@ def test_existing_cluster_kai_path_needs_no_ssh() -> None:
     settings["cluster"] = {**settings["cluster"], "bootstrap": "existing"}
     recorded, _ = run_program(settings, secrets={"kubeconfig": KUBECONFIG})
     assert len(recorded.of_type(QUEUE)) == 5
+
+
+OIDC = {"issuerUrl": "https://idp.example.com/realms/gpu", "clientId": "kubernetes"}
+
+
+def test_oidc_identities_prefix_subjects_and_reach_kubeadm() -> None:
+    from components.kubeadm.bootstrap import init_config
+    from stacks.model import StackConfig
+
+    recorded, _ = run_program(kai_settings(oidc=OIDC))
+    subjects = sorted(
+        r.inputs["subjects"][0]["name"] for r in recorded.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    )
+    assert subjects == ["oidc:alice@example.com", "oidc:bob@example.com", "oidc:vision-leads", "oidc:vision-leads"]
+    config = StackConfig.model_validate(kai_settings(oidc=OIDC))
+    assert config.api_server_extra_args["oidc-issuer-url"] == "https://idp.example.com/realms/gpu"
+    rendered = init_config(config.control_planes[0], config)
+    assert "oidc-issuer-url" in rendered and "NodeRestriction,PodNodeSelector" in rendered

@@ -164,6 +164,7 @@ def test_default_priority_class_names_a_runai_class() -> None:
         ({"priorityClasses": {"train": 1_000_000_000}}, "scheduler.kai: priorityClasses.train: 1000000000 is outside"),
         ({"globalDefaultPriorityClass": "urgent"}, "scheduler.kai: globalDefaultPriorityClass: 'urgent' is not in"),
         ({"chart": {"repository": "oci://r", "name": "kai", "version": "latest"}}, "pin an exact chart version"),
+        ({"oidc": {"issuerUrl": "http://idp", "clientId": "k"}}, "scheduler.kai.oidc.issuerUrl"),
     ],
 )
 def test_bad_kai_settings(kai: dict[str, Any], expected: str) -> None:
@@ -174,3 +175,13 @@ def test_org_example_is_not_mutated() -> None:
     before = copy.deepcopy(ORG)
     edit(lambda org: org.update(noPreemption=True))
     assert before == ORG
+
+
+def test_oidc_flags_set_in_one_place() -> None:
+    settings = kai_settings(oidc={"issuerUrl": "https://idp.example.com", "clientId": "k"})
+    settings["cluster"]["apiServerExtraArgs"] = {"oidc-client-id": "other"}
+    message = refused(settings)
+    assert (
+        "cluster.apiServerExtraArgs: oidc-client-id would also be set by scheduler.kai.oidc; set them in one place"
+        in message
+    )

@@ -66,6 +66,12 @@ class LabState:
 
 def alive(pid: int) -> bool:
     try:
+        # A process this one started stays a zombie until reaped.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # started by another process (an earlier `make lab`)
+    try:
         os.kill(pid, 0)
     except OSError:
         return False
@@ -257,19 +263,24 @@ def stop(directory: Path, state: LabState) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def down(directory: Path) -> int:
+def down(directory: Path, quiet: bool = False) -> int:
     state = LabState.load(directory)
     work = STATE / "work" / STACK
     code = 0
     if state and work.exists() and all(alive(pid) for pid in state.pids.values()):
         code = subprocess.run(
-            ["pulumi", "destroy", "--yes", "--skip-preview", "--stack", STACK], cwd=work, env=pulumi_env(), check=False
+            ["pulumi", "destroy", "--yes", "--skip-preview", "--stack", STACK],
+            cwd=work,
+            env=pulumi_env(),
+            check=False,
+            stdout=subprocess.DEVNULL if quiet else None,
         ).returncode
     if state:
         stop(directory, state)
     if code == 0 and work.exists():
         checked(["stack", "rm", "--yes", "--force", STACK], work, pulumi_env())
-    print("lab: stopped")
+    if not quiet:
+        print("lab: stopped")
     return code
 
 
