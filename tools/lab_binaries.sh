@@ -14,7 +14,10 @@ KUBERNETES_VERSION=${1:?usage: lab_binaries.sh KUBERNETES_VERSION}
 # Kubernetes 1.31+ wants etcd 3.5.13 or later (watch progress, health endpoints).
 ETCD_VERSION=${ETCD_VERSION:-3.5.21}
 
-cache_root=${TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runai-cluster-toolchain}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tools/go_build.sh
+source "$here/go_build.sh"
+
 # Keyed by versions and by this script, so a changed build is rebuilt.
 recipe=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-8)
 out="$cache_root/lab-kubernetes-v$KUBERNETES_VERSION-etcd-v$ETCD_VERSION-$recipe"
@@ -22,13 +25,6 @@ minor=${KUBERNETES_VERSION#*.}
 staging_version="v0.$minor"
 
 say() { printf '[lab-binaries] %s\n' "$*" >&2; }
-
-go_env() {
-  export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
-  if [ -z "${GOSUMDB:-}" ] && ! curl -fsS -m 5 -o /dev/null https://sum.golang.org/lookup/golang.org/x/text@v0.3.0 2>/dev/null; then
-    export GOSUMDB=off
-  fi
-}
 
 build_etcd() {
   local dir=$1

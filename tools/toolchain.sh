@@ -12,21 +12,13 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tools/versions.env
 source "$here/versions.env"
+# shellcheck source=tools/go_build.sh
+source "$here/go_build.sh"
 
-cache_root=${TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runai-cluster-toolchain}
 pulumi_dir="$cache_root/pulumi-v$PULUMI_VERSION"
 k8s_dir="$cache_root/kubernetes-v$KUBERNETES_PROVIDER_VERSION"
 
 say() { printf '[toolchain] %s\n' "$*" >&2; }
-
-go_env() {
-  export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
-  # Module checksums are verified against go.sum; the public checksum
-  # database is only consulted where it can be reached.
-  if [ -z "${GOSUMDB:-}" ] && ! curl -fsS -m 5 -o /dev/null https://sum.golang.org/lookup/golang.org/x/text@v0.3.0 2>/dev/null; then
-    export GOSUMDB=off
-  fi
-}
 
 # Download MODULE@VERSION and print a writable copy of it under $work.
 module_copy() {
