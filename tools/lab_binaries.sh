@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build the lab's Kubernetes control plane from Go modules: etcd,
-# kube-apiserver and kube-controller-manager, cached outside the repository
-# keyed by version (like the Pulumi toolchain). Each binary is a few-line main
-# of ours around the upstream library entry point, built in a scratch module.
+# Build the lab's Kubernetes control plane from Go modules: etcd (and
+# etcdutl, for restores), kube-apiserver and kube-controller-manager, cached
+# outside the repository keyed by version (like the Pulumi toolchain). Each
+# binary is a few-line main of ours around the upstream library entry point,
+# built in a scratch module.
 #
 #   tools/lab_binaries.sh KUBERNETES_VERSION   (e.g. 1.32.8)
 #
@@ -28,8 +29,8 @@ say() { printf '[lab-binaries] %s\n' "$*" >&2; }
 
 build_etcd() {
   local dir=$1
-  mkdir -p "$dir"
-  cat >"$dir/main.go" <<'EOF'
+  mkdir -p "$dir/etcd" "$dir/etcdutl"
+  cat >"$dir/etcd/main.go" <<'EOF'
 // etcd for the local lab: the upstream server entry point, nothing more.
 package main
 
@@ -41,14 +42,34 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 EOF
+  cat >"$dir/etcdutl/main.go" <<'EOF'
+// etcdutl for the local lab: the upstream snapshot commands (restore).
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/etcdutl/v3/etcdutl"
+)
+
+func main() {
+	root := &cobra.Command{Use: "etcdutl"}
+	root.AddCommand(etcdutl.NewSnapshotCommand())
+	if err := root.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+EOF
   (
     cd "$dir"
     go mod init lab/etcd >/dev/null 2>&1
     # Its sibling modules (api, client, pkg, raft) come at the versions the
     # server's go.mod names; its ../ replaces only apply inside etcd's repo.
-    go mod edit -require="go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
+    go mod edit -require="go.etcd.io/etcd/server/v3@v$ETCD_VERSION" \
+      -require="go.etcd.io/etcd/etcdutl/v3@v$ETCD_VERSION"
     go mod tidy >/dev/null
-    go build -trimpath -ldflags "-s -w" -o "$out.new/etcd" .
+    go build -trimpath -ldflags "-s -w" -o "$out.new/" ./etcd ./etcdutl
   )
 }
 

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
-from tools.lab.sshd import free_port
+from tests.support.s3 import moto_server, use_test_credentials
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -22,25 +21,14 @@ def pulumi_cli() -> str:
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+def s3_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
+    return use_test_credentials(monkeypatch)
 
 
 def s3_client(endpoint: str):

@@ -266,7 +266,7 @@ def stop(directory: Path, state: LabState) -> None:
 def down(directory: Path, quiet: bool = False) -> int:
     state = LabState.load(directory)
     work = STATE / "work" / STACK
-    code = 0
+    code, destroyed = 0, False
     if state and work.exists() and all(alive(pid) for pid in state.pids.values()):
         code = subprocess.run(
             ["pulumi", "destroy", "--yes", "--skip-preview", "--stack", STACK],
@@ -275,9 +275,10 @@ def down(directory: Path, quiet: bool = False) -> int:
             check=False,
             stdout=subprocess.DEVNULL if quiet else None,
         ).returncode
+        destroyed = code == 0
     if state:
         stop(directory, state)
-    if code == 0 and work.exists():
+    if destroyed:
         checked(["stack", "rm", "--yes", "--force", STACK], work, pulumi_env())
     if not quiet:
         print("lab: stopped")
