@@ -160,11 +160,20 @@ class ControlPlane:
         (self.directory / "controller-manager.kubeconfig").write_text(
             self.pki.kubeconfig(self.server, "controller-manager")
         )
-        pids = {"etcd": self._spawn("etcd", self._etcd_args())}
-        self._wait(f"http://127.0.0.1:{self.etcd_port}/health", "etcd")
+        pids = {"etcd": self.start_etcd()}
         pids["kube-apiserver"] = self.start_apiserver(admission_plugins)
         pids["kube-controller-manager"] = self._spawn("kube-controller-manager", self._controller_manager_args())
         return pids
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.directory / "etcd"
+
+    def start_etcd(self) -> int:
+        """Start etcd on its data directory (again, after a restore) and wait until healthy."""
+        pid = self._spawn("etcd", self._etcd_args())
+        self._wait(f"http://127.0.0.1:{self.etcd_port}/health", "etcd")
+        return pid
 
     def start_apiserver(self, admission_plugins: list[str]) -> int:
         """Start kube-apiserver (again, after a stop) and wait until ready."""
@@ -180,7 +189,7 @@ class ControlPlane:
     def _etcd_args(self) -> list[str]:
         url = f"http://127.0.0.1:{self.etcd_port}"
         return [
-            f"--data-dir={self.directory / 'etcd'}",
+            f"--data-dir={self.etcd_data}",
             f"--listen-client-urls={url}",
             f"--advertise-client-urls={url}",
             "--listen-peer-urls=http://127.0.0.1:0",
