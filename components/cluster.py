@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.backup.etcd_backup import EtcdBackup
 from components.connection import NodeAccess, connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.node_prep.prep import NodePrep
@@ -31,6 +32,7 @@ def inventory_summary(config: StackConfig) -> dict[str, object]:
         "nodePoolGpus": config.node_pools,
         "gpuNodesWithoutPool": [n.name for n in config.nodes if n.gpu and not n.node_pool],
         "noPreemption": config.org.no_preemption,
+        "etcdBackups": config.backup.enabled,
     }
 
 
@@ -78,6 +80,14 @@ class Cluster(pulumi.ComponentResource):
             self.scheduling = KaiScheduling(
                 f"{name}-kai",
                 config,
+                pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.node_roles]),
+            )
+        if config.backup.enabled:
+            self.backup = EtcdBackup(
+                f"{name}-backup",
+                config.backup,
+                stack.secrets.backup_access_key_id,
+                stack.secrets.backup_secret_access_key,
                 pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.node_roles]),
             )
         # The inventory summary is what the policy pack (policy/) judges.

@@ -67,6 +67,15 @@ def production_host_keys(name: str, inventory: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def production_backups(name: str, inventory: Mapping[str, Any]) -> list[str]:
+    if inventory["environment"] == "prod" and not inventory.get("etcdBackups"):
+        return [
+            f"cluster '{name}': etcd backups are off in production: set `backup.enabled: true` with an s3 or "
+            "nfs target (see the README's backup settings)"
+        ]
+    return []
+
+
 POLICIES = [
     StackValidationPolicy(
         name="control-plane-quorum",
@@ -85,5 +94,11 @@ POLICIES = [
         description="SSH host keys pinned for every node in production.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=_rule(production_host_keys),
+    ),
+    StackValidationPolicy(
+        name="production-backups",
+        description="etcd backups enabled in production.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=_rule(production_backups),
     ),
 ]

@@ -26,9 +26,5 @@ class StorageConfig(Section):
     """Default StorageClass (NFS or local-path) and per-department shares."""
 
 
-class BackupConfig(Section):
-    """etcd snapshots and data dumps to S3 or NFS."""
-
-
 class ValidationConfig(Section):
     """Opt-in validation jobs."""

@@ -24,6 +24,8 @@ SECRET_KEYS: dict[str, str] = {
     "sshPrivateKey": "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
     "kubeconfig": "pulumi config set --secret kubeconfig < admin.conf",
     "registryPassword": "pulumi config set --secret registryPassword",
+    "backupAccessKeyId": "pulumi config set --secret backupAccessKeyId",
+    "backupSecretAccessKey": "pulumi config set --secret backupSecretAccessKey",
 }
 
 
@@ -36,6 +38,8 @@ class Secrets:
     ssh_private_key: pulumi.Output[str] | None
     kubeconfig: pulumi.Output[str] | None
     registry_password: pulumi.Output[str] | None
+    backup_access_key_id: pulumi.Output[str] | None = None
+    backup_secret_access_key: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,12 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
         problems.append(f"sshPrivateKey: required in kubeadm mode; set it with `{SECRET_KEYS['sshPrivateKey']}`")
     if config.cluster.bootstrap is Bootstrap.EXISTING and "kubeconfig" not in secret:
         problems.append(f"kubeconfig: required with bootstrap: existing; set it with `{SECRET_KEYS['kubeconfig']}`")
+    if config.backup.enabled and config.backup.s3:
+        problems += [
+            f"{key}: required for backups to S3; set it with `{SECRET_KEYS[key]}`"
+            for key in ("backupAccessKeyId", "backupSecretAccessKey")
+            if key not in secret
+        ]
     if problems:
         raise StackConfigError("\n".join(problems))
 
@@ -130,5 +140,7 @@ def load_stack() -> LoadedStack:
             ssh_private_key=cfg.get_secret("sshPrivateKey"),
             kubeconfig=cfg.get_secret("kubeconfig"),
             registry_password=cfg.get_secret("registryPassword"),
+            backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
+            backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
         ),
     )

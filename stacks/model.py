@@ -10,10 +10,11 @@ from collections import Counter
 from pydantic import Field, model_validator
 
 from stacks.access import SshConfig
+from stacks.backup import BackupConfig
 from stacks.base import Section
 from stacks.cluster import Bootstrap, ClusterConfig
 from stacks.inventory import Node, Role
-from stacks.later import AddonsConfig, BackupConfig, RunaiConfig, StorageConfig, ValidationConfig
+from stacks.later import AddonsConfig, RunaiConfig, StorageConfig, ValidationConfig
 from stacks.org import OrgConfig, PoolQuota
 from stacks.packages import PackagesConfig
 from stacks.preflight import PreflightConfig

@@ -50,6 +50,7 @@ def test_up_again_and_destroy(lab: Path) -> None:
         assert our_labels(plane, name) == labels, name
     assert plane.node("lab-gpu-1")["status"]["capacity"]["nvidia.com/gpu"] == "2"
     check_organisation(plane)
+    check_backup(plane, state.s3_port)
 
     work = STATE / "work" / STACK
     env = engine_env()
@@ -75,6 +76,9 @@ OUR_KINDS = {
     "priorityclasses": "/apis/scheduling.k8s.io/v1/priorityclasses",
     "clusterroles": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
     "rolebindings": "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+    "cronjobs": "/apis/batch/v1/cronjobs",
+    "configmaps": "/api/v1/configmaps",
+    "secrets": "/api/v1/secrets",
 }
 
 
@@ -137,3 +141,14 @@ def test_production_refuses_to_delete_a_project(lab: Path) -> None:
 
     # Deleting on purpose: unprotect, then destroy (the fixture's `down`).
     checked(["state", "unprotect", "--all", "--yes", "--stack", STACK], work, env)
+
+
+def check_backup(plane: ControlPlane, s3_port: int) -> None:
+    """The backup CronJob points at the lab's S3; its credentials are a Secret."""
+    objects = ours(plane)
+    [cron] = objects["cronjobs"]
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["S3_ENDPOINT"] == f"http://127.0.0.1:{s3_port}" and env["S3_BUCKET"] == "lab-backups"
+    assert container["envFrom"] == [{"secretRef": {"name": "runai-cluster-backup-s3"}}]
+    assert [s["metadata"]["name"] for s in objects["secrets"]] == ["runai-cluster-backup-s3"]

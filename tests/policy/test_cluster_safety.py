@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policy"))
 
 from cluster_safety import (
     control_plane_quorum,
+    production_backups,
     production_host_keys,
     production_system_nodes,
 )
@@ -25,12 +26,13 @@ def inventory(**overrides: Any) -> dict[str, Any]:
         "controlPlanes": ["cp-1", "cp-2", "cp-3"],
         "systemNodes": ["sys-1", "sys-2"],
         "unpinnedHostKeys": [],
+        "etcdBackups": True,
     }
     return base | overrides
 
 
 def test_a_sound_production_inventory_passes() -> None:
-    for rule in (control_plane_quorum, production_system_nodes, production_host_keys):
+    for rule in (control_plane_quorum, production_system_nodes, production_host_keys, production_backups):
         assert rule("prod", inventory()) == []
 
 
@@ -60,3 +62,9 @@ def test_production_needs_pinned_host_keys() -> None:
     [message] = production_host_keys("gpu-prod", inventory(unpinnedHostKeys=["gpu-3", "gpu-4"]))
     assert "SSH host keys are not pinned for gpu-3, gpu-4" in message
     assert production_host_keys("dev", inventory(environment="dev", unpinnedHostKeys=["gpu-3"])) == []
+
+
+def test_production_needs_etcd_backups() -> None:
+    [message] = production_backups("gpu-prod", inventory(etcdBackups=False))
+    assert message.startswith("cluster 'gpu-prod': etcd backups are off in production: set `backup.enabled: true`")
+    assert production_backups("dev", inventory(environment="dev", etcdBackups=False)) == []

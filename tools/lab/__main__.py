@@ -31,7 +31,8 @@ import yaml
 
 from tools.lab.control_plane import ControlPlane
 from tools.lab.crds import queue_crd
-from tools.lab.sshd import keygen, start_sshd
+from tools.lab.s3 import BUCKET, CREDENTIALS, start_s3
+from tools.lab.sshd import free_port, keygen, start_sshd
 from tools.stackrun import ROOT, STATE, checked, engine_env, init_stack, policy_args, workdir
 
 PROJECT = "runai-cluster"
@@ -51,6 +52,7 @@ class LabState:
     binaries: str
     pids: dict[str, int] = field(default_factory=dict)
     hosts: list[dict[str, Any]] = field(default_factory=list)
+    s3_port: int = 0
 
     @classmethod
     def load(cls, directory: Path) -> LabState | None:
@@ -117,6 +119,8 @@ def start(directory: Path, count: int, api_port: int, etcd_port: int, ssh_port: 
     for host in state.hosts:
         plane.register_node(host["name"], host["address"], host["gpus"])
     plane.install_crd(queue_crd())
+    state.s3_port = free_port()
+    state.pids["s3"] = start_s3(directory, state.s3_port)
     (directory / "admin.kubeconfig").write_text(plane.pki.kubeconfig(plane.server, "admin"))
     state.save(directory)
     return state
@@ -182,6 +186,13 @@ def stack_settings(state: LabState, environment: str = "dev") -> dict[str, Any]:
         # The lab's API server has a stand-in Queue CRD instead of the chart.
         f"{PROJECT}:scheduler": {"kind": "kai", "kai": {"installChart": False}},
         f"{PROJECT}:org": LAB_ORG,
+        # Backups to the lab's S3 (the CronJob lands; no kubelet runs it).
+        f"{PROJECT}:backup": {
+            "enabled": True,
+            "schedule": "0 */6 * * *",
+            "image": "runai-cluster-backup:0.1.0",
+            "s3": {"endpoint": f"http://127.0.0.1:{state.s3_port}", "bucket": BUCKET, "prefix": "lab"},
+        },
     }
 
 
@@ -198,6 +209,8 @@ def stack_workdir(directory: Path, state: LabState, settings: dict[str, Any] | N
         {
             "kubeconfig": (directory / "admin.kubeconfig").read_text(),
             "sshPrivateKey": (directory / "id_ed25519").read_text(),
+            "backupAccessKeyId": CREDENTIALS["aws_access_key_id"],
+            "backupSecretAccessKey": CREDENTIALS["aws_secret_access_key"],
         },
     )
     return work
