@@ -12,11 +12,13 @@ from components.node_prep.prep import NodePrep
 from components.node_roles import NodeRoles
 from components.preflight.check import Preflight
 from components.scheduling.kai import KaiScheduling
+from components.storage.storage import DefaultStorage, DepartmentShares
 from stacks.cluster import Bootstrap
 from stacks.inventory import Node, Role
 from stacks.load import LoadedStack
 from stacks.model import StackConfig
 from stacks.scheduling import SchedulerKind
+from stacks.storage import Provisioner
 
 
 def inventory_summary(config: StackConfig) -> dict[str, object]:
@@ -75,20 +77,26 @@ class Cluster(pulumi.ComponentResource):
             joined,
             pulumi.ResourceOptions(parent=self, providers=[self.provider]),
         )
+        on_nodes = pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.node_roles])
+        if config.storage.provisioner is not Provisioner.NONE:
+            self.storage = DefaultStorage(f"{name}-storage", config, on_nodes)
         if config.scheduler.kind is SchedulerKind.KAI:
             # Project namespaces select node pools by the labels just placed.
-            self.scheduling = KaiScheduling(
-                f"{name}-kai",
-                config,
-                pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.node_roles]),
-            )
+            self.scheduling = KaiScheduling(f"{name}-kai", config, on_nodes)
+            if config.storage.shares:
+                DepartmentShares(
+                    f"{name}-shares",
+                    config,
+                    self.scheduling.namespaces,
+                    pulumi.ResourceOptions(parent=self, providers=[self.provider]),
+                )
         if config.backup.enabled:
             self.backup = EtcdBackup(
                 f"{name}-backup",
                 config.backup,
                 stack.secrets.backup_access_key_id,
                 stack.secrets.backup_secret_access_key,
-                pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.node_roles]),
+                on_nodes,
             )
         # The inventory summary is what the policy pack (policy/) judges.
         self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 # RFC 1123 hostname: labels of letters, digits and inner hyphens.
@@ -24,6 +24,20 @@ class Section(BaseModel):
         extra="forbid",
         frozen=True,
     )
+
+
+class Chart(Section):
+    """Where a Helm chart comes from; a mirror or an air-gapped copy overrides it."""
+
+    repository: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _pinned(self) -> Chart:
+        if self.version in {"latest", "*"} or self.version.startswith(("^", "~", ">")):
+            raise ValueError(f"version {self.version!r}: pin an exact chart version")
+        return self
 
 
 def check_host(value: str) -> str:

@@ -22,9 +22,5 @@ class RunaiConfig(Section):
     version: str = Field("2.20", pattern=r"^2\.\d+$", description="Run:ai minor version, e.g. 2.20")
 
 
-class StorageConfig(Section):
-    """Default StorageClass (NFS or local-path) and per-department shares."""
-
-
 class ValidationConfig(Section):
     """Opt-in validation jobs."""

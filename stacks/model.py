@@ -14,11 +14,12 @@ from stacks.backup import BackupConfig
 from stacks.base import Section
 from stacks.cluster import Bootstrap, ClusterConfig
 from stacks.inventory import Node, Role
-from stacks.later import AddonsConfig, RunaiConfig, StorageConfig, ValidationConfig
+from stacks.later import AddonsConfig, RunaiConfig, ValidationConfig
 from stacks.org import OrgConfig, PoolQuota
 from stacks.packages import PackagesConfig
 from stacks.preflight import PreflightConfig
 from stacks.scheduling import NON_PREEMPTIBLE, SchedulerConfig, SchedulerKind
+from stacks.storage import Provisioner, StorageConfig
 
 
 class ConfigWarning(UserWarning):
@@ -127,6 +128,21 @@ class StackConfig(Section):
                         f"{at}.defaultPriorityClass: {name!r} ({classes[name]}) is preemptible but "
                         f"org.noPreemption is true; use a class of {NON_PREEMPTIBLE} or more"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _storage(self) -> StackConfig:
+        departments = {d.name for d in self.org.departments}
+        for index, share in enumerate(self.storage.shares):
+            if share.department not in departments:
+                raise ValueError(
+                    f"storage.shares[{index}].department: '{share.department}' is not in org.departments "
+                    f"({', '.join(sorted(departments)) or 'none'})"
+                )
+        if self.storage.provisioner is Provisioner.LOCAL_PATH and len(self.nodes) > 1 and self.is_prod:
+            raise ValueError(
+                "storage.provisioner: local-path keeps data on one node's disk; use nfs for a production cluster"
+            )
         return self
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from stacks.base import Section
+from stacks.base import Chart, Section
 
 # Kubernetes reserves values above one billion for system-critical classes.
 SYSTEM_CRITICAL = 1_000_000_000
@@ -28,20 +28,6 @@ RUNAI_PRIORITY_CLASSES = {
 class SchedulerKind(StrEnum):
     RUNAI = "runai"  # the Run:ai control plane and cluster
     KAI = "kai"  # NVIDIA's open-source KAI Scheduler
-
-
-class Chart(Section):
-    """Where a Helm chart comes from; a mirror or an air-gapped copy overrides it."""
-
-    repository: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    version: str = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _pinned(self) -> Chart:
-        if self.version in {"latest", "*"} or self.version.startswith(("^", "~", ">")):
-            raise ValueError(f"version {self.version!r}: pin an exact chart version")
-        return self
 
 
 class Oidc(Section):

@@ -10,11 +10,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.managed import MANAGED_BY
 from stacks.backup import BackupConfig
 
 AGENT = Path(__file__).with_name("agent.py")
 PKI = "/etc/kubernetes/pki"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "runai-cluster"}
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
 
 

@@ -8,14 +8,15 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.charts import chart_args
+from components.managed import MANAGED_BY
 from components.scheduling.access import binding_name, cluster_role_for, cluster_role_rules
 from stacks.model import StackConfig
 from stacks.org import Access, Department, PoolQuota, Project, as_number
-from stacks.scheduling import NON_PREEMPTIBLE, Chart
+from stacks.scheduling import NON_PREEMPTIBLE
 
 QUEUE_API = "scheduling.run.ai/v2"
 NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "runai-cluster"}
 
 
 def queue_resources(quota: PoolQuota | None, over_quota: bool) -> dict[str, Any]:
@@ -55,16 +56,6 @@ def queue_spec(
     if parent:
         spec["parentQueue"] = parent
     return spec
-
-
-def chart_args(chart: Chart) -> dict[str, Any]:
-    if chart.repository.startswith("oci://"):
-        return {"chart": f"{chart.repository}/{chart.name}", "version": chart.version}
-    return {
-        "chart": chart.name,
-        "version": chart.version,
-        "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-    }
 
 
 class KaiScheduling(pulumi.ComponentResource):

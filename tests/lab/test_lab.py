@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ def test_up_again_and_destroy(lab: Path) -> None:
     assert plane.node("lab-gpu-1")["status"]["capacity"]["nvidia.com/gpu"] == "2"
     check_organisation(plane)
     check_backup(plane, state.s3_port)
+    check_shares(plane)
 
     work = STATE / "work" / STACK
     env = engine_env()
@@ -79,6 +81,8 @@ OUR_KINDS = {
     "cronjobs": "/apis/batch/v1/cronjobs",
     "configmaps": "/api/v1/configmaps",
     "secrets": "/api/v1/secrets",
+    "persistentvolumes": "/api/v1/persistentvolumes",
+    "persistentvolumeclaims": "/api/v1/persistentvolumeclaims",
 }
 
 
@@ -152,3 +156,17 @@ def check_backup(plane: ControlPlane, s3_port: int) -> None:
     assert env["S3_ENDPOINT"] == f"http://127.0.0.1:{s3_port}" and env["S3_BUCKET"] == "lab-backups"
     assert container["envFrom"] == [{"secretRef": {"name": "runai-cluster-backup-s3"}}]
     assert [s["metadata"]["name"] for s in objects["secrets"]] == ["runai-cluster-backup-s3"]
+
+
+def check_shares(plane: ControlPlane) -> None:
+    """The share's claims are bound to their volumes by the controller manager."""
+    deadline = time.monotonic() + 60
+    while True:
+        claims = {c["metadata"]["namespace"]: c for c in ours(plane).get("persistentvolumeclaims", [])}
+        if set(claims) == {"runai-vision", "runai-speech"} and all(
+            c["status"].get("phase") == "Bound" for c in claims.values()
+        ):
+            break
+        assert time.monotonic() < deadline, f"claims not bound: {[c.get('status') for c in claims.values()]}"
+        time.sleep(1)
+    assert claims["runai-vision"]["spec"]["volumeName"] == "research-datasets-vision"

@@ -186,6 +186,13 @@ def stack_settings(state: LabState, environment: str = "dev") -> dict[str, Any]:
         # The lab's API server has a stand-in Queue CRD instead of the chart.
         f"{PROJECT}:scheduler": {"kind": "kai", "kai": {"installChart": False}},
         f"{PROJECT}:org": LAB_ORG,
+        # The department's NFS share, bound into its projects (no NFS server
+        # is needed until a pod mounts it, and none runs here).
+        f"{PROJECT}:storage": {
+            "shares": [
+                {"department": "research", "name": "datasets", "server": "127.0.0.1", "path": "/exports/research"}
+            ]
+        },
         # Backups to the lab's S3 (the CronJob lands; no kubelet runs it).
         f"{PROJECT}:backup": {
             "enabled": True,

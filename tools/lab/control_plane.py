@@ -290,9 +290,8 @@ class ControlPlane:
                 raise
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            conditions = (
-                self.request("GET", f"{path}/{crd['metadata']['name']}").get("status", {}).get("conditions", [])
-            )
+            status = self.request("GET", f"{path}/{crd['metadata']['name']}").get("status") or {}
+            conditions = status.get("conditions") or []  # null just after creation
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 return
             time.sleep(0.5)
