@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.alerts import Alerts
 from components.backup.etcd_backup import EtcdBackup
 from components.connection import NodeAccess, connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
@@ -98,6 +99,8 @@ class Cluster(pulumi.ComponentResource):
                 stack.secrets.backup_secret_access_key,
                 on_nodes,
             )
+        if config.alerts.enabled:
+            Alerts(f"{name}-alerts", config, on_nodes)
         # The inventory summary is what the policy pack (policy/) judges.
         self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})
 

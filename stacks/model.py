@@ -10,6 +10,7 @@ from collections import Counter
 from pydantic import Field, model_validator
 
 from stacks.access import SshConfig
+from stacks.alerts import AlertsConfig
 from stacks.backup import BackupConfig
 from stacks.base import Section
 from stacks.cluster import Bootstrap, ClusterConfig
@@ -51,6 +52,7 @@ class StackConfig(Section):
     scheduler: SchedulerConfig = SchedulerConfig()
     storage: StorageConfig = StorageConfig()
     backup: BackupConfig = BackupConfig()
+    alerts: AlertsConfig = AlertsConfig()
     validation: ValidationConfig = ValidationConfig()
 
     @property

@@ -1,0 +1,23 @@
+"""The `alerts` section: PrometheusRules for what day two must notice."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from stacks.base import Section
+
+
+class AlertsConfig(Section):
+    """Needs the Prometheus operator (kube-prometheus-stack) in the cluster."""
+
+    enabled: bool = False
+    namespace: str = "monitoring"
+    # Labels the operator's ruleSelector picks rules up by.
+    rule_labels: dict[str, str] = Field(default_factory=lambda: {"release": "kube-prometheus-stack"})
+    # A newest successful backup older than this fires.
+    backup_max_age_hours: int = Field(26, ge=1)
+    # Certificates closer to expiry than this fire.
+    certificate_warning_days: int = Field(30, ge=1)
+    # nginx worker processes the ingress controller runs (seed 002 pins 4
+    # after workers failed to spawn); fewer running fires.
+    ingress_worker_processes: int = Field(4, ge=1)

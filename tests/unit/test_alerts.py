@@ -1,0 +1,46 @@
+"""Alert rules under mocks: what fires on, with the stack's thresholds."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from tests.unit.harness import run_program, stack_settings
+
+RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+
+
+def rules(settings: dict[str, Any], stack: str) -> dict[str, Any]:
+    recorded, _ = run_program(settings, stack=stack)
+    [rule] = recorded.of_type(RULE)
+    return rule.inputs
+
+
+def test_prod_alerts_with_backups() -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["alerts"] = {"enabled": True, "backupMaxAgeHours": 12, "ingressWorkerProcesses": 8}
+    found = rules(settings, "prod")
+    assert found["metadata"]["namespace"] == "monitoring"
+    assert found["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    alerts = {r["alert"]: r for group in found["spec"]["groups"] for r in group["rules"]}
+    assert set(alerts) == {
+        "GpuXidError",
+        "IngressWorkersMissing",
+        "ClientCertificateExpiring",
+        "EtcdBackupFailed",
+        "EtcdBackupTooOld",
+    }
+    assert alerts["EtcdBackupTooOld"]["expr"].endswith("> 43200")
+    assert 'cronjob="runai-cluster-etcd-backup"' in alerts["EtcdBackupTooOld"]["expr"]
+    assert alerts["IngressWorkersMissing"]["expr"].endswith("< 9")
+    assert alerts["ClientCertificateExpiring"]["expr"].endswith(f"< {30 * 86400}")
+    assert alerts["GpuXidError"]["labels"] == {"severity": "critical"}
+
+
+def test_no_backup_alerts_without_backups_and_none_unless_enabled() -> None:
+    settings = copy.deepcopy(stack_settings("dev"))
+    settings["alerts"] = {"enabled": True}
+    names = {r["alert"] for group in rules(settings, "dev")["spec"]["groups"] for r in group["rules"]}
+    assert "EtcdBackupTooOld" not in names and "GpuXidError" in names
+    recorded, _ = run_program(stack_settings("dev"))
+    assert recorded.of_type(RULE) == []
