@@ -28,7 +28,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt policy/requirements.tx
 	$(PY) -m pip install --quiet -r requirements-dev.txt -r policy/requirements.txt
 	touch $@
 
-venv: $(VENV)/.installed
+# The policy pack runs in its own virtualenv (policy/PulumiPolicy.yaml).
+policy/.venv/.installed: policy/requirements.txt
+	python3 -m venv policy/.venv
+	policy/.venv/bin/python -m pip install --quiet --upgrade pip
+	policy/.venv/bin/python -m pip install --quiet -r policy/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed policy/.venv/.installed
 
 deps:
 	@tools/deps.sh
