@@ -109,21 +109,29 @@ def host_layout(count: int) -> list[dict[str, Any]]:
 def start(directory: Path, count: int, api_port: int, etcd_port: int, ssh_port: int) -> LabState:
     directory.mkdir(parents=True, exist_ok=True)
     state = LabState(api_port, etcd_port, ssh_port, str(lab_binaries(dev_kubernetes_version())))
+    try:
+        _start_processes(directory, state, count)
+    except BaseException:
+        stop(directory, state)  # nothing half-started is left running
+        raise
+    state.save(directory)
+    return state
+
+
+def _start_processes(directory: Path, state: LabState, count: int) -> None:
     _, public = keygen(directory / "id_ed25519")
     for host in host_layout(count):
-        server = start_sshd(directory / "hosts" / host["name"], public, host["address"], ssh_port)
+        server = start_sshd(directory / "hosts" / host["name"], public, host["address"], state.ssh_port)
         state.pids[f"sshd-{host['name']}"] = server.process.pid
         state.hosts.append({**host, "host_key": server.host_key})
     plane = state.control_plane(directory)
-    state.pids.update(plane.start(ADMISSION_PLUGINS))
+    plane.start(ADMISSION_PLUGINS, state.pids)
     for host in state.hosts:
         plane.register_node(host["name"], host["address"], host["gpus"])
     plane.install_crd(queue_crd())
     state.s3_port = free_port()
     state.pids["s3"] = start_s3(directory, state.s3_port)
     (directory / "admin.kubeconfig").write_text(plane.pki.kubeconfig(plane.server, "admin"))
-    state.save(directory)
-    return state
 
 
 # The organisation the lab deploys on the KAI path: one department over the

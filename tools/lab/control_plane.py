@@ -153,14 +153,16 @@ class ControlPlane:
     def pki(self) -> Pki:
         return Pki(self.directory / "pki")
 
-    def start(self, admission_plugins: list[str]) -> dict[str, int]:
-        """Start the three processes; return their PIDs by name."""
+    def start(self, admission_plugins: list[str], pids: dict[str, int] | None = None) -> dict[str, int]:
+        """Start the three processes; return their PIDs by name (filling `pids`
+        as they start, so a failure half-way leaves nothing untracked)."""
         network = ipaddress.ip_network(self.service_cidr)
         self.pki.create(str(network.network_address + 1))
         (self.directory / "controller-manager.kubeconfig").write_text(
             self.pki.kubeconfig(self.server, "controller-manager")
         )
-        pids = {"etcd": self.start_etcd()}
+        pids = {} if pids is None else pids
+        pids["etcd"] = self.start_etcd()
         pids["kube-apiserver"] = self.start_apiserver(admission_plugins)
         pids["kube-controller-manager"] = self._spawn("kube-controller-manager", self._controller_manager_args())
         return pids
