@@ -1,0 +1,146 @@
+"""Our one door to the Run:ai control-plane API, on runapy (the Run:ai API
+client, pinned to the control plane's minor version).
+
+What it adds to runapy:
+- retries on 429 and 5xx for idempotent calls only: runapy's default also
+  retries POST, which after a lost response would create twice; a create
+  here is retried by looking the object up by name first;
+- a fresh token on 401 (runapy's own retry resends the expired one);
+- timeouts, TLS verified against the organisation's CA;
+- errors that name the call and the status, never a secret (the client
+  secret, tokens and request bodies are left out).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runai.api_client import ApiClient
+from runai.configuration import Configuration
+from runai.exceptions import ApiException
+
+PATHS = {
+    "nodepools": "/api/v1/node-pools",
+    "departments": "/api/v1/org-unit/departments",
+    "projects": "/api/v1/org-unit/projects",
+}
+RETRIED = {429, 500, 502, 503, 504}
+
+
+class RunaiApiError(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Credentials:
+    url: str
+    client_id: str
+    client_secret: str
+    ca_file: str | None = None
+
+    def __repr__(self) -> str:  # never the secret
+        return f"Credentials(url={self.url!r}, client_id={self.client_id!r})"
+
+
+class RunaiApi:
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        timeout: float = 30,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        configuration = Configuration(
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+            runai_base_url=credentials.url,
+            ssl_ca_cert=credentials.ca_file,
+            retry_enabled=False,  # ours below: idempotent calls only
+        )
+        self._attempts, self._backoff, self._timeout, self._sleep = attempts, backoff, timeout, sleep
+        try:
+            self._client = ApiClient(configuration)
+        except Exception as error:  # runapy raises ValueError, urllib3 errors, ...
+            raise RunaiApiError(
+                f"Run:ai at {credentials.url}: could not get a token ({type(error).__name__})"
+            ) from None
+
+    def _call(self, method: str, path: str, body: Any = None, *, retry: bool = True) -> Any:
+        attempt, refreshed = 0, False
+        while True:
+            attempt += 1
+            try:
+                response = self._client.call_api(method, path, body=body, _request_timeout=self._timeout)
+                return response.data
+            except ApiException as error:
+                status = int(error.status or 0)
+                if status == 401 and not refreshed:
+                    # runapy only refreshes near `exp`; a token refused early
+                    # (a restarted identity service) needs a new one now.
+                    refreshed = True
+                    self._client.token_refresher._refresh_token()
+                    continue
+                if retry and status in RETRIED and attempt < self._attempts:
+                    self._sleep(self._backoff * 2 ** (attempt - 1))
+                    continue
+                raise RunaiApiError(f"{method} {path}: {status} {error.reason or ''}".strip(), status) from None
+            except OSError as error:
+                if retry and attempt < self._attempts:
+                    self._sleep(self._backoff * 2 ** (attempt - 1))
+                    continue
+                raise RunaiApiError(f"{method} {path}: {type(error).__name__}") from None
+
+    def list(self, kind: str) -> list[dict[str, Any]]:
+        data = self._call("GET", PATHS[kind]) or {}
+        items: list[dict[str, Any]] = data.get(kind, [])
+        return items
+
+    def find(self, kind: str, name: str) -> dict[str, Any] | None:
+        return next((item for item in self.list(kind) if item.get("name") == name), None)
+
+    def get(self, kind: str, identifier: str) -> dict[str, Any] | None:
+        """The object, or None when it is gone (deleted outside the stack)."""
+        try:
+            item: dict[str, Any] = self._call("GET", f"{PATHS[kind]}/{identifier}")
+        except RunaiApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return item
+
+    def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create once: a failed attempt whose answer was lost may have
+        created it, so it is looked up by name before trying again."""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                created: dict[str, Any] = self._call("POST", PATHS[kind], body, retry=False)
+                return created
+            except RunaiApiError as error:
+                if error.status == 409 or (error.status in RETRIED and attempt < self._attempts):
+                    existing = self.find(kind, body["name"])
+                    if existing is not None:
+                        return existing
+                    if error.status == 409:
+                        raise
+                    self._sleep(self._backoff * 2 ** (attempt - 1))
+                    continue
+                raise
+        raise RunaiApiError(f"POST {PATHS[kind]}: gave up after {self._attempts} attempts")
+
+    def update(self, kind: str, identifier: str, body: dict[str, Any]) -> dict[str, Any]:
+        updated: dict[str, Any] = self._call("PUT", f"{PATHS[kind]}/{identifier}", body)
+        return updated
+
+    def delete(self, kind: str, identifier: str) -> None:
+        try:
+            self._call("DELETE", f"{PATHS[kind]}/{identifier}")
+        except RunaiApiError as error:
+            if error.status != 404:  # already gone is what we wanted
+                raise

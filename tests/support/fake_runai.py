@@ -1,0 +1,289 @@
+"""A stateful local Run:ai control-plane API for tests, following the REST
+contract (2.19 to 2.22) as far as this project uses it: tokens, node pools,
+departments and projects.
+
+What it holds to, as the real one does: JWT access tokens with `exp` (a
+request with an expired one gets 401), token requests tolerant of key case
+(`AppId`, `appID`, `clientId` ...), numeric string ids, list envelopes
+(`{"departments": [...], "next": ...}`, `{"nodepools": [...]}`), 201 on
+create, 404 for unknown ids, 409 for a duplicate name, 400 for a malformed
+body (missing required fields, a quota item without its node pool), and
+`name`/`parentId` immutable on PUT. Faults can be queued per path prefix
+(429, 503, ...) to exercise retries. Never for production use."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+CLUSTER_ID = "3f6a9a39-0c2f-4bd1-9b3d-5c1e7a2b9d10"
+COLLECTIONS = {
+    "/api/v1/node-pools": "nodepools",
+    "/api/v1/org-unit/departments": "departments",
+    "/api/v1/org-unit/projects": "projects",
+}
+REQUIRED = {
+    "nodepools": ("name", "labelKey", "labelValue", "clusterId"),
+    "departments": ("name", "clusterId", "resources"),
+    "projects": ("name", "clusterId", "resources", "parentId"),
+}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class FakeRunai:
+    client_id: str = "automation"
+    client_secret: str = "app-secret-value-7f3e"
+    token_seconds: int = 3600
+    store: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {c: {} for c in REQUIRED})
+    faults: dict[str, list[int]] = field(default_factory=dict)
+    requests: list[tuple[str, str, int]] = field(default_factory=list)
+    tokens_issued: int = 0
+    # Tokens numbered below this are refused (a restarted identity service).
+    valid_from: int = 0
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def token(self, lifetime: int) -> str:
+        header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+        self.tokens_issued += 1
+        claims = {"sub": self.client_id, "exp": int(time.time()) + lifetime, "n": self.tokens_issued}
+        payload = _b64(json.dumps(claims).encode())
+        return f"{header}.{payload}.{_b64(b'unsigned')}"
+
+    def revoke_tokens(self) -> None:
+        """Every token issued so far is refused from now on (before its exp)."""
+        self.valid_from = self.tokens_issued + 1
+
+    def fail_next(self, prefix: str, *statuses: int) -> None:
+        """The next requests under `prefix` answer these statuses, in order."""
+        self.faults.setdefault(prefix, []).extend(statuses)
+
+    def put_behind_our_back(self, collection: str, name: str, change: dict[str, Any]) -> None:
+        """An edit made in the UI: the stack does not know."""
+        item = next(i for i in self.store[collection].values() if i["name"] == name)
+        item.update(change)
+
+
+def _valid_token(header: str | None, valid_from: int) -> bool:
+    if not header or not header.lower().startswith("bearer "):
+        return False
+    try:
+        payload = header.split()[1].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return False
+    return int(claims.get("exp", 0)) > time.time() and int(claims.get("n", 0)) >= valid_from
+
+
+def _bad_resources(resources: Any) -> str | None:
+    if not isinstance(resources, list):
+        return "resources must be a list"
+    for item in resources:
+        if not isinstance(item, dict) or not (item.get("nodePool") or {}).get("id"):
+            return "resources[].nodePool.id is required"
+        gpu = item.get("gpu")
+        if not isinstance(gpu, dict) or "deserved" not in gpu:
+            return "resources[].gpu.deserved is required"
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, *_: Any) -> None:  # keep test output clean
+        pass
+
+    def _send(self, status: int, body: Any = None) -> None:
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.server.fake.requests.append((self.command, self.path, status))
+
+    def _error(self, status: int, message: str) -> None:
+        self._send(status, {"code": status, "message": message})
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        return json.loads(raw) if raw else None
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        fake = self.server.fake
+        path = self.path.split("?", 1)[0]
+        with fake._lock:
+            for prefix, queued in fake.faults.items():
+                if path.startswith(prefix) and queued:
+                    status = queued.pop(0)
+                    self._error(status, HTTPStatus(status).phrase)
+                    return
+            try:
+                body = self._body()
+            except json.JSONDecodeError:
+                self._error(400, "malformed JSON body")
+                return
+            if path == "/api/v1/token" and self.command == "POST":
+                self._token(body or {})
+                return
+            if not _valid_token(self.headers.get("Authorization"), fake.valid_from):
+                self._error(401, "missing, malformed or expired token")
+                return
+            self._route(path, body)
+
+    def _token(self, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        keys = {key.lower(): value for key, value in body.items()}
+        if keys.get("granttype") not in {"app_token", "client_credentials"}:
+            self._error(400, "grantType must be app_token or client_credentials")
+            return
+        client = keys.get("appid") or keys.get("clientid")
+        secret = keys.get("appsecret") or keys.get("clientsecret")
+        if client != fake.client_id or secret != fake.client_secret:
+            self._error(401, "invalid client credentials")
+            return
+        self._send(200, {"accessToken": fake.token(fake.token_seconds)})
+
+    def _route(self, path: str, body: Any) -> None:
+        for base, collection in COLLECTIONS.items():
+            if path == base:
+                if self.command == "GET":
+                    items = sorted(self.server.fake.store[collection].values(), key=lambda i: int(i["id"]))
+                    envelope: dict[str, Any] = {collection: items}
+                    if collection != "nodepools":
+                        envelope["next"] = None
+                    self._send(200, envelope)
+                elif self.command == "POST":
+                    self._create(collection, body)
+                else:
+                    self._error(405, "method not allowed")
+                return
+            if path.startswith(base + "/"):
+                rest = path[len(base) + 1 :].split("/")
+                self._item(collection, rest[0], rest[1:], body)
+                return
+        self._error(404, f"no route {path}")
+
+    def _create(self, collection: str, body: Any) -> None:
+        fake = self.server.fake
+        if not isinstance(body, dict):
+            self._error(400, "body must be an object")
+            return
+        missing = [key for key in REQUIRED[collection] if key not in body]
+        if missing:
+            self._error(400, f"missing required fields: {', '.join(missing)}")
+            return
+        if body["clusterId"] != CLUSTER_ID:
+            self._error(400, f"unknown clusterId {body['clusterId']}")
+            return
+        if collection != "nodepools":
+            problem = _bad_resources(body["resources"])
+            if problem:
+                self._error(400, problem)
+                return
+        if collection == "projects" and str(body["parentId"]) not in fake.store["departments"]:
+            self._error(400, f"parentId {body['parentId']} is not a department")
+            return
+        if any(item["name"] == body["name"] for item in fake.store[collection].values()):
+            self._error(409, "Resource with this name already exists")
+            return
+        identifier = str(next(fake._ids))
+        item = {**body, "id": identifier, "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if collection == "projects":
+            namespace = body.get("requestedNamespace") or f"runai-{body['name']}"
+            item["status"] = {"namespace": namespace, "phase": "Ready"}
+        if collection == "nodepools":
+            item |= {"isDefault": False, "phase": "Ready"}
+        fake.store[collection][identifier] = item
+        self._send(201, item)
+
+    def _item(self, collection: str, identifier: str, tail: list[str], body: Any) -> None:
+        items = self.server.fake.store[collection]
+        if identifier not in items:
+            self._error(404, f"{collection[:-1]} {identifier} not found")
+            return
+        item = items[identifier]
+        if tail == ["resources"] and self.command == "PUT" and collection != "nodepools":
+            problem = _bad_resources(body)
+            if problem:
+                self._error(400, problem)
+                return
+            item["resources"] = body
+            self._send(200, body)
+        elif tail:
+            self._error(404, "no such route")
+        elif self.command == "GET":
+            self._send(200, item)
+        elif self.command == "PUT":
+            if not isinstance(body, dict):
+                self._error(400, "body must be an object")
+                return
+            immutable = sorted({"name", "clusterId", "parentId", "requestedNamespace"} & set(body))
+            if immutable:
+                self._error(400, f"cannot update {', '.join(immutable)}")
+                return
+            if "resources" in body and collection != "nodepools":
+                problem = _bad_resources(body["resources"])
+                if problem:
+                    self._error(400, problem)
+                    return
+            item.update(body)
+            self._send(200, item)
+        elif self.command == "DELETE":
+            if collection == "departments":  # cascades to its projects
+                projects = self.server.fake.store["projects"]
+                for key in [k for k, p in projects.items() if str(p["parentId"]) == identifier]:
+                    del projects[key]
+            del items[identifier]
+            if collection == "nodepools":
+                self._send(202, {"code": 202, "message": "deleting"})
+            else:
+                self._send(204)
+        else:
+            self._error(405, "method not allowed")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeRunai
+
+
+@contextmanager
+def fake_runai(fake: FakeRunai | None = None) -> Iterator[tuple[str, FakeRunai]]:
+    """Serve on 127.0.0.1 (a free port); yields (base URL, state)."""
+    state = fake or FakeRunai()
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.fake = state
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,113 @@
+"""Our Run:ai API wrapper (on runapy) against the local fake control plane:
+every CRUD path, retries after 429 and 503, an expired token, duplicate
+creates, and errors that keep the secret out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from components.runai.api import Credentials, RunaiApi, RunaiApiError
+from tests.support.fake_runai import CLUSTER_ID, FakeRunai, fake_runai
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, FakeRunai]]:
+    with fake_runai() as running:
+        yield running
+
+
+def api(url: str, fake: FakeRunai, secret: str | None = None) -> RunaiApi:
+    return RunaiApi(Credentials(url, fake.client_id, secret or fake.client_secret), sleep=lambda _: None)
+
+
+def department(name: str, gpus: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "clusterId": CLUSTER_ID,
+        "resources": [{"nodePool": {"id": "1", "name": "prod"}, "gpu": {"deserved": gpus, "limit": -1}}],
+    }
+
+
+def test_crud_of_node_pools_departments_and_projects(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    pool = client.create(
+        "nodepools", {"name": "prod", "labelKey": "run.ai/node-pool", "labelValue": "prod", "clusterId": CLUSTER_ID}
+    )
+    assert pool["id"] == "1" and client.get("nodepools", "1")["labelValue"] == "prod"
+    lab = client.create("departments", department("lab1", 8))
+    project = client.create("projects", {**department("lab1-default", 4), "parentId": lab["id"]})
+    assert project["status"]["namespace"] == "runai-lab1-default"
+    assert [d["name"] for d in client.list("departments")] == ["lab1"]
+    client.update("departments", lab["id"], {"resources": department("lab1", 16)["resources"]})
+    assert client.get("departments", lab["id"])["resources"][0]["gpu"]["deserved"] == 16
+    client.delete("projects", project["id"])
+    assert client.get("projects", project["id"]) is None
+    client.delete("projects", project["id"])  # already gone: fine
+
+
+def test_retries_after_429_and_503(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    fake.fail_next("/api/v1/org-unit/departments", 429, 503)
+    assert client.list("departments") == []
+    statuses = [status for _, path, status in fake.requests if path.startswith("/api/v1/org-unit")]
+    assert statuses == [429, 503, 200]
+
+
+def test_a_create_whose_answer_was_lost_is_not_made_twice(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    client.create("departments", department("lab1", 8))
+    # The server made it, then the answer was lost (503): the retry finds it.
+    fake.fail_next("/api/v1/org-unit/departments", 503)
+    again = client.create("departments", department("lab1", 8))
+    assert again["name"] == "lab1" and len(fake.store["departments"]) == 1
+
+
+def test_an_expired_token_is_refreshed(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    fake.token_seconds = -10  # every token is born expired...
+    client = api(url, fake)
+    fake.token_seconds = 3600  # ...until the server issues good ones again
+    assert client.list("nodepools") == []
+    assert fake.tokens_issued >= 2
+
+
+def test_a_token_refused_before_its_expiry_is_replaced(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    fake.revoke_tokens()
+    assert client.list("departments") == []
+    assert [status for _, path, status in fake.requests if path.endswith("departments")] == [401, 200]
+
+
+def test_token_requests_in_any_key_case(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    # runapy sends AppId/AppSecret; the docs use clientId/clientSecret.
+    assert api(url, fake).list("projects") == []
+
+
+def test_errors_name_the_call_not_the_secret(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    with pytest.raises(RunaiApiError) as caught:
+        api(url, fake, secret="wrong-secret-value-91c2")
+    assert "could not get a token" in str(caught.value)
+    assert "wrong-secret-value-91c2" not in str(caught.value) + repr(caught.value)
+    client = api(url, fake)
+    with pytest.raises(RunaiApiError) as caught:
+        client.create("projects", {"name": "orphan", "clusterId": CLUSTER_ID, "resources": [], "parentId": "99"})
+    assert str(caught.value).startswith("POST /api/v1/org-unit/projects: 400")
+    assert fake.client_secret not in repr(Credentials(url, fake.client_id, fake.client_secret))
+
+
+def test_malformed_quotas_are_refused(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    bad = {"name": "lab2", "clusterId": CLUSTER_ID, "resources": [{"gpu": {"deserved": 1}}]}
+    with pytest.raises(RunaiApiError) as caught:
+        client.create("departments", bad)
+    assert caught.value.status == 400
