@@ -12,6 +12,7 @@ from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.node_prep.prep import NodePrep
 from components.node_roles import NodeRoles
 from components.preflight.check import Preflight
+from components.runai.organisation import RunaiOrganisation
 from components.scheduling.kai import KaiScheduling
 from components.storage.storage import DefaultStorage, DepartmentShares
 from stacks.cluster import Bootstrap
@@ -91,6 +92,11 @@ class Cluster(pulumi.ComponentResource):
                     self.scheduling.namespaces,
                     pulumi.ResourceOptions(parent=self, providers=[self.provider]),
                 )
+        if config.scheduler.kind is SchedulerKind.RUNAI and config.runai.url:
+            assert stack.secrets.runai_client_secret is not None  # checked by load_stack
+            self.organisation = RunaiOrganisation(
+                f"{name}-runai-org", config, stack.secrets.runai_client_secret, on_nodes
+            )
         if config.backup.enabled:
             self.backup = EtcdBackup(
                 f"{name}-backup",

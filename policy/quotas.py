@@ -83,26 +83,29 @@ def pools_not_overcommitted(found: list[Queue], pool_gpus: Mapping[str, int], ra
 
 
 def projects_fit_departments(found: list[Queue]) -> list[str]:
-    parents = {q.name: q for q in found if q.parent is None}
-    children: dict[str, list[Queue]] = defaultdict(list)
+    """Per department and node pool, its projects' guarantees fit its own."""
+    parents = {(q.name, q.pool): q for q in found if q.parent is None}
+    parent_names = {name for name, _ in parents}
+    children: dict[tuple[str, str | None], list[Queue]] = defaultdict(list)
     for queue in found:
         if queue.parent is not None:
-            children[queue.parent].append(queue)
+            children[(queue.parent, queue.pool)].append(queue)
     problems = []
-    for parent_name, leaves in sorted(children.items()):
-        parent = parents.get(parent_name)
-        if parent is None:
+    for (parent_name, pool), leaves in sorted(children.items(), key=lambda item: (item[0][0], item[0][1] or "")):
+        if parent_name not in parent_names:
             problems.append(
-                f"queues {', '.join(q.name for q in leaves)}: parent queue '{parent_name}' is not in the stack: "
+                f"queues {', '.join(q.name for q in leaves)}: parent '{parent_name}' is not in the stack: "
                 "add the department to `org.departments`"
             )
             continue
+        parent = parents.get((parent_name, pool))
         for key in RESOURCES:
-            allowed = parent.resources[key][0]
+            allowed = parent.resources[key][0] if parent else 0.0
             total = _total([q.resources[key][0] for q in leaves])
             if allowed != UNLIMITED and (total == UNLIMITED or total > allowed):
+                where = f" in pool '{pool}'" if pool else ""
                 problems.append(
-                    f"department '{parent_name}': its projects are guaranteed {show(total)} {key} but the "
+                    f"department '{parent_name}': its projects are guaranteed {show(total)} {key}{where} but the "
                     f"department only {show(allowed)}: lower the projects' {key} quotas or raise the department's"
                 )
     return problems

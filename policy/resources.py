@@ -17,9 +17,9 @@ from typing import Any
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 CLUSTER = "runai-cluster:cluster:Cluster"
-# Components that publish an `organisation` summary (the Run:ai path's joins
-# them when it lands).
-ORGANISATIONS = {"runai-cluster:scheduling:KaiScheduling"}
+# Components that publish an `organisation` summary: one entry per queue (or
+# per Run:ai department or project and node pool).
+ORGANISATIONS = {"runai-cluster:scheduling:KaiScheduling", "runai-cluster:runai:Organisation"}
 QUEUE = "kubernetes:scheduling.run.ai/v2:Queue"
 UNLIMITED = -1
 

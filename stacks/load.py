@@ -26,6 +26,7 @@ SECRET_KEYS: dict[str, str] = {
     "registryPassword": "pulumi config set --secret registryPassword",
     "backupAccessKeyId": "pulumi config set --secret backupAccessKeyId",
     "backupSecretAccessKey": "pulumi config set --secret backupSecretAccessKey",
+    "runaiClientSecret": "pulumi config set --secret runaiClientSecret",
 }
 
 
@@ -40,6 +41,7 @@ class Secrets:
     registry_password: pulumi.Output[str] | None
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
+    runai_client_secret: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
             for key in ("backupAccessKeyId", "backupSecretAccessKey")
             if key not in secret
         ]
+    if config.runai.url and "runaiClientSecret" not in secret:
+        problems.append(f"runaiClientSecret: required with runai.url; set it with `{SECRET_KEYS['runaiClientSecret']}`")
     if problems:
         raise StackConfigError("\n".join(problems))
 
@@ -142,5 +146,6 @@ def load_stack() -> LoadedStack:
             registry_password=cfg.get_secret("registryPassword"),
             backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
             backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
+            runai_client_secret=cfg.get_secret("runaiClientSecret"),
         ),
     )

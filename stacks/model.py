@@ -15,10 +15,11 @@ from stacks.backup import BackupConfig
 from stacks.base import Section
 from stacks.cluster import Bootstrap, ClusterConfig
 from stacks.inventory import Node, Role
-from stacks.later import AddonsConfig, RunaiConfig, ValidationConfig
+from stacks.later import AddonsConfig, ValidationConfig
 from stacks.org import OrgConfig, PoolQuota
 from stacks.packages import PackagesConfig
 from stacks.preflight import PreflightConfig
+from stacks.runai import RunaiConfig
 from stacks.scheduling import NON_PREEMPTIBLE, SchedulerConfig, SchedulerKind
 from stacks.storage import Provisioner, StorageConfig
 

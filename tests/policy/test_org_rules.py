@@ -96,7 +96,7 @@ def test_projects_above_their_department(kai: list[PolicyResource]) -> None:
     queue(resources, "segmentation")["resources"]["gpu"]["quota"] = 6  # 8 + 6 > 12
     [message] = stack_violations(WITHIN_DEPARTMENT, resources)
     assert message == (
-        "department 'vision': its projects are guaranteed 14 gpu but the department only 12: "
+        "department 'vision': its projects are guaranteed 14 gpu in pool 'dev' but the department only 12: "
         "lower the projects' gpu quotas or raise the department's"
     )
 

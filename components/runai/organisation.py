@@ -1,0 +1,130 @@
+"""The organisation in Run:ai: a node pool per inventory pool, departments
+and projects with their quotas per pool, through the control plane's API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+
+from components.runai.resources import RunaiObject
+from stacks.model import StackConfig
+from stacks.org import PoolQuota, as_number
+
+# Run:ai's name for the order in which a unit's pools are tried.
+ORDER_FIELD = "defaultNodePools"
+
+
+def quota_item(pool: str, pool_id: pulumi.Input[str], quota: PoolQuota, over_quota: bool) -> dict[str, Any]:
+    """One `resources[]` entry, every field explicit. CPU in millicores,
+    memory in MB; over-quota off caps at the quota with no share of idle
+    capacity (as on the KAI path)."""
+    item: dict[str, Any] = {"nodePool": {"id": pool_id, "name": pool}}
+    for field, key, scale in (("gpu", "gpu", 1), ("cpu", "cpu", 1000), ("memory_gb", "memory", 1000)):
+        deserved = as_number(getattr(quota, field))
+        limit = as_number(getattr(quota, f"{field}_limit")) if over_quota else deserved
+        entry: dict[str, Any] = {
+            "deserved": deserved if deserved < 0 else deserved * scale,
+            "limit": limit if limit < 0 else limit * scale,
+            "overQuotaWeight": quota.over_quota_weight if over_quota else 0,
+        }
+        if key == "memory":
+            entry["units"] = "MB"
+        item[key] = entry
+    return item
+
+
+def summary_entry(name: str, parent: str | None, pool: str, item: dict[str, Any]) -> dict[str, Any]:
+    """What the policy pack reads: the same shape the KAI path publishes."""
+    resources = {
+        key: {
+            "quota": item[key]["deserved"],
+            "limit": item[key]["limit"],
+            "overQuotaWeight": item[key]["overQuotaWeight"],
+        }
+        for key in ("gpu", "cpu", "memory")
+    }
+    return {"name": name, "parent": parent, "pool": pool, "resources": resources}
+
+
+class RunaiOrganisation(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        config: StackConfig,
+        client_secret: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("runai-cluster:runai:Organisation", name, None, opts)
+        runai = config.runai
+        assert runai.url and runai.client_id and runai.cluster_id  # checked by the model
+        self._cluster_id = runai.cluster_id
+        connection = client_secret.apply(
+            lambda secret: json.dumps(
+                {"url": runai.url, "client_id": runai.client_id, "client_secret": secret, "ca_file": runai.ca_file}
+            )
+        )
+        # Departments, projects and pools outlive a mistaken rename in production.
+        keep = pulumi.ResourceOptions(parent=self, protect=config.is_prod)
+        self.pools = {
+            pool: RunaiObject(
+                f"{name}-pool-{pool}",
+                kind="nodepools",
+                spec={
+                    "name": pool,
+                    "labelKey": config.labels.node_pool,
+                    "labelValue": pool,
+                    "clusterId": runai.cluster_id,
+                    "placementStrategy": {"cpu": "binpack", "gpu": "binpack"},
+                },
+                connection=connection,
+                opts=keep,
+            )
+            for pool in config.node_pools
+        }
+        summary: list[dict[str, Any]] = []
+        self.departments: dict[str, RunaiObject] = {}
+        self.projects: dict[str, RunaiObject] = {}
+        for department in config.org.departments:
+            spec = self._unit_spec(department.name, department.quotas, department.over_quota, summary, None)
+            self.departments[department.name] = RunaiObject(
+                f"{name}-department-{department.name}",
+                kind="departments",
+                spec=spec,
+                connection=connection,
+                opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=list(self.pools.values()))),
+            )
+            for project in department.projects:
+                over = department.project_over_quota(project)
+                spec = self._unit_spec(project.name, project.quotas, over, summary, department.name)
+                spec |= {"parentId": self.departments[department.name].id, "requestedNamespace": project.namespace_name}
+                self.projects[project.name] = RunaiObject(
+                    f"{name}-project-{project.name}",
+                    kind="projects",
+                    spec=spec,
+                    connection=connection,
+                    opts=keep,
+                )
+        self.register_outputs({"organisation": {"queues": summary, "priorityClasses": {}}})
+
+    def _unit_spec(
+        self,
+        unit: str,
+        quotas: dict[str, PoolQuota],
+        over_quota: bool,
+        summary: list[dict[str, Any]],
+        parent: str | None,
+    ) -> dict[str, Any]:
+        items = []
+        for pool, quota in quotas.items():
+            item = quota_item(pool, self.pools[pool].id, quota, over_quota)
+            items.append(item)
+            summary.append(summary_entry(unit, parent, pool, item))
+        ordered = sorted(quotas, key=lambda pool: quotas[pool].order)
+        return {
+            "name": unit,
+            "clusterId": self._cluster_id,
+            "resources": items,
+            ORDER_FIELD: ordered,
+        }

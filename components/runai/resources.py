@@ -1,0 +1,87 @@
+"""Run:ai node pools, departments and projects as Pulumi resources: create,
+read (so `pulumi refresh` sees what was changed in the UI), a real diff,
+update in place, and delete.
+
+Each resource holds the body the stack wants (`spec`) and the object's id;
+`read` puts what the control plane holds back into `spec`, so drift shows as
+a diff and the next `up` writes the stack's values again."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+from pulumi import dynamic
+
+# Fixed at creation in Run:ai: changing one means a new object (a project
+# renamed would drop its workloads; production protects against it).
+IMMUTABLE = ("name", "clusterId", "parentId", "requestedNamespace")
+
+
+def _api(connection: str) -> Any:
+    # Imported here: the provider is serialised with the program and runs in
+    # the engine's provider process.
+    from components.runai.api import Credentials, RunaiApi
+
+    return RunaiApi(Credentials(**json.loads(connection)))
+
+
+def observed(spec: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """The fields the stack manages, as the control plane has them now."""
+    return {key: current.get(key) for key in spec}
+
+
+class RunaiObjectProvider(dynamic.ResourceProvider):
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        created = _api(props["connection"]).create(props["kind"], props["spec"])
+        return dynamic.CreateResult(id_=str(created["id"]), outs={**props, "status": created.get("status") or {}})
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        current = _api(props["connection"]).get(props["kind"], id_)
+        if current is None:  # deleted in the UI: the next up creates it again
+            return dynamic.ReadResult(id_="", outs={})
+        spec = observed(props["spec"], current)
+        return dynamic.ReadResult(id_=id_, outs={**props, "spec": spec, "status": current.get("status") or {}})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        old, new = olds.get("spec", {}), news["spec"]
+        changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+        replaces = [f"spec.{key}" for key in changed if key in IMMUTABLE]
+        if olds.get("kind") != news["kind"]:
+            replaces.append("kind")
+        return dynamic.DiffResult(
+            changes=bool(changed) or bool(replaces), replaces=replaces, delete_before_replace=bool(replaces)
+        )
+
+    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        body = {key: value for key, value in news["spec"].items() if key not in IMMUTABLE}
+        _api(news["connection"]).update(news["kind"], id_, body)
+        return dynamic.UpdateResult(outs={**news, "status": _olds.get("status") or {}})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        _api(props["connection"]).delete(props["kind"], id_)
+
+
+class RunaiObject(dynamic.Resource):
+    """One Run:ai object of `kind` ("nodepools", "departments", "projects");
+    `connection` (URL, application id and secret) is stored as a secret."""
+
+    spec: pulumi.Output[dict[str, Any]]
+    status: pulumi.Output[dict[str, Any]]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        kind: str,
+        spec: dict[str, Any],
+        connection: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            RunaiObjectProvider(),
+            name,
+            {"kind": kind, "spec": spec, "connection": pulumi.Output.secret(connection), "status": None},
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["connection"])),
+        )

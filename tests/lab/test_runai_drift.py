@@ -1,0 +1,68 @@
+"""The Run:ai path on the real engine against the local fake control plane:
+`up` creates the pools, departments and projects; a quota changed in the UI
+behind the stack's back shows as drift on refresh and the next `up` puts the
+stack's value back; `destroy` removes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_runai import CLUSTER_ID, FakeRunai, fake_runai
+from tools.lab.__main__ import PROJECT, STACK, LabState, down, stack_settings, stack_workdir, up
+from tools.lab.sshd import free_port
+from tools.stackrun import checked, engine_env, init_stack, policy_args, run
+
+
+@pytest.fixture
+def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'backend'}")
+    (tmp_path / "backend").mkdir()
+    directory = tmp_path / "lab"
+    yield directory
+    down(directory)
+
+
+def gpus(fake: FakeRunai, collection: str, name: str) -> float:
+    item = next(i for i in fake.store[collection].values() if i["name"] == name)
+    return float(item["resources"][0]["gpu"]["deserved"])
+
+
+def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -> None:
+    assert up(lab, 4, free_port(), free_port(), free_port()) == 0
+    state = LabState.load(lab)
+    assert state is not None
+    with fake_runai() as (url, fake):
+        settings = stack_settings(state)
+        settings[f"{PROJECT}:scheduler"] = {"kind": "runai"}
+        settings[f"{PROJECT}:runai"] = {"url": url, "clientId": fake.client_id, "clusterId": CLUSTER_ID}
+        work = stack_workdir(lab, state, settings)
+        env = engine_env()
+        init_stack(work, STACK, env, {"runaiClientSecret": fake.client_secret})
+        checked(["up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)], work, env)
+        assert {p["name"] for p in fake.store["nodepools"].values()} == {"lab"}
+        assert {d["name"] for d in fake.store["departments"].values()} == {"research"}
+        assert {p["name"]: p["status"]["namespace"] for p in fake.store["projects"].values()} == {
+            "vision": "runai-vision",
+            "speech": "runai-speech",
+        }
+        assert gpus(fake, "projects", "vision") == 2
+
+        # Someone raises a quota in the UI.
+        vision = next(p for p in fake.store["projects"].values() if p["name"] == "vision")
+        raised = {**vision["resources"][0], "gpu": {**vision["resources"][0]["gpu"], "deserved": 3}}
+        fake.put_behind_our_back("projects", "vision", {"resources": [raised]})
+        drift = run(["preview", "--refresh", "--diff", "--stack", STACK], work, env)
+        assert drift.returncode == 0, drift.stdout + drift.stderr
+        assert "lab-runai-org-project-vision" in drift.stdout and "deserved" in drift.stdout
+        assert gpus(fake, "projects", "vision") == 3  # a preview changes nothing
+
+        checked(["up", "--refresh", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)], work, env)
+        assert gpus(fake, "projects", "vision") == 2
+        checked(["preview", "--refresh", "--expect-no-changes", "--stack", STACK], work, env)
+        assert fake.client_secret not in (work / f"Pulumi.{STACK}.yaml").read_text()
+
+        checked(["destroy", "--yes", "--skip-preview", "--stack", STACK], work, env)
+        assert all(not items for items in fake.store.values())

@@ -1,0 +1,112 @@
+"""The organisation on the Run:ai path under mocks: node pools, departments
+and projects with their quotas per pool, and the summary the policy pack
+reads."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from stacks.load import StackConfigError, check_secrets, parse_stack
+from tests.support.fake_runai import CLUSTER_ID
+from tests.unit.harness import SSH_KEY, Recorded, run_program
+from tests.unit.test_kai import kai_settings
+
+CLIENT_SECRET = "runai-client-secret-value-0b7d"
+RUNAI = {"url": "https://runai.example.com", "clientId": "automation", "clusterId": CLUSTER_ID}
+
+
+def runai_settings() -> dict[str, Any]:
+    settings = copy.deepcopy(kai_settings())
+    settings["scheduler"] = {"kind": "runai"}
+    settings["runai"] = dict(RUNAI)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def org() -> Recorded:
+    recorded, _ = run_program(runai_settings(), secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
+    return recorded
+
+
+def objects(recorded: Recorded, kind: str) -> dict[str, Any]:
+    return {
+        r.inputs["spec"]["name"]: r
+        for r in recorded.of_type("pulumi-python:dynamic:Resource")
+        if r.inputs.get("kind") == kind
+    }
+
+
+def test_pools_departments_projects(org: Recorded) -> None:
+    pools = objects(org, "nodepools")
+    assert set(pools) == {"dev"}
+    assert pools["dev"].inputs["spec"] == {
+        "name": "dev",
+        "labelKey": "run.ai/node-pool",
+        "labelValue": "dev",
+        "clusterId": CLUSTER_ID,
+        "placementStrategy": {"cpu": "binpack", "gpu": "binpack"},
+    }
+    departments = objects(org, "departments")
+    vision = departments["vision"].inputs["spec"]
+    assert vision["defaultNodePools"] == ["dev"]
+    [item] = vision["resources"]
+    assert item["nodePool"] == {"id": "gpu-dev-runai-org-pool-dev-id", "name": "dev"}
+    assert item["gpu"] == {"deserved": 12, "limit": -1, "overQuotaWeight": 1}
+    assert item["cpu"]["deserved"] == 64000 and item["memory"] == {
+        "deserved": 512000,
+        "limit": -1,
+        "overQuotaWeight": 1,
+        "units": "MB",
+    }
+    projects = objects(org, "projects")
+    detection = projects["detection"].inputs["spec"]
+    assert detection["parentId"] == "gpu-dev-runai-org-department-vision-id"
+    assert detection["requestedNamespace"] == "runai-detection"
+    assert projects["llm"].inputs["spec"]["requestedNamespace"] == "llm-team"
+    # Over-quota off: capped at the quota, no share of idle GPUs.
+    assert projects["segmentation"].inputs["spec"]["resources"][0]["gpu"] == {
+        "deserved": 4,
+        "limit": 4,
+        "overQuotaWeight": 0,
+    }
+    assert departments["language"].inputs["spec"]["resources"][0]["gpu"]["deserved"] == -1
+
+
+def test_the_client_secret_stays_secret(org: Recorded) -> None:
+    for resource in org.of_type("pulumi-python:dynamic:Resource"):
+        if resource.inputs.get("kind"):
+            assert "connection" in resource.secret_paths
+    # KAI's parts are absent on this path.
+    assert org.of_type("kubernetes:scheduling.run.ai/v2:Queue") == []
+
+
+def test_the_summary_for_the_policy_pack(org: Recorded) -> None:
+    [component] = org.of_type("runai-cluster:runai:Organisation")
+    entries = {(e["name"], e["pool"]): e for e in component.outputs["organisation"]["queues"]}
+    assert entries[("detection", "dev")]["parent"] == "vision"
+    assert entries[("vision", "dev")]["resources"]["gpu"] == {"quota": 12, "limit": -1, "overQuotaWeight": 1}
+
+
+def test_several_pools_in_their_order() -> None:
+    settings = runai_settings()
+    settings["nodes"][3]["nodePool"] = "dev2"
+    vision = settings["org"]["departments"][0]
+    vision["quotas"] = {"dev2": {"gpu": 4, "order": 1}, "dev": {"gpu": 8, "order": 2}}
+    vision["projects"][0]["quotas"] = {"dev": {"gpu": 4}}
+    recorded, _ = run_program(settings, secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
+    spec = objects(recorded, "departments")["vision"].inputs["spec"]
+    assert spec["defaultNodePools"] == ["dev2", "dev"]
+    assert [item["nodePool"]["name"] for item in spec["resources"]] == ["dev2", "dev"]
+
+
+def test_settings_refused() -> None:
+    settings = runai_settings()
+    del settings["runai"]["clusterId"]
+    with pytest.raises(StackConfigError, match="runai: url: also give clientId"):
+        parse_stack(settings)
+    config = parse_stack(runai_settings())
+    with pytest.raises(StackConfigError, match=r"runaiClientSecret: required with runai\.url"):
+        check_secrets(config, present={"sshPrivateKey"}, secret={"sshPrivateKey"})
