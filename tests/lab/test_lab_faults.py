@@ -69,6 +69,10 @@ def test_api_server_down_then_back_converges(lab: tuple[Path, LabState]) -> None
     assert "127.0.0.1" in failed.stdout + failed.stderr
 
     state.pids["kube-apiserver"] = plane.start_apiserver(ADMISSION_PLUGINS)
+    # The controller manager exits when it loses the API server while still
+    # starting; kubelet would restart its static pod, so the lab does.
+    if not alive(state.pids["kube-controller-manager"]):
+        state.pids["kube-controller-manager"] = plane.start_controller_manager()
     state.save(directory)
     assert apply(directory, state).returncode == 0
     no_changes()

@@ -164,8 +164,11 @@ class ControlPlane:
         pids = {} if pids is None else pids
         pids["etcd"] = self.start_etcd()
         pids["kube-apiserver"] = self.start_apiserver(admission_plugins)
-        pids["kube-controller-manager"] = self._spawn("kube-controller-manager", self._controller_manager_args())
+        pids["kube-controller-manager"] = self.start_controller_manager()
         return pids
+
+    def start_controller_manager(self) -> int:
+        return self._spawn("kube-controller-manager", self._controller_manager_args())
 
     @property
     def etcd_data(self) -> Path:
