@@ -6,13 +6,10 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tools.lab.__main__ import PROJECT, STACK, LabState, apply, down, stack_settings, stack_workdir, up
+from tools.lab.__main__ import PROJECT, STACK, LabState, apply, stack_settings, stack_workdir, up
 from tools.lab.control_plane import ControlPlane
 from tools.lab.sshd import free_port
 from tools.stackrun import STATE, checked, engine_env, policy_args, run
@@ -26,15 +23,6 @@ LABELS = {
     "lab-gpu-1": {"node-role.kubernetes.io/runai-gpu-worker": "true", "run.ai/node-pool": "lab"},
     "lab-gpu-2": {"node-role.kubernetes.io/runai-gpu-worker": "true", "run.ai/node-pool": "lab"},
 }
-
-
-@pytest.fixture
-def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'backend'}")
-    (tmp_path / "backend").mkdir()
-    directory = tmp_path / "lab"
-    yield directory
-    down(directory)
 
 
 def our_labels(plane: ControlPlane, name: str) -> dict[str, str]:

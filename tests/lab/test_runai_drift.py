@@ -5,24 +5,12 @@ stack's value back; `destroy` removes them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.support.fake_runai import CLUSTER_ID, FakeRunai, fake_runai
-from tools.lab.__main__ import PROJECT, STACK, LabState, down, stack_settings, stack_workdir, up
+from tools.lab.__main__ import PROJECT, STACK, LabState, stack_settings, stack_workdir, up
 from tools.lab.sshd import free_port
 from tools.stackrun import checked, engine_env, init_stack, policy_args, run
-
-
-@pytest.fixture
-def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'backend'}")
-    (tmp_path / "backend").mkdir()
-    directory = tmp_path / "lab"
-    yield directory
-    down(directory)
 
 
 def gpus(fake: FakeRunai, collection: str, name: str) -> float:

@@ -25,22 +25,16 @@ from components.backup.agent import (
     store_from_env,
     take,
 )
-from tests.support.s3 import moto_server, use_test_credentials
+from tests.support.s3 import use_test_credentials
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 FILES = {"etcd.snapshot": b"snapshot-bytes" * 1000, "pki.tar.gz": b"pki-bytes"}
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
 @pytest.fixture
-def client(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def client(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     use_test_credentials(monkeypatch)
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    return boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
 
 
 @pytest.fixture

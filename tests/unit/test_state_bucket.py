@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.support.s3 import moto_server, use_test_credentials
+from tests.support.s3 import use_test_credentials
 from tools import state_bucket
 from tools.state_bucket import BucketNameError, Settings, ensure_state_bucket, login_url
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with moto_server() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture
