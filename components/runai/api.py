@@ -22,12 +22,36 @@ from runai.api_client import ApiClient
 from runai.configuration import Configuration
 from runai.exceptions import ApiException
 
-PATHS = {
-    "nodepools": "/api/v1/node-pools",
-    "departments": "/api/v1/org-unit/departments",
-    "projects": "/api/v1/org-unit/projects",
-}
 RETRIED = {429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where a kind of object lives, how its list is wrapped, and what makes
+    two of them the same object (to find one whose create answer was lost)."""
+
+    path: str
+    list_key: str
+    identity: Callable[[dict[str, Any]], Any]
+
+
+def _by_name(item: dict[str, Any]) -> Any:
+    return item.get("name")
+
+
+def _access_rule(item: dict[str, Any]) -> Any:
+    fields = ("subjectType", "subjectId", "roleId", "scopeType", "scopeId")
+    return tuple(str(item.get(field)) for field in fields)
+
+
+KINDS = {
+    "nodepools": Kind("/api/v1/node-pools", "nodepools", _by_name),
+    "departments": Kind("/api/v1/org-unit/departments", "departments", _by_name),
+    "projects": Kind("/api/v1/org-unit/projects", "projects", _by_name),
+    # No update exists for access rules: a change is a new rule.
+    "accessrules": Kind("/api/v1/authorization/access-rules", "accessRules", _access_rule),
+}
+ROLES = "/api/v1/authorization/roles"
 
 
 class RunaiApiError(Exception):
@@ -98,17 +122,28 @@ class RunaiApi:
                 raise RunaiApiError(f"{method} {path}: {type(error).__name__}") from None
 
     def list(self, kind: str) -> list[dict[str, Any]]:
-        data = self._call("GET", PATHS[kind]) or {}
-        items: list[dict[str, Any]] = data.get(kind, [])
+        data = self._call("GET", KINDS[kind].path) or {}
+        items: list[dict[str, Any]] = data.get(KINDS[kind].list_key, [])
         return items
 
-    def find(self, kind: str, name: str) -> dict[str, Any] | None:
-        return next((item for item in self.list(kind) if item.get("name") == name), None)
+    def find(self, kind: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The existing object that `body` describes, if any."""
+        identity = KINDS[kind].identity
+        return next((item for item in self.list(kind) if identity(item) == identity(body)), None)
+
+    def role_id(self, name: str) -> int:
+        """Role ids differ between installs; roles are looked up by name."""
+        roles = self._call("GET", ROLES) or []
+        for role in roles:
+            if role.get("name") == name:
+                return int(role["id"])
+        known = ", ".join(sorted(str(role.get("name")) for role in roles))
+        raise RunaiApiError(f"Run:ai has no role named {name!r} (it has: {known})")
 
     def get(self, kind: str, identifier: str) -> dict[str, Any] | None:
         """The object, or None when it is gone (deleted outside the stack)."""
         try:
-            item: dict[str, Any] = self._call("GET", f"{PATHS[kind]}/{identifier}")
+            item: dict[str, Any] = self._call("GET", f"{KINDS[kind].path}/{identifier}")
         except RunaiApiError as error:
             if error.status == 404:
                 return None
@@ -120,11 +155,11 @@ class RunaiApi:
         created it, so it is looked up by name before trying again."""
         for attempt in range(1, self._attempts + 1):
             try:
-                created: dict[str, Any] = self._call("POST", PATHS[kind], body, retry=False)
+                created: dict[str, Any] = self._call("POST", KINDS[kind].path, body, retry=False)
                 return created
             except RunaiApiError as error:
                 if error.status == 409 or (error.status in RETRIED and attempt < self._attempts):
-                    existing = self.find(kind, body["name"])
+                    existing = self.find(kind, body)
                     if existing is not None:
                         return existing
                     if error.status == 409:
@@ -132,15 +167,15 @@ class RunaiApi:
                     self._sleep(self._backoff * 2 ** (attempt - 1))
                     continue
                 raise
-        raise RunaiApiError(f"POST {PATHS[kind]}: gave up after {self._attempts} attempts")
+        raise RunaiApiError(f"POST {KINDS[kind].path}: gave up after {self._attempts} attempts")
 
     def update(self, kind: str, identifier: str, body: dict[str, Any]) -> dict[str, Any]:
-        updated: dict[str, Any] = self._call("PUT", f"{PATHS[kind]}/{identifier}", body)
+        updated: dict[str, Any] = self._call("PUT", f"{KINDS[kind].path}/{identifier}", body)
         return updated
 
     def delete(self, kind: str, identifier: str) -> None:
         try:
-            self._call("DELETE", f"{PATHS[kind]}/{identifier}")
+            self._call("DELETE", f"{KINDS[kind].path}/{identifier}")
         except RunaiApiError as error:
             if error.status != 404:  # already gone is what we wanted
                 raise

@@ -1,5 +1,6 @@
 """The organisation in Run:ai: a node pool per inventory pool, departments
-and projects with their quotas per pool, through the control plane's API."""
+and projects with their quotas per pool, and their people's access rules,
+through the control plane's API."""
 
 from __future__ import annotations
 
@@ -9,11 +10,19 @@ from typing import Any
 import pulumi
 
 from components.runai.resources import RunaiObject
+from components.scheduling.access import binding_name
 from stacks.model import StackConfig
-from stacks.org import PoolQuota, as_number
+from stacks.org import Access, AccessRole, PoolQuota, as_number
 
 # Run:ai's name for the order in which a unit's pools are tried.
 ORDER_FIELD = "defaultNodePools"
+# The Run:ai role each organisation role is granted as.
+RUNAI_ROLES = {
+    AccessRole.RESEARCHER: "L1 researcher",
+    AccessRole.ML_ENGINEER: "ML engineer",
+    AccessRole.VIEWER: "Viewer",
+    AccessRole.DEPARTMENT_ADMIN: "Department administrator",
+}
 
 
 def quota_item(pool: str, pool_id: pulumi.Input[str], quota: PoolQuota, over_quota: bool) -> dict[str, Any]:
@@ -95,6 +104,8 @@ class RunaiOrganisation(pulumi.ComponentResource):
                 connection=connection,
                 opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=list(self.pools.values()))),
             )
+            unit = self.departments[department.name]
+            self._access_rules(f"{name}-access-{department.name}", "department", unit, department.access, connection)
             for project in department.projects:
                 over = department.project_over_quota(project)
                 spec = self._unit_spec(project.name, project.quotas, over, summary, department.name)
@@ -106,7 +117,32 @@ class RunaiOrganisation(pulumi.ComponentResource):
                     connection=connection,
                     opts=keep,
                 )
+                unit = self.projects[project.name]
+                self._access_rules(f"{name}-access-{project.name}", "project", unit, project.access, connection)
         self.register_outputs({"organisation": {"queues": summary, "priorityClasses": {}}})
+
+    def _access_rules(
+        self, prefix: str, scope: str, unit: RunaiObject, accesses: list[Access], connection: pulumi.Output[str]
+    ) -> None:
+        """One rule per subject and role on `unit` (a department or project);
+        a subject listed twice with one role gets one rule."""
+        grants = {binding_name(a.role, *a.subject): a for a in accesses}
+        for grant, access in grants.items():
+            kind, subject = access.subject
+            RunaiObject(
+                f"{prefix}-{grant}",
+                kind="accessrules",
+                spec={
+                    "subjectType": kind.lower(),  # user or group
+                    "subjectId": subject,
+                    "roleName": RUNAI_ROLES[access.role],
+                    "scopeType": scope,
+                    "scopeId": unit.id,
+                    "clusterId": self._cluster_id,
+                },
+                connection=connection,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
     def _unit_spec(
         self,

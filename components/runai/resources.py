@@ -1,6 +1,7 @@
-"""Run:ai node pools, departments and projects as Pulumi resources: create,
-read (so `pulumi refresh` sees what was changed in the UI), a real diff,
-update in place, and delete.
+"""Run:ai node pools, departments, projects and access rules as Pulumi
+resources: create, read (so `pulumi refresh` sees what was changed in the
+UI), a real diff, update in place (access rules have no update: a change is
+a new rule), and delete.
 
 Each resource holds the body the stack wants (`spec`) and the object's id;
 `read` puts what the control plane holds back into `spec`, so drift shows as
@@ -32,9 +33,22 @@ def observed(spec: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     return {key: current.get(key) for key in spec}
 
 
+def request_body(api: Any, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """What is sent: access rules name their role, Run:ai wants its id."""
+    if kind != "accessrules":
+        return spec
+    body = {key: value for key, value in spec.items() if key != "roleName"}
+    return {**body, "roleId": api.role_id(spec["roleName"])}
+
+
+def immutable(kind: str, key: str) -> bool:
+    return kind == "accessrules" or key in IMMUTABLE
+
+
 class RunaiObjectProvider(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        created = _api(props["connection"]).create(props["kind"], props["spec"])
+        api = _api(props["connection"])
+        created = api.create(props["kind"], request_body(api, props["kind"], props["spec"]))
         return dynamic.CreateResult(id_=str(created["id"]), outs={**props, "status": created.get("status") or {}})
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
@@ -47,7 +61,7 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         old, new = olds.get("spec", {}), news["spec"]
         changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
-        replaces = [f"spec.{key}" for key in changed if key in IMMUTABLE]
+        replaces = [f"spec.{key}" for key in changed if immutable(news["kind"], key)]
         if olds.get("kind") != news["kind"]:
             replaces.append("kind")
         return dynamic.DiffResult(
@@ -64,7 +78,8 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
 
 
 class RunaiObject(dynamic.Resource):
-    """One Run:ai object of `kind` ("nodepools", "departments", "projects");
+    """One Run:ai object of `kind` ("nodepools", "departments", "projects",
+    "accessrules");
     `connection` (URL, application id and secret) is stored as a secret."""
 
     spec: pulumi.Output[dict[str, Any]]

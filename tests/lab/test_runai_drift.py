@@ -1,5 +1,5 @@
 """The Run:ai path on the real engine against the local fake control plane:
-`up` creates the pools, departments and projects; a quota changed in the UI
+`up` creates the pools, departments, projects and access rules; a quota changed in the UI
 behind the stack's back shows as drift on refresh and the next `up` puts the
 stack's value back; `destroy` removes them."""
 
@@ -37,6 +37,12 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
             "speech": "runai-speech",
         }
         assert gpus(fake, "projects", "vision") == 2
+        rules = {(r["scopeName"], r["subjectId"], r["roleName"]) for r in fake.store["accessRules"].values()}
+        assert rules == {
+            ("research", "research-leads", "Department administrator"),
+            ("vision", "alice@example.com", "L1 researcher"),
+            ("speech", "bob@example.com", "Viewer"),
+        }
 
         # Someone raises a quota in the UI.
         vision = next(p for p in fake.store["projects"].values() if p["name"] == "vision")

@@ -1,6 +1,6 @@
 """A stateful local Run:ai control-plane API for tests, following the REST
 contract (2.19 to 2.22) as far as this project uses it: tokens, node pools,
-departments and projects.
+departments, projects, roles and access rules.
 
 What it holds to, as the real one does: JWT access tokens with `exp` (a
 request with an expired one gets 401), token requests tolerant of key case
@@ -30,11 +30,24 @@ COLLECTIONS = {
     "/api/v1/node-pools": "nodepools",
     "/api/v1/org-unit/departments": "departments",
     "/api/v1/org-unit/projects": "projects",
+    "/api/v1/authorization/access-rules": "accessRules",
 }
 REQUIRED = {
     "nodepools": ("name", "labelKey", "labelValue", "clusterId"),
     "departments": ("name", "clusterId", "resources"),
     "projects": ("name", "clusterId", "resources", "parentId"),
+    "accessRules": ("subjectId", "subjectType", "roleId", "scopeId", "scopeType"),
+}
+# Ids differ between installs; these are this fake's.
+ROLES = {
+    "System administrator": 1,
+    "Department administrator": 2,
+    "Editor": 3,
+    "Research manager": 4,
+    "Viewer": 5,
+    "L1 researcher": 6,
+    "L2 researcher": 7,
+    "ML engineer": 8,
 }
 
 
@@ -171,12 +184,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"accessToken": fake.token(fake.token_seconds)})
 
     def _route(self, path: str, body: Any) -> None:
+        if path == "/api/v1/authorization/roles" and self.command == "GET":
+            self._send(200, [{"id": i, "name": n, "description": n, "permissions": []} for n, i in ROLES.items()])
+            return
         for base, collection in COLLECTIONS.items():
             if path == base:
                 if self.command == "GET":
                     items = sorted(self.server.fake.store[collection].values(), key=lambda i: int(i["id"]))
                     envelope: dict[str, Any] = {collection: items}
-                    if collection != "nodepools":
+                    if collection == "accessRules":
+                        envelope |= {"totalRecords": len(items), "displayRecords": len(items)}
+                    elif collection != "nodepools":
                         envelope["next"] = None
                     self._send(200, envelope)
                 elif self.command == "POST":
@@ -198,6 +216,9 @@ class _Handler(BaseHTTPRequestHandler):
         missing = [key for key in REQUIRED[collection] if key not in body]
         if missing:
             self._error(400, f"missing required fields: {', '.join(missing)}")
+            return
+        if collection == "accessRules":
+            self._create_access_rule(body)
             return
         if body["clusterId"] != CLUSTER_ID:
             self._error(400, f"unknown clusterId {body['clusterId']}")
@@ -223,6 +244,34 @@ class _Handler(BaseHTTPRequestHandler):
         fake.store[collection][identifier] = item
         self._send(201, item)
 
+    def _create_access_rule(self, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        roles = {i: n for n, i in ROLES.items()}
+        scopes = {"department": "departments", "project": "projects"}
+        if body["subjectType"] not in {"user", "app", "group"}:
+            self._error(400, "subjectType must be user, app or group")
+            return
+        if not isinstance(body["roleId"], int) or body["roleId"] not in roles:
+            self._error(400, f"unknown roleId {body['roleId']}")
+            return
+        scope = scopes.get(body["scopeType"])
+        if body["scopeType"] not in {"system", "tenant", "cluster", *scopes} or (
+            scope and str(body["scopeId"]) not in fake.store[scope]
+        ):
+            self._error(400, f"unknown scope {body['scopeType']} {body['scopeId']}")
+            return
+        identifier = str(next(fake._ids))
+        scope_name = fake.store[scope][str(body["scopeId"])]["name"] if scope else str(body["scopeId"])
+        item = {
+            **body,
+            "id": int(identifier),
+            "roleName": roles[body["roleId"]],
+            "scopeName": scope_name,
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        fake.store["accessRules"][identifier] = item
+        self._send(201, item)
+
     def _item(self, collection: str, identifier: str, tail: list[str], body: Any) -> None:
         items = self.server.fake.store[collection]
         if identifier not in items:
@@ -240,6 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "no such route")
         elif self.command == "GET":
             self._send(200, item)
+        elif self.command == "PUT" and collection == "accessRules":
+            self._error(405, "access rules cannot be updated; delete and create")
         elif self.command == "PUT":
             if not isinstance(body, dict):
                 self._error(400, "body must be an object")

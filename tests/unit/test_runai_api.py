@@ -111,3 +111,21 @@ def test_malformed_quotas_are_refused(server: tuple[str, FakeRunai]) -> None:
     with pytest.raises(RunaiApiError) as caught:
         client.create("departments", bad)
     assert caught.value.status == 400
+
+
+def test_access_rules_by_role_name(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    lab = client.create("departments", department("lab1", 8))
+    role = client.role_id("L1 researcher")
+    rule = {"subjectType": "user", "subjectId": "alice@example.com", "roleId": role, "scopeType": "department"}
+    created = client.create("accessrules", {**rule, "scopeId": lab["id"], "clusterId": CLUSTER_ID})
+    assert created["roleName"] == "L1 researcher" and created["scopeName"] == "lab1"
+    # A lost answer: found again by subject, role and scope, not made twice.
+    fake.fail_next("/api/v1/authorization/access-rules", 503)
+    client.create("accessrules", {**rule, "scopeId": lab["id"], "clusterId": CLUSTER_ID})
+    assert len(fake.store["accessRules"]) == 1
+    with pytest.raises(RunaiApiError, match="Run:ai has no role named 'Researcher' "):
+        client.role_id("Researcher")
+    client.delete("accessrules", str(created["id"]))
+    assert fake.store["accessRules"] == {}

@@ -110,3 +110,16 @@ def test_settings_refused() -> None:
     config = parse_stack(runai_settings())
     with pytest.raises(StackConfigError, match=r"runaiClientSecret: required with runai\.url"):
         check_secrets(config, present={"sshPrivateKey"}, secret={"sshPrivateKey"})
+
+
+def test_access_rules_per_department_and_project(org: Recorded) -> None:
+    rules = [
+        r.inputs["spec"] for r in org.of_type("pulumi-python:dynamic:Resource") if r.inputs.get("kind") == "accessrules"
+    ]
+    granted = sorted((r["scopeType"], r["scopeId"], r["subjectType"], r["subjectId"], r["roleName"]) for r in rules)
+    assert granted == [
+        ("department", "gpu-dev-runai-org-department-vision-id", "group", "vision-leads", "Department administrator"),
+        ("project", "gpu-dev-runai-org-project-detection-id", "group", "vision-leads", "Department administrator"),
+        ("project", "gpu-dev-runai-org-project-detection-id", "user", "alice@example.com", "L1 researcher"),
+        ("project", "gpu-dev-runai-org-project-llm-id", "user", "bob@example.com", "Viewer"),
+    ]
