@@ -50,6 +50,12 @@ class Share(Section):
     path: str = Field(pattern=_ABSOLUTE)
     size_gb: int = Field(100, ge=1)
     read_only: bool = False
+    # Where workloads see it (Run:ai data sources; default /data/<name>).
+    mount_path: str | None = Field(None, pattern=_ABSOLUTE)
+
+    @property
+    def mount_at(self) -> str:
+        return self.mount_path or f"/data/{self.name}"
 
 
 class StorageConfig(Section):

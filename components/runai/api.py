@@ -33,10 +33,17 @@ class Kind:
     path: str
     list_key: str
     identity: Callable[[dict[str, Any]], Any]
+    # Assets keep their id and name under `meta`.
+    id_of: Callable[[dict[str, Any]], str] = lambda item: str(item["id"])
 
 
 def _by_name(item: dict[str, Any]) -> Any:
     return item.get("name")
+
+
+def _asset(item: dict[str, Any]) -> Any:
+    meta = item.get("meta") or {}
+    return (meta.get("name"), meta.get("scope"))
 
 
 def _access_rule(item: dict[str, Any]) -> Any:
@@ -50,6 +57,7 @@ KINDS = {
     "projects": Kind("/api/v1/org-unit/projects", "projects", _by_name),
     # No update exists for access rules: a change is a new rule.
     "accessrules": Kind("/api/v1/authorization/access-rules", "accessRules", _access_rule),
+    "nfs": Kind("/api/v1/asset/datasource/nfs", "entries", _asset, lambda item: str(item["meta"]["id"])),
 }
 ROLES = "/api/v1/authorization/roles"
 

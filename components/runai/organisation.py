@@ -1,6 +1,7 @@
 """The organisation in Run:ai: a node pool per inventory pool, departments
-and projects with their quotas per pool, and their people's access rules,
-through the control plane's API."""
+and projects with their quotas per pool, their people's access rules, and
+the departments' NFS shares as data sources, through the control plane's
+API."""
 
 from __future__ import annotations
 
@@ -119,6 +120,28 @@ class RunaiOrganisation(pulumi.ComponentResource):
                 )
                 unit = self.projects[project.name]
                 self._access_rules(f"{name}-access-{project.name}", "project", unit, project.access, connection)
+        for share in config.storage.shares:
+            # One data source per share, for every project of its department.
+            RunaiObject(
+                f"{name}-nfs-{share.department}-{share.name}",
+                kind="nfs",
+                spec={
+                    "meta": {
+                        "name": share.name,
+                        "scope": "department",
+                        "departmentId": self.departments[share.department].id,
+                        "clusterId": self._cluster_id,
+                    },
+                    "spec": {
+                        "server": config.storage.share_server(share),
+                        "path": share.path,
+                        "mountPath": share.mount_at,
+                        "readOnly": share.read_only,
+                    },
+                },
+                connection=connection,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.register_outputs({"organisation": {"queues": summary, "priorityClasses": {}}})
 
     def _access_rules(

@@ -15,25 +15,28 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
+from components.runai.api import KINDS, Credentials, RunaiApi
+
 # Fixed at creation in Run:ai: changing one means a new object (a project
 # renamed would drop its workloads; production protects against it).
 IMMUTABLE = ("name", "clusterId", "parentId", "requestedNamespace")
 
 
-def _api(connection: str) -> Any:
-    # Imported here: the provider is serialised with the program and runs in
-    # the engine's provider process.
-    from components.runai.api import Credentials, RunaiApi
-
+def _api(connection: str) -> RunaiApi:
     return RunaiApi(Credentials(**json.loads(connection)))
 
 
-def observed(spec: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
-    """The fields the stack manages, as the control plane has them now."""
-    return {key: current.get(key) for key in spec}
+def observed(wanted: Any, current: Any) -> Any:
+    """The fields the stack manages, as the control plane has them now
+    (fields the server adds, such as ids and timestamps, left out)."""
+    if isinstance(wanted, dict) and isinstance(current, dict):
+        return {key: observed(value, current.get(key)) for key, value in wanted.items()}
+    if isinstance(wanted, list) and isinstance(current, list) and len(wanted) == len(current):
+        return [observed(w, c) for w, c in zip(wanted, current, strict=True)]
+    return current
 
 
-def request_body(api: Any, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+def request_body(api: RunaiApi, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     """What is sent: access rules name their role, Run:ai wants its id."""
     if kind != "accessrules":
         return spec
@@ -42,14 +45,24 @@ def request_body(api: Any, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def immutable(kind: str, key: str) -> bool:
-    return kind == "accessrules" or key in IMMUTABLE
+    # An asset's meta holds its scope, fixed at creation.
+    return kind == "accessrules" or key in IMMUTABLE or (kind == "nfs" and key == "meta")
+
+
+def update_body(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    if kind == "nfs":
+        return {"meta": {"name": spec["meta"]["name"]}, "spec": spec["spec"]}
+    return {key: value for key, value in spec.items() if key not in IMMUTABLE}
 
 
 class RunaiObjectProvider(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         api = _api(props["connection"])
-        created = api.create(props["kind"], request_body(api, props["kind"], props["spec"]))
-        return dynamic.CreateResult(id_=str(created["id"]), outs={**props, "status": created.get("status") or {}})
+        kind = props["kind"]
+        created = api.create(kind, request_body(api, kind, props["spec"]))
+        return dynamic.CreateResult(
+            id_=KINDS[kind].id_of(created), outs={**props, "status": created.get("status") or {}}
+        )
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         current = _api(props["connection"]).get(props["kind"], id_)
@@ -69,8 +82,7 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         )
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        body = {key: value for key, value in news["spec"].items() if key not in IMMUTABLE}
-        _api(news["connection"]).update(news["kind"], id_, body)
+        _api(news["connection"]).update(news["kind"], id_, update_body(news["kind"], news["spec"]))
         return dynamic.UpdateResult(outs={**news, "status": _olds.get("status") or {}})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:

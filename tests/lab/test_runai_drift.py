@@ -1,5 +1,6 @@
 """The Run:ai path on the real engine against the local fake control plane:
-`up` creates the pools, departments, projects and access rules; a quota changed in the UI
+`up` creates the pools, departments, projects, access rules and the
+share's data source; a quota changed in the UI
 behind the stack's back shows as drift on refresh and the next `up` puts the
 stack's value back; `destroy` removes them."""
 
@@ -43,6 +44,8 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
             ("vision", "alice@example.com", "L1 researcher"),
             ("speech", "bob@example.com", "Viewer"),
         }
+        [source] = fake.store["nfs"].values()
+        assert source["meta"]["name"] == "datasets" and source["spec"]["path"] == "/exports/research"
 
         # Someone raises a quota in the UI.
         vision = next(p for p in fake.store["projects"].values() if p["name"] == "vision")

@@ -1,6 +1,6 @@
 """A stateful local Run:ai control-plane API for tests, following the REST
 contract (2.19 to 2.22) as far as this project uses it: tokens, node pools,
-departments, projects, roles and access rules.
+departments, projects, roles, access rules and NFS data sources.
 
 What it holds to, as the real one does: JWT access tokens with `exp` (a
 request with an expired one gets 401), token requests tolerant of key case
@@ -18,6 +18,7 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ REQUIRED = {
     "projects": ("name", "clusterId", "resources", "parentId"),
     "accessRules": ("subjectId", "subjectType", "roleId", "scopeId", "scopeType"),
 }
+NFS_ASSETS = "/api/v1/asset/datasource/nfs"
 # Ids differ between installs; these are this fake's.
 ROLES = {
     "System administrator": 1,
@@ -60,7 +62,7 @@ class FakeRunai:
     client_id: str = "automation"
     client_secret: str = "app-secret-value-7f3e"
     token_seconds: int = 3600
-    store: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {c: {} for c in REQUIRED})
+    store: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {c: {} for c in [*REQUIRED, "nfs"]})
     faults: dict[str, list[int]] = field(default_factory=dict)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     tokens_issued: int = 0
@@ -86,8 +88,12 @@ class FakeRunai:
 
     def put_behind_our_back(self, collection: str, name: str, change: dict[str, Any]) -> None:
         """An edit made in the UI: the stack does not know."""
-        item = next(i for i in self.store[collection].values() if i["name"] == name)
-        item.update(change)
+        item = next(i for i in self.store[collection].values() if (i.get("meta") or i)["name"] == name)
+        for key, value in change.items():
+            if isinstance(value, dict) and isinstance(item.get(key), dict):
+                item[key].update(value)
+            else:
+                item[key] = value
 
 
 def _valid_token(header: str | None, valid_from: int) -> bool:
@@ -184,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"accessToken": fake.token(fake.token_seconds)})
 
     def _route(self, path: str, body: Any) -> None:
+        if path.startswith(NFS_ASSETS):
+            self._asset(path[len(NFS_ASSETS) :].strip("/"), body)
+            return
         if path == "/api/v1/authorization/roles" and self.command == "GET":
             self._send(200, [{"id": i, "name": n, "description": n, "permissions": []} for n, i in ROLES.items()])
             return
@@ -243,6 +252,48 @@ class _Handler(BaseHTTPRequestHandler):
             item |= {"isDefault": False, "phase": "Ready"}
         fake.store[collection][identifier] = item
         self._send(201, item)
+
+    def _asset(self, identifier: str, body: Any) -> None:
+        """NFS data sources: create, PUT and DELETE answer 202; scope and its
+        ids are fixed at creation (PUT takes meta.name and description)."""
+        fake, assets = self.server.fake, self.server.fake.store["nfs"]
+        if not identifier and self.command == "GET":
+            self._send(200, {"entries": list(assets.values())})
+        elif not identifier and self.command == "POST":
+            meta, spec = (body or {}).get("meta") or {}, (body or {}).get("spec") or {}
+            missing = [k for k in ("name", "scope") if k not in meta] + [
+                f"spec.{k}" for k in ("server", "path", "mountPath") if k not in spec
+            ]
+            if missing:
+                self._error(400, f"missing required fields: {', '.join(missing)}")
+            elif meta["scope"] == "department" and str(meta.get("departmentId")) not in fake.store["departments"]:
+                self._error(400, f"unknown departmentId {meta.get('departmentId')}")
+            elif any(
+                a["meta"]["name"] == meta["name"] and a["meta"]["scope"] == meta["scope"] for a in assets.values()
+            ):
+                self._error(409, "Resource with this name already exists")
+            else:
+                asset_id = str(uuid.uuid4())
+                item = {"meta": {**meta, "id": asset_id, "kind": "nfs"}, "spec": {"readOnly": True, **spec}}
+                assets[asset_id] = item
+                self._send(202, item)
+        elif identifier not in assets:
+            self._error(404, f"asset {identifier} not found")
+        elif self.command == "GET":
+            self._send(200, assets[identifier])
+        elif self.command == "PUT":
+            meta = (body or {}).get("meta") or {}
+            if set(meta) - {"name", "description"}:
+                self._error(400, "meta: only name and description can change")
+                return
+            assets[identifier]["meta"].update(meta)
+            assets[identifier]["spec"].update((body or {}).get("spec") or {})
+            self._send(202, assets[identifier])
+        elif self.command == "DELETE":
+            del assets[identifier]
+            self._send(202, {"code": 202, "message": "deleting"})
+        else:
+            self._error(405, "method not allowed")
 
     def _create_access_rule(self, body: dict[str, Any]) -> None:
         fake = self.server.fake
@@ -307,10 +358,12 @@ class _Handler(BaseHTTPRequestHandler):
             item.update(body)
             self._send(200, item)
         elif self.command == "DELETE":
-            if collection == "departments":  # cascades to its projects
-                projects = self.server.fake.store["projects"]
-                for key in [k for k, p in projects.items() if str(p["parentId"]) == identifier]:
-                    del projects[key]
+            if collection == "departments":  # cascades to its projects and assets
+                store = self.server.fake.store
+                for key in [k for k, p in store["projects"].items() if str(p["parentId"]) == identifier]:
+                    del store["projects"][key]
+                for key in [k for k, a in store["nfs"].items() if str(a["meta"].get("departmentId")) == identifier]:
+                    del store["nfs"][key]
             del items[identifier]
             if collection == "nodepools":
                 self._send(202, {"code": 202, "message": "deleting"})

@@ -129,3 +129,20 @@ def test_access_rules_by_role_name(server: tuple[str, FakeRunai]) -> None:
         client.role_id("Researcher")
     client.delete("accessrules", str(created["id"]))
     assert fake.store["accessRules"] == {}
+
+
+def test_nfs_data_sources(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    lab = client.create("departments", department("lab1", 8))
+    meta = {"name": "datasets", "scope": "department", "departmentId": lab["id"], "clusterId": CLUSTER_ID}
+    spec = {"server": "nfs.example.com", "path": "/exports/lab1", "mountPath": "/data/datasets", "readOnly": False}
+    created = client.create("nfs", {"meta": meta, "spec": spec})  # answered 202
+    asset_id = created["meta"]["id"]
+    client.update("nfs", asset_id, {"meta": {"name": "datasets"}, "spec": {**spec, "readOnly": True}})
+    assert client.get("nfs", asset_id)["spec"]["readOnly"] is True
+    with pytest.raises(RunaiApiError) as caught:  # the scope is fixed at creation
+        client.update("nfs", asset_id, {"meta": {**meta, "scope": "project"}, "spec": spec})
+    assert caught.value.status == 400
+    client.delete("nfs", asset_id)
+    assert client.get("nfs", asset_id) is None

@@ -123,3 +123,26 @@ def test_access_rules_per_department_and_project(org: Recorded) -> None:
         ("project", "gpu-dev-runai-org-project-detection-id", "user", "alice@example.com", "L1 researcher"),
         ("project", "gpu-dev-runai-org-project-llm-id", "user", "bob@example.com", "Viewer"),
     ]
+
+
+def test_shares_become_department_data_sources() -> None:
+    settings = runai_settings()
+    settings["storage"] = {
+        "shares": [{"department": "vision", "name": "datasets", "server": "10.0.0.9", "path": "/exports/vision"}]
+    }
+    recorded, _ = run_program(settings, secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
+    [source] = [
+        r.inputs["spec"] for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.inputs.get("kind") == "nfs"
+    ]
+    assert source["meta"] == {
+        "name": "datasets",
+        "scope": "department",
+        "departmentId": "gpu-dev-runai-org-department-vision-id",
+        "clusterId": CLUSTER_ID,
+    }
+    assert source["spec"] == {
+        "server": "10.0.0.9",
+        "path": "/exports/vision",
+        "mountPath": "/data/datasets",
+        "readOnly": False,
+    }
