@@ -133,10 +133,29 @@ class Department(Section):
         return self.over_quota if project.over_quota is None else project.over_quota
 
 
+class ComputeResource(Section):
+    """A size researchers pick when they submit (Run:ai path; seed 002 makes
+    one per GPU count from 0 to 8)."""
+
+    name: OrgName
+    gpus: int = Field(0, ge=0, le=64)
+    # A share of one GPU instead of whole ones (0 < portion < 1).
+    gpu_portion: float | None = Field(None, gt=0, lt=1)
+    cpu_cores: float = Field(1, gt=0)
+    memory_gb: float = Field(4, gt=0)
+
+    @model_validator(mode="after")
+    def _whole_or_portion(self) -> ComputeResource:
+        if self.gpu_portion is not None and self.gpus != 0:
+            raise ValueError("give gpus (whole devices) or gpuPortion (a share of one), not both")
+        return self
+
+
 class OrgConfig(Section):
     """Node pools, departments, projects, quotas, priorities, access."""
 
     departments: list[Department] = Field(default_factory=list)
+    compute_resources: list[ComputeResource] = Field(default_factory=list)
     # Seed 002's stance: nothing is ever preempted. Means over-quota off
     # everywhere and default priority classes that are non-preemptible.
     no_preemption: bool = False
@@ -150,6 +169,7 @@ class OrgConfig(Section):
         _unique("departments[].name", [d.name for d in self.departments])
         _unique("departments[].projects[].name", [p.name for _, p in self.projects])
         _unique("departments[].projects[].namespace", [p.namespace_name for _, p in self.projects])
+        _unique("computeResources[].name", [c.name for c in self.compute_resources])
         for index, department in enumerate(self.departments):
             for pool, quota in department.quotas.items():
                 _projects_fit(index, department, pool, quota)

@@ -13,6 +13,7 @@ What it adds to runapy:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,8 +59,19 @@ KINDS = {
     # No update exists for access rules: a change is a new rule.
     "accessrules": Kind("/api/v1/authorization/access-rules", "accessRules", _access_rule),
     "nfs": Kind("/api/v1/asset/datasource/nfs", "entries", _asset, lambda item: str(item["meta"]["id"])),
+    "compute": Kind("/api/v1/asset/compute", "entries", _asset, lambda item: str(item["meta"]["id"])),
 }
 ROLES = "/api/v1/authorization/roles"
+
+
+def _server_message(error: ApiException) -> str:
+    """The control plane's own explanation (its error body's `message`),
+    else the HTTP reason; request bodies and tokens are never echoed."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (TypeError, ValueError, AttributeError):
+        message = None
+    return str(message or error.reason or "")
 
 
 class RunaiApiError(Exception):
@@ -122,7 +134,7 @@ class RunaiApi:
                 if retry and status in RETRIED and attempt < self._attempts:
                     self._sleep(self._backoff * 2 ** (attempt - 1))
                     continue
-                raise RunaiApiError(f"{method} {path}: {status} {error.reason or ''}".strip(), status) from None
+                raise RunaiApiError(f"{method} {path}: {status} {_server_message(error)}".strip(), status) from None
             except OSError as error:
                 if retry and attempt < self._attempts:
                     self._sleep(self._backoff * 2 ** (attempt - 1))

@@ -13,7 +13,7 @@ import pulumi
 from components.runai.resources import RunaiObject
 from components.scheduling.access import binding_name
 from stacks.model import StackConfig
-from stacks.org import Access, AccessRole, PoolQuota, as_number
+from stacks.org import Access, AccessRole, ComputeResource, PoolQuota, as_number
 
 # Run:ai's name for the order in which a unit's pools are tried.
 ORDER_FIELD = "defaultNodePools"
@@ -43,6 +43,18 @@ def quota_item(pool: str, pool_id: pulumi.Input[str], quota: PoolQuota, over_quo
             entry["units"] = "MB"
         item[key] = entry
     return item
+
+
+def compute_spec(compute: ComputeResource) -> dict[str, Any]:
+    """Whole devices, or a portion of one (more than one device must use the
+    portion type: a portion of 1 each)."""
+    spec: dict[str, Any] = {"cpuCoreRequest": compute.cpu_cores, "cpuMemoryRequest": f"{compute.memory_gb:g}G"}
+    if compute.gpu_portion is not None:
+        return spec | {"gpuDevicesRequest": 1, "gpuRequestType": "portion", "gpuPortionRequest": compute.gpu_portion}
+    spec["gpuDevicesRequest"] = compute.gpus
+    if compute.gpus:
+        spec |= {"gpuRequestType": "portion", "gpuPortionRequest": 1.0}
+    return spec
 
 
 def summary_entry(name: str, parent: str | None, pool: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +151,14 @@ class RunaiOrganisation(pulumi.ComponentResource):
                         "readOnly": share.read_only,
                     },
                 },
+                connection=connection,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        for compute in config.org.compute_resources:
+            RunaiObject(
+                f"{name}-compute-{compute.name}",
+                kind="compute",
+                spec={"meta": {"name": compute.name, "scope": "tenant"}, "spec": compute_spec(compute)},
                 connection=connection,
                 opts=pulumi.ResourceOptions(parent=self),
             )

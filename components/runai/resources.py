@@ -17,6 +17,8 @@ from pulumi import dynamic
 
 from components.runai.api import KINDS, Credentials, RunaiApi
 
+# Assets keep name and scope under `meta` and their settings under `spec`.
+ASSETS = ("nfs", "compute")
 # Fixed at creation in Run:ai: changing one means a new object (a project
 # renamed would drop its workloads; production protects against it).
 IMMUTABLE = ("name", "clusterId", "parentId", "requestedNamespace")
@@ -36,21 +38,35 @@ def observed(wanted: Any, current: Any) -> Any:
     return current
 
 
+def whole_numbers(value: Any) -> Any:
+    """Pulumi hands a provider every number as a float; Run:ai's integer
+    fields (device counts, ids) refuse 1.0, so whole floats go back to ints."""
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def request_body(api: RunaiApi, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     """What is sent: access rules name their role, Run:ai wants its id."""
+    body = whole_numbers(spec)
     if kind != "accessrules":
-        return spec
-    body = {key: value for key, value in spec.items() if key != "roleName"}
+        return dict(body)
+    body = {key: value for key, value in body.items() if key != "roleName"}
     return {**body, "roleId": api.role_id(spec["roleName"])}
 
 
 def immutable(kind: str, key: str) -> bool:
     # An asset's meta holds its scope, fixed at creation.
-    return kind == "accessrules" or key in IMMUTABLE or (kind == "nfs" and key == "meta")
+    return kind == "accessrules" or key in IMMUTABLE or (kind in ASSETS and key == "meta")
 
 
 def update_body(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-    if kind == "nfs":
+    spec = whole_numbers(spec)
+    if kind in ASSETS:
         return {"meta": {"name": spec["meta"]["name"]}, "spec": spec["spec"]}
     return {key: value for key, value in spec.items() if key not in IMMUTABLE}
 

@@ -1,6 +1,6 @@
 """The Run:ai path on the real engine against the local fake control plane:
-`up` creates the pools, departments, projects, access rules and the
-share's data source; a quota changed in the UI
+`up` creates the pools, departments, projects, access rules, compute
+resources and the share's data source; a quota changed in the UI
 behind the stack's back shows as drift on refresh and the next `up` puts the
 stack's value back; `destroy` removes them."""
 
@@ -27,6 +27,10 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         settings = stack_settings(state)
         settings[f"{PROJECT}:scheduler"] = {"kind": "runai"}
         settings[f"{PROJECT}:runai"] = {"url": url, "clientId": fake.client_id, "clusterId": CLUSTER_ID}
+        settings[f"{PROJECT}:org"] = {
+            **settings[f"{PROJECT}:org"],
+            "computeResources": [{"name": f"gpu-{n}", "gpus": n} for n in range(3)],
+        }
         work = stack_workdir(lab, state, settings)
         env = engine_env()
         init_stack(work, STACK, env, {"runaiClientSecret": fake.client_secret})
@@ -44,6 +48,7 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
             ("vision", "alice@example.com", "L1 researcher"),
             ("speech", "bob@example.com", "Viewer"),
         }
+        assert sorted(c["meta"]["name"] for c in fake.store["compute"].values()) == ["gpu-0", "gpu-1", "gpu-2"]
         [source] = fake.store["nfs"].values()
         assert source["meta"]["name"] == "datasets" and source["spec"]["path"] == "/exports/research"
 

@@ -1,6 +1,7 @@
 """A stateful local Run:ai control-plane API for tests, following the REST
 contract (2.19 to 2.22) as far as this project uses it: tokens, node pools,
-departments, projects, roles, access rules and NFS data sources.
+departments, projects, roles, access rules, NFS data sources and compute
+resources.
 
 What it holds to, as the real one does: JWT access tokens with `exp` (a
 request with an expired one gets 401), token requests tolerant of key case
@@ -39,7 +40,11 @@ REQUIRED = {
     "projects": ("name", "clusterId", "resources", "parentId"),
     "accessRules": ("subjectId", "subjectType", "roleId", "scopeId", "scopeType"),
 }
-NFS_ASSETS = "/api/v1/asset/datasource/nfs"
+# Asset kinds: their path and the spec fields a create must carry.
+ASSETS = {
+    "nfs": ("/api/v1/asset/datasource/nfs", ("server", "path", "mountPath")),
+    "compute": ("/api/v1/asset/compute", ("gpuDevicesRequest",)),
+}
 # Ids differ between installs; these are this fake's.
 ROLES = {
     "System administrator": 1,
@@ -62,7 +67,7 @@ class FakeRunai:
     client_id: str = "automation"
     client_secret: str = "app-secret-value-7f3e"
     token_seconds: int = 3600
-    store: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {c: {} for c in [*REQUIRED, "nfs"]})
+    store: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {c: {} for c in [*REQUIRED, *ASSETS]})
     faults: dict[str, list[int]] = field(default_factory=dict)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     tokens_issued: int = 0
@@ -116,6 +121,17 @@ def _bad_resources(resources: Any) -> str | None:
         gpu = item.get("gpu")
         if not isinstance(gpu, dict) or "deserved" not in gpu:
             return "resources[].gpu.deserved is required"
+    return None
+
+
+def _bad_compute(spec: dict[str, Any]) -> str | None:
+    devices = spec["gpuDevicesRequest"]
+    if not isinstance(devices, int) or devices < 0:
+        return "gpuDevicesRequest must be a whole number of devices"
+    if devices > 1 and spec.get("gpuRequestType", "portion") != "portion":
+        return "with more than one device only the portion request type is allowed"
+    if spec.get("gpuRequestType") == "portion" and not 0 < float(spec.get("gpuPortionRequest", 0)) <= 1:
+        return "gpuPortionRequest must be in (0, 1] for the portion type"
     return None
 
 
@@ -190,9 +206,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"accessToken": fake.token(fake.token_seconds)})
 
     def _route(self, path: str, body: Any) -> None:
-        if path.startswith(NFS_ASSETS):
-            self._asset(path[len(NFS_ASSETS) :].strip("/"), body)
-            return
+        for kind, (base, required) in ASSETS.items():
+            if path == base or path.startswith(base + "/"):
+                self._asset(kind, required, path[len(base) :].strip("/"), body)
+                return
         if path == "/api/v1/authorization/roles" and self.command == "GET":
             self._send(200, [{"id": i, "name": n, "description": n, "permissions": []} for n, i in ROLES.items()])
             return
@@ -253,19 +270,19 @@ class _Handler(BaseHTTPRequestHandler):
         fake.store[collection][identifier] = item
         self._send(201, item)
 
-    def _asset(self, identifier: str, body: Any) -> None:
-        """NFS data sources: create, PUT and DELETE answer 202; scope and its
-        ids are fixed at creation (PUT takes meta.name and description)."""
-        fake, assets = self.server.fake, self.server.fake.store["nfs"]
+    def _asset(self, kind: str, required: tuple[str, ...], identifier: str, body: Any) -> None:
+        """Assets: create, PUT and DELETE answer 202; scope and its ids are
+        fixed at creation (PUT takes meta.name and description)."""
+        fake, assets = self.server.fake, self.server.fake.store[kind]
         if not identifier and self.command == "GET":
             self._send(200, {"entries": list(assets.values())})
         elif not identifier and self.command == "POST":
             meta, spec = (body or {}).get("meta") or {}, (body or {}).get("spec") or {}
-            missing = [k for k in ("name", "scope") if k not in meta] + [
-                f"spec.{k}" for k in ("server", "path", "mountPath") if k not in spec
-            ]
+            missing = [k for k in ("name", "scope") if k not in meta] + [f"spec.{k}" for k in required if k not in spec]
             if missing:
                 self._error(400, f"missing required fields: {', '.join(missing)}")
+            elif kind == "compute" and _bad_compute(spec):
+                self._error(400, _bad_compute(spec) or "")
             elif meta["scope"] == "department" and str(meta.get("departmentId")) not in fake.store["departments"]:
                 self._error(400, f"unknown departmentId {meta.get('departmentId')}")
             elif any(
@@ -274,7 +291,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(409, "Resource with this name already exists")
             else:
                 asset_id = str(uuid.uuid4())
-                item = {"meta": {**meta, "id": asset_id, "kind": "nfs"}, "spec": {"readOnly": True, **spec}}
+                defaults = {"readOnly": True} if kind == "nfs" else {}
+                item = {"meta": {**meta, "id": asset_id, "kind": kind}, "spec": {**defaults, **spec}}
                 assets[asset_id] = item
                 self._send(202, item)
         elif identifier not in assets:

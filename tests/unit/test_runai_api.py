@@ -100,7 +100,7 @@ def test_errors_name_the_call_not_the_secret(server: tuple[str, FakeRunai]) -> N
     client = api(url, fake)
     with pytest.raises(RunaiApiError) as caught:
         client.create("projects", {"name": "orphan", "clusterId": CLUSTER_ID, "resources": [], "parentId": "99"})
-    assert str(caught.value).startswith("POST /api/v1/org-unit/projects: 400")
+    assert str(caught.value) == "POST /api/v1/org-unit/projects: 400 parentId 99 is not a department"
     assert fake.client_secret not in repr(Credentials(url, fake.client_id, fake.client_secret))
 
 
@@ -146,3 +146,27 @@ def test_nfs_data_sources(server: tuple[str, FakeRunai]) -> None:
     assert caught.value.status == 400
     client.delete("nfs", asset_id)
     assert client.get("nfs", asset_id) is None
+
+
+def test_compute_resources(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    two = {"gpuDevicesRequest": 2, "gpuRequestType": "portion", "gpuPortionRequest": 1.0, "cpuCoreRequest": 4}
+    created = client.create("compute", {"meta": {"name": "gpu-2", "scope": "tenant"}, "spec": two})
+    assert client.get("compute", created["meta"]["id"])["spec"]["gpuDevicesRequest"] == 2
+    with pytest.raises(RunaiApiError) as caught:  # more than one device needs the portion type
+        client.create(
+            "compute",
+            {"meta": {"name": "bad", "scope": "tenant"}, "spec": {"gpuDevicesRequest": 2, "gpuRequestType": "memory"}},
+        )
+    assert caught.value.status == 400
+
+
+def test_whole_numbers_go_back_to_integers() -> None:
+    from components.runai.resources import whole_numbers
+
+    assert whole_numbers({"gpuDevicesRequest": 2.0, "gpuPortionRequest": 0.5, "items": [{"id": 1.0}]}) == {
+        "gpuDevicesRequest": 2,
+        "gpuPortionRequest": 0.5,
+        "items": [{"id": 1}],
+    }

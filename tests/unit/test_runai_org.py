@@ -146,3 +146,29 @@ def test_shares_become_department_data_sources() -> None:
         "mountPath": "/data/datasets",
         "readOnly": False,
     }
+
+
+def test_compute_resources_from_none_to_eight_gpus_and_a_fraction() -> None:
+    settings = runai_settings()
+    settings["org"]["computeResources"] = [{"name": f"gpu-{n}", "gpus": n} for n in range(9)] + [
+        {"name": "half-gpu", "gpuPortion": 0.5, "cpuCores": 2, "memoryGb": 16}
+    ]
+    recorded, _ = run_program(settings, secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
+    specs = {
+        r.inputs["spec"]["meta"]["name"]: r.inputs["spec"]
+        for r in recorded.of_type("pulumi-python:dynamic:Resource")
+        if r.inputs.get("kind") == "compute"
+    }
+    assert len(specs) == 10 and specs["gpu-0"]["meta"] == {"name": "gpu-0", "scope": "tenant"}
+    assert specs["gpu-0"]["spec"] == {"cpuCoreRequest": 1, "cpuMemoryRequest": "4G", "gpuDevicesRequest": 0}
+    assert specs["gpu-8"]["spec"]["gpuDevicesRequest"] == 8 and specs["gpu-8"]["spec"]["gpuPortionRequest"] == 1
+    assert specs["half-gpu"]["spec"] == {
+        "cpuCoreRequest": 2,
+        "cpuMemoryRequest": "16G",
+        "gpuDevicesRequest": 1,
+        "gpuRequestType": "portion",
+        "gpuPortionRequest": 0.5,
+    }
+    settings["org"]["computeResources"].append({"name": "both", "gpus": 1, "gpuPortion": 0.5})
+    with pytest.raises(StackConfigError, match="give gpus"):
+        parse_stack(settings)
