@@ -24,14 +24,14 @@ help:
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade "pip>=24.3.1,<26"  # pulumi 3.184 requires this range
 	$(PY) -m pip install --quiet -r requirements-dev.txt -r policy/requirements.txt
 	touch $@
 
 # The policy pack runs in its own virtualenv (policy/PulumiPolicy.yaml).
 policy/.venv/.installed: policy/requirements.txt
 	python3 -m venv policy/.venv
-	policy/.venv/bin/python -m pip install --quiet --upgrade pip
+	policy/.venv/bin/python -m pip install --quiet --upgrade "pip>=24.3.1,<26"  # pulumi 3.184 requires this range
 	policy/.venv/bin/python -m pip install --quiet -r policy/requirements.txt
 	touch $@
 
