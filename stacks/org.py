@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -151,11 +151,36 @@ class ComputeResource(Section):
         return self
 
 
+class WorkloadType(StrEnum):
+    TRAININGS = "trainings"
+    WORKSPACES = "workspaces"
+    DISTRIBUTED = "distributed"
+    INFERENCES = "inferences"
+
+
+class WorkloadPolicy(Section):
+    """Run:ai path: defaults, rules and imposed assets for one workload type,
+    on the whole cluster, a department or a project (as Run:ai's policy YAML,
+    e.g. `defaults: {backoffLimit: 0}`)."""
+
+    workload: WorkloadType
+    department: str | None = None
+    project: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    rules: dict[str, Any] = Field(default_factory=dict)
+    imposed_assets: list[str] = Field(default_factory=list)
+
+    @property
+    def scope(self) -> str:
+        return "project" if self.project else "department" if self.department else "tenant"
+
+
 class OrgConfig(Section):
     """Node pools, departments, projects, quotas, priorities, access."""
 
     departments: list[Department] = Field(default_factory=list)
     compute_resources: list[ComputeResource] = Field(default_factory=list)
+    workload_policies: list[WorkloadPolicy] = Field(default_factory=list)
     # Seed 002's stance: nothing is ever preempted. Means over-quota off
     # everywhere and default priority classes that are non-preemptible.
     no_preemption: bool = False
@@ -170,6 +195,19 @@ class OrgConfig(Section):
         _unique("departments[].projects[].name", [p.name for _, p in self.projects])
         _unique("departments[].projects[].namespace", [p.namespace_name for _, p in self.projects])
         _unique("computeResources[].name", [c.name for c in self.compute_resources])
+        _unique(
+            "workloadPolicies[] (workload and scope)",
+            [f"{w.workload.value} on {w.project or w.department or 'the cluster'}" for w in self.workload_policies],
+        )
+        departments = {d.name for d in self.departments}
+        projects = {p.name for _, p in self.projects}
+        for index, policy in enumerate(self.workload_policies):
+            if policy.department and policy.project:
+                raise ValueError(f"workloadPolicies[{index}]: give department or project, not both")
+            if policy.department and policy.department not in departments:
+                raise ValueError(f"workloadPolicies[{index}].department: '{policy.department}' is not a department")
+            if policy.project and policy.project not in projects:
+                raise ValueError(f"workloadPolicies[{index}].project: '{policy.project}' is not a project")
         for index, department in enumerate(self.departments):
             for pool, quota in department.quotas.items():
                 _projects_fit(index, department, pool, quota)

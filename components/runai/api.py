@@ -62,6 +62,8 @@ KINDS = {
     "compute": Kind("/api/v1/asset/compute", "entries", _asset, lambda item: str(item["meta"]["id"])),
 }
 ROLES = "/api/v1/authorization/roles"
+POLICIES = "/api/v2/policy"
+SCOPE_IDS = {"department": "departmentId", "project": "projectId"}
 
 
 def _server_message(error: ApiException) -> str:
@@ -198,4 +200,31 @@ class RunaiApi:
             self._call("DELETE", f"{KINDS[kind].path}/{identifier}")
         except RunaiApiError as error:
             if error.status != 404:  # already gone is what we wanted
+                raise
+
+    # Workload policies: one per workload type and scope, written whole by PUT.
+
+    @staticmethod
+    def _policy_path(workload: str, scope: str, scope_id: object) -> str:
+        id_key = SCOPE_IDS.get(scope)
+        return f"{POLICIES}/{workload}?scope={scope}" + (f"&{id_key}={scope_id}" if id_key else "")
+
+    def put_policy(self, workload: str, body: dict[str, Any]) -> dict[str, Any]:
+        written: dict[str, Any] = self._call("PUT", f"{POLICIES}/{workload}", body)
+        return written
+
+    def get_policy(self, workload: str, scope: str, scope_id: object) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self._call("GET", self._policy_path(workload, scope, scope_id))
+        except RunaiApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def delete_policy(self, workload: str, scope: str, scope_id: object) -> None:
+        try:
+            self._call("DELETE", self._policy_path(workload, scope, scope_id))
+        except RunaiApiError as error:
+            if error.status != 404:
                 raise

@@ -10,10 +10,11 @@ from typing import Any
 
 import pulumi
 
-from components.runai.resources import RunaiObject
+from components.runai.resources import RunaiObject, WorkloadPolicy
 from components.scheduling.access import binding_name
 from stacks.model import StackConfig
 from stacks.org import Access, AccessRole, ComputeResource, PoolQuota, as_number
+from stacks.org import WorkloadPolicy as WorkloadPolicyConfig
 
 # Run:ai's name for the order in which a unit's pools are tried.
 ORDER_FIELD = "defaultNodePools"
@@ -162,7 +163,29 @@ class RunaiOrganisation(pulumi.ComponentResource):
                 connection=connection,
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        for policy in config.org.workload_policies:
+            self._workload_policy(name, policy, connection)
         self.register_outputs({"organisation": {"queues": summary, "priorityClasses": {}}})
+
+    def _workload_policy(self, name: str, policy: WorkloadPolicyConfig, connection: pulumi.Output[str]) -> None:
+        target = policy.project or policy.department or "cluster"
+        meta: dict[str, Any] = {"scope": policy.scope, "name": f"{target}-{policy.workload.value}"}
+        if policy.project:
+            meta["projectId"] = self.projects[policy.project].id
+        elif policy.department:
+            meta["departmentId"] = self.departments[policy.department].id
+        meta["clusterId"] = self._cluster_id
+        body: dict[str, Any] = {"defaults": policy.defaults, "rules": policy.rules}
+        if policy.imposed_assets:
+            body["imposedAssets"] = policy.imposed_assets
+        WorkloadPolicy(
+            f"{name}-policy-{policy.workload.value}-{target}",
+            workload=policy.workload.value,
+            meta=meta,
+            policy=body,
+            connection=connection,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _access_rules(
         self, prefix: str, scope: str, unit: RunaiObject, accesses: list[Access], connection: pulumi.Output[str]

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from components.runai.api import KINDS, Credentials, RunaiApi
+from components.runai.api import KINDS, SCOPE_IDS, Credentials, RunaiApi
 
 # Assets keep name and scope under `meta` and their settings under `spec`.
 ASSETS = ("nfs", "compute")
@@ -126,5 +126,70 @@ class RunaiObject(dynamic.Resource):
             RunaiObjectProvider(),
             name,
             {"kind": kind, "spec": spec, "connection": pulumi.Output.secret(connection), "status": None},
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["connection"])),
+        )
+
+
+def _scope(meta: dict[str, Any]) -> tuple[str, object]:
+    scope = meta["scope"]
+    return scope, meta.get(SCOPE_IDS.get(scope, ""), "")
+
+
+def policy_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Project ids are numeric strings everywhere but here, where the API
+    wants an int32."""
+    meta = whole_numbers(meta)
+    if "projectId" in meta:
+        meta["projectId"] = int(meta["projectId"])
+    return dict(meta)
+
+
+class WorkloadPolicyProvider(dynamic.ResourceProvider):
+    """A workload policy (defaults, rules, imposed assets) for one workload
+    type on one scope; a changed scope is a new policy."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        meta = policy_meta(props["meta"])
+        _api(props["connection"]).put_policy(props["workload"], {"meta": meta, "policy": props["policy"]})
+        scope, scope_id = _scope(meta)
+        return dynamic.CreateResult(id_=f"{props['workload']}/{scope}/{scope_id}", outs=props)
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        scope, scope_id = _scope(policy_meta(props["meta"]))
+        current = _api(props["connection"]).get_policy(props["workload"], scope, scope_id)
+        if current is None:
+            return dynamic.ReadResult(id_="", outs={})
+        return dynamic.ReadResult(id_=id_, outs={**props, "policy": observed(props["policy"], current.get("policy"))})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        replaces = [key for key in ("workload", "meta") if olds.get(key) != news.get(key)]
+        changed = bool(replaces) or olds.get("policy") != news.get("policy")
+        return dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=bool(replaces))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        body = {"meta": policy_meta(news["meta"]), "policy": news["policy"]}
+        _api(news["connection"]).put_policy(news["workload"], body)
+        return dynamic.UpdateResult(outs=news)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        scope, scope_id = _scope(policy_meta(props["meta"]))
+        _api(props["connection"]).delete_policy(props["workload"], scope, scope_id)
+
+
+class WorkloadPolicy(dynamic.Resource):
+    def __init__(
+        self,
+        name: str,
+        *,
+        workload: str,
+        meta: dict[str, Any],
+        policy: dict[str, Any],
+        connection: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            WorkloadPolicyProvider(),
+            name,
+            {"workload": workload, "meta": meta, "policy": policy, "connection": pulumi.Output.secret(connection)},
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["connection"])),
         )

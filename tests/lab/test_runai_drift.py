@@ -1,6 +1,6 @@
 """The Run:ai path on the real engine against the local fake control plane:
 `up` creates the pools, departments, projects, access rules, compute
-resources and the share's data source; a quota changed in the UI
+resources, workload policies and the share's data source; a quota changed in the UI
 behind the stack's back shows as drift on refresh and the next `up` puts the
 stack's value back; `destroy` removes them."""
 
@@ -30,6 +30,11 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         settings[f"{PROJECT}:org"] = {
             **settings[f"{PROJECT}:org"],
             "computeResources": [{"name": f"gpu-{n}", "gpus": n} for n in range(3)],
+            # Seed 002's wish: failed trainings are not retried behind the user's back.
+            "workloadPolicies": [
+                {"workload": "trainings", "defaults": {"backoffLimit": 0}},
+                {"workload": "workspaces", "project": "vision", "rules": {"gpuDevicesRequest": {"max": 2}}},
+            ],
         }
         work = stack_workdir(lab, state, settings)
         env = engine_env()
@@ -49,6 +54,10 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
             ("speech", "bob@example.com", "Viewer"),
         }
         assert sorted(c["meta"]["name"] for c in fake.store["compute"].values()) == ["gpu-0", "gpu-1", "gpu-2"]
+        assert fake.store["policies"]["trainings/tenant/"]["policy"]["defaults"] == {"backoffLimit": 0}
+        [vision_policy] = [p for key, p in fake.store["policies"].items() if key.startswith("workspaces/project/")]
+        vision_id = next(p["id"] for p in fake.store["projects"].values() if p["name"] == "vision")
+        assert vision_policy["meta"]["projectId"] == int(vision_id)  # an int32, not the id's string
         [source] = fake.store["nfs"].values()
         assert source["meta"]["name"] == "datasets" and source["spec"]["path"] == "/exports/research"
 

@@ -1,7 +1,7 @@
 """A stateful local Run:ai control-plane API for tests, following the REST
 contract (2.19 to 2.22) as far as this project uses it: tokens, node pools,
-departments, projects, roles, access rules, NFS data sources and compute
-resources.
+departments, projects, roles, access rules, NFS data sources, compute
+resources and workload policies.
 
 What it holds to, as the real one does: JWT access tokens with `exp` (a
 request with an expired one gets 401), token requests tolerant of key case
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 CLUSTER_ID = "3f6a9a39-0c2f-4bd1-9b3d-5c1e7a2b9d10"
 COLLECTIONS = {
@@ -45,6 +46,8 @@ ASSETS = {
     "nfs": ("/api/v1/asset/datasource/nfs", ("server", "path", "mountPath")),
     "compute": ("/api/v1/asset/compute", ("gpuDevicesRequest",)),
 }
+POLICIES = "/api/v2/policy"
+WORKLOAD_TYPES = {"trainings", "workspaces", "distributed", "inferences"}
 # Ids differ between installs; these are this fake's.
 ROLES = {
     "System administrator": 1,
@@ -67,7 +70,9 @@ class FakeRunai:
     client_id: str = "automation"
     client_secret: str = "app-secret-value-7f3e"
     token_seconds: int = 3600
-    store: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {c: {} for c in [*REQUIRED, *ASSETS]})
+    store: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: {c: {} for c in [*REQUIRED, *ASSETS, "policies"]}
+    )
     faults: dict[str, list[int]] = field(default_factory=dict)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     tokens_issued: int = 0
@@ -206,6 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"accessToken": fake.token(fake.token_seconds)})
 
     def _route(self, path: str, body: Any) -> None:
+        if path.startswith(POLICIES + "/"):
+            self._policy(path[len(POLICIES) + 1 :], body)
+            return
         for kind, (base, required) in ASSETS.items():
             if path == base or path.startswith(base + "/"):
                 self._asset(kind, required, path[len(base) :].strip("/"), body)
@@ -310,6 +318,50 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.command == "DELETE":
             del assets[identifier]
             self._send(202, {"code": 202, "message": "deleting"})
+        else:
+            self._error(405, "method not allowed")
+
+    def _policy(self, workload: str, body: Any) -> None:
+        """Workload policies: one per type and scope; PUT overwrites (and
+        creates), GET and DELETE name the scope in the query."""
+        fake, policies = self.server.fake, self.server.fake.store["policies"]
+        if workload not in WORKLOAD_TYPES:
+            self._error(404, f"no workload type {workload}")
+            return
+        if self.command == "PUT":
+            meta = (body or {}).get("meta") or {}
+            policy = (body or {}).get("policy")
+            scope_ids = {"department": "departmentId", "project": "projectId"}
+            id_key = scope_ids.get(meta.get("scope", ""))
+            if meta.get("scope") not in {"tenant", "cluster", *scope_ids} or not isinstance(policy, dict):
+                self._error(400, "meta.scope and policy are required")
+                return
+            if id_key and str(meta.get(id_key)) not in fake.store[f"{meta['scope']}s"]:
+                self._error(400, f"unknown {id_key} {meta.get(id_key)}")
+                return
+            if id_key == "projectId" and not isinstance(meta.get(id_key), int):
+                self._error(400, "meta.projectId is an int32")
+                return
+            rules = policy.get("rules") or {}
+            if not isinstance(rules, dict) or not isinstance(policy.get("defaults") or {}, dict):
+                self._error(400, "policy.defaults and policy.rules are objects")
+                return
+            key = f"{workload}/{meta['scope']}/{meta.get(id_key, '') if id_key else ''}"
+            previous = policies.get(key, {}).get("meta", {}).get("id") or str(uuid.uuid4())
+            policies[key] = {"meta": {**meta, "id": previous, "type": workload}, "policy": policy, "effective": policy}
+            self._send(200, policies[key])
+            return
+        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        scope = query.get("scope", "")
+        id_key = {"department": "departmentId", "project": "projectId"}.get(scope)
+        key = f"{workload}/{scope}/{query.get(id_key, '') if id_key else ''}"
+        if key not in policies:
+            self._error(404, f"no {workload} policy for {scope} {query.get(id_key or '', '')}".strip())
+        elif self.command == "GET":
+            self._send(200, policies[key])
+        elif self.command == "DELETE":
+            del policies[key]
+            self._send(204)
         else:
             self._error(405, "method not allowed")
 

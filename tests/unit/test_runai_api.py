@@ -170,3 +170,19 @@ def test_whole_numbers_go_back_to_integers() -> None:
         "gpuPortionRequest": 0.5,
         "items": [{"id": 1}],
     }
+
+
+def test_workload_policies_per_type_and_scope(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    lab = client.create("departments", department("lab1", 8))
+    project = client.create("projects", {**department("lab1-a", 4), "parentId": lab["id"]})
+    meta = {"scope": "project", "name": "lab1-a-trainings", "projectId": int(project["id"]), "clusterId": CLUSTER_ID}
+    client.put_policy("trainings", {"meta": meta, "policy": {"defaults": {"backoffLimit": 0}, "rules": {}}})
+    found = client.get_policy("trainings", "project", project["id"])
+    assert found is not None and found["policy"]["defaults"] == {"backoffLimit": 0}
+    assert client.get_policy("workspaces", "project", project["id"]) is None
+    with pytest.raises(RunaiApiError, match="projectId is an int32"):
+        client.put_policy("trainings", {"meta": {**meta, "projectId": project["id"]}, "policy": {}})
+    client.delete_policy("trainings", "project", project["id"])
+    assert client.get_policy("trainings", "project", project["id"]) is None

@@ -172,3 +172,44 @@ def test_compute_resources_from_none_to_eight_gpus_and_a_fraction() -> None:
     settings["org"]["computeResources"].append({"name": "both", "gpus": 1, "gpuPortion": 0.5})
     with pytest.raises(StackConfigError, match="give gpus"):
         parse_stack(settings)
+
+
+def test_workload_policies_from_yaml() -> None:
+    settings = runai_settings()
+    settings["org"]["workloadPolicies"] = [
+        {"workload": "trainings", "defaults": {"backoffLimit": 0}},
+        {"workload": "workspaces", "project": "detection", "rules": {"gpuDevicesRequest": {"max": 2}}},
+    ]
+    recorded, _ = run_program(settings, secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
+    policies = {
+        r.inputs["workload"]: r.inputs
+        for r in recorded.of_type("pulumi-python:dynamic:Resource")
+        if "workload" in r.inputs
+    }
+    assert policies["trainings"]["meta"] == {"scope": "tenant", "name": "cluster-trainings", "clusterId": CLUSTER_ID}
+    assert policies["trainings"]["policy"] == {"defaults": {"backoffLimit": 0}, "rules": {}}
+    assert policies["workspaces"]["meta"]["scope"] == "project"
+    assert policies["workspaces"]["policy"]["rules"] == {"gpuDevicesRequest": {"max": 2}}
+
+
+@pytest.mark.parametrize(
+    ("policies", "expected"),
+    [
+        ([{"workload": "trainings", "project": "nope"}], "workloadPolicies[0].project: 'nope' is not a project"),
+        ([{"workload": "batch"}], "org.workloadPolicies[0].workload"),
+        (
+            [{"workload": "trainings", "department": "vision"}, {"workload": "trainings", "department": "vision"}],
+            "workloadPolicies[] (workload and scope): trainings on vision used more than once",
+        ),
+        (
+            [{"workload": "trainings", "department": "vision", "project": "detection"}],
+            "give department or project, not both",
+        ),
+    ],
+)
+def test_bad_workload_policies(policies: list[dict[str, Any]], expected: str) -> None:
+    settings = runai_settings()
+    settings["org"]["workloadPolicies"] = policies
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack(settings)
+    assert expected in str(caught.value)
