@@ -42,7 +42,7 @@ def rule_groups(config: StackConfig) -> list[dict[str, Any]]:
         {
             "name": "runai-cluster.ingress",
             "rules": [
-                # Workers that cannot spawn (seed 002: socketpair() failed, no
+                # Workers that cannot spawn (socketpair() failed: no
                 # file descriptors) leave fewer nginx processes than configured.
                 _alert(
                     "IngressWorkersMissing",

@@ -18,6 +18,6 @@ class AlertsConfig(Section):
     backup_max_age_hours: int = Field(26, ge=1)
     # Certificates closer to expiry than this fire.
     certificate_warning_days: int = Field(30, ge=1)
-    # nginx worker processes the ingress controller runs (seed 002 pins 4
-    # after workers failed to spawn); fewer running fires.
+    # nginx worker processes the ingress controller runs (pinned to 4 where
+    # workers failed to spawn on many-core nodes); fewer running fires.
     ingress_worker_processes: int = Field(4, ge=1)

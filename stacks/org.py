@@ -134,8 +134,8 @@ class Department(Section):
 
 
 class ComputeResource(Section):
-    """A size researchers pick when they submit (Run:ai path; seed 002 makes
-    one per GPU count from 0 to 8)."""
+    """A size researchers pick when they submit (Run:ai path; one per GPU
+    count from 0 to 8 is a common set)."""
 
     name: OrgName
     gpus: int = Field(0, ge=0, le=64)
@@ -181,7 +181,7 @@ class OrgConfig(Section):
     departments: list[Department] = Field(default_factory=list)
     compute_resources: list[ComputeResource] = Field(default_factory=list)
     workload_policies: list[WorkloadPolicy] = Field(default_factory=list)
-    # Seed 002's stance: nothing is ever preempted. Means over-quota off
+    # For trusted, cooperative users: nothing is ever preempted. Means over-quota off
     # everywhere and default priority classes that are non-preemptible.
     no_preemption: bool = False
 

@@ -14,7 +14,7 @@ SYSTEM_CRITICAL = 1_000_000_000
 # On both schedulers a class at or above this value is non-preemptible and
 # runs within quota only.
 NON_PREEMPTIBLE = 100
-# Run:ai creates these itself (seed 002 lists them); the stack only names them.
+# Run:ai creates these itself (a 2.x install lists them); the stack only names them.
 RUNAI_PRIORITY_CLASSES = {
     "train": 50,
     "train-high": 55,

@@ -40,8 +40,8 @@ class LocalPathProvisioner(Section):
 
 
 class Share(Section):
-    """An NFS directory a department's projects mount (seed 002: /mnt/nfs/lab1
-    for lab1)."""
+    """An NFS directory a department's projects mount (e.g. /mnt/nfs/lab1 for
+    lab1)."""
 
     department: str
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)

@@ -30,7 +30,7 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         settings[f"{PROJECT}:org"] = {
             **settings[f"{PROJECT}:org"],
             "computeResources": [{"name": f"gpu-{n}", "gpus": n} for n in range(3)],
-            # Seed 002's wish: failed trainings are not retried behind the user's back.
+            # Failed trainings are not retried behind the user's back.
             "workloadPolicies": [
                 {"workload": "trainings", "defaults": {"backoffLimit": 0}},
                 {"workload": "workspaces", "project": "vision", "rules": {"gpuDevicesRequest": {"max": 2}}},

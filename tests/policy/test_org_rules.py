@@ -81,7 +81,7 @@ def test_node_pool_over_committed() -> None:
     assert message.startswith("node pool 'dev': departments are guaranteed 20 GPUs (vision=12, language=8)")
     assert "the pool has 16 GPUs and the allowed over-commit is 1x (16)" in message
     assert "lower the departments' gpu quotas in `org` or add GPU nodes to the pool" in message
-    # A lab may allow it (seed 002 gives every department 100 GPUs).
+    # A lab may allow it (e.g. every department promised 100 GPUs on a small pool).
     assert stack_violations(CAPACITY, resources, {"overcommitRatio": 1.5}) == []
     assert stack_violations(CAPACITY, resources, {"overcommitRatio": "unlimited"}) == []
 
