@@ -95,7 +95,11 @@ class Cluster(pulumi.ComponentResource):
         if config.scheduler.kind is SchedulerKind.RUNAI and config.runai.url:
             assert stack.secrets.runai_client_secret is not None  # checked by load_stack
             self.organisation = RunaiOrganisation(
-                f"{name}-runai-org", config, stack.secrets.runai_client_secret, on_nodes
+                f"{name}-runai-org",
+                config,
+                stack.secrets.runai_client_secret,
+                stack.secrets.registry_passwords,
+                on_nodes,
             )
         if config.backup.enabled:
             self.backup = EtcdBackup(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from stacks.cluster import Bootstrap
 from stacks.model import ConfigWarning, StackConfig
+from stacks.runai import registry_secret
 
 # Secret settings: key -> how to set it.
 SECRET_KEYS: dict[str, str] = {
@@ -42,6 +43,7 @@ class Secrets:
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
     runai_client_secret: pulumi.Output[str] | None = None
+    registry_passwords: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,15 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
         for key, how in SECRET_KEYS.items()
         if key in present and key not in secret
     ]
-    problems += [f"{key}: must not be a secret (it is a plain setting)" for key in sorted(secret - set(SECRET_KEYS))]
+    registry_keys = {registry_secret(registry.name) for registry in config.runai.registries}
+    problems += [
+        f"{key}: must not be a secret (it is a plain setting)"
+        for key in sorted(secret - set(SECRET_KEYS) - registry_keys)
+    ]
+    problems += [
+        f"{key}: required for runai.registries; set it with `pulumi config set --secret {key}`"
+        for key in sorted(registry_keys - secret)
+    ]
     if config.cluster.bootstrap is Bootstrap.KUBEADM and "sshPrivateKey" not in secret:
         problems.append(f"sshPrivateKey: required in kubeadm mode; set it with `{SECRET_KEYS['sshPrivateKey']}`")
     if config.cluster.bootstrap is Bootstrap.EXISTING and "kubeconfig" not in secret:
@@ -147,5 +157,9 @@ def load_stack() -> LoadedStack:
             backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
             backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
             runai_client_secret=cfg.get_secret("runaiClientSecret"),
+            registry_passwords={
+                registry.name: cfg.require_secret(registry_secret(registry.name))
+                for registry in config.runai.registries
+            },
         ),
     )

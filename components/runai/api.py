@@ -60,6 +60,9 @@ KINDS = {
     "accessrules": Kind("/api/v1/authorization/access-rules", "accessRules", _access_rule),
     "nfs": Kind("/api/v1/asset/datasource/nfs", "entries", _asset, lambda item: str(item["meta"]["id"])),
     "compute": Kind("/api/v1/asset/compute", "entries", _asset, lambda item: str(item["meta"]["id"])),
+    "dockerregistry": Kind(
+        "/api/v1/asset/credentials/docker-registry", "entries", _asset, lambda item: str(item["meta"]["id"])
+    ),
 }
 ROLES = "/api/v1/authorization/roles"
 POLICIES = "/api/v2/policy"

@@ -77,6 +77,7 @@ class RunaiOrganisation(pulumi.ComponentResource):
         name: str,
         config: StackConfig,
         client_secret: pulumi.Output[str],
+        registry_passwords: dict[str, pulumi.Output[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:runai:Organisation", name, None, opts)
@@ -165,6 +166,18 @@ class RunaiOrganisation(pulumi.ComponentResource):
             )
         for policy in config.org.workload_policies:
             self._workload_policy(name, policy, connection)
+        for registry in runai.registries:
+            RunaiObject(
+                f"{name}-registry-{registry.name}",
+                kind="dockerregistry",
+                spec={
+                    "meta": {"name": registry.name, "scope": "cluster", "clusterId": runai.cluster_id},
+                    "spec": {"url": registry.url, "user": registry.user, "password": registry_passwords[registry.name]},
+                },
+                connection=connection,
+                # The password sits in `spec`: all of it stays secret.
+                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["spec"]),
+            )
         self.register_outputs({"organisation": {"queues": summary, "priorityClasses": {}}})
 
     def _workload_policy(self, name: str, policy: WorkloadPolicyConfig, connection: pulumi.Output[str]) -> None:

@@ -18,7 +18,10 @@ from pulumi import dynamic
 from components.runai.api import KINDS, SCOPE_IDS, Credentials, RunaiApi
 
 # Assets keep name and scope under `meta` and their settings under `spec`.
-ASSETS = ("nfs", "compute")
+ASSETS = ("nfs", "compute", "dockerregistry")
+# Registry credentials cannot change in place, and their password is never
+# read back: drift is judged on the rest.
+WRITE_ONLY = {"dockerregistry": ("spec", "password")}
 # Fixed at creation in Run:ai: changing one means a new object (a project
 # renamed would drop its workloads; production protects against it).
 IMMUTABLE = ("name", "clusterId", "parentId", "requestedNamespace")
@@ -61,6 +64,8 @@ def request_body(api: RunaiApi, kind: str, spec: dict[str, Any]) -> dict[str, An
 
 def immutable(kind: str, key: str) -> bool:
     # An asset's meta holds its scope, fixed at creation.
+    if kind == "dockerregistry":
+        return True
     return kind == "accessrules" or key in IMMUTABLE or (kind in ASSETS and key == "meta")
 
 
@@ -85,6 +90,9 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         if current is None:  # deleted in the UI: the next up creates it again
             return dynamic.ReadResult(id_="", outs={})
         spec = observed(props["spec"], current)
+        if props["kind"] in WRITE_ONLY:
+            section, field = WRITE_ONLY[props["kind"]]
+            spec[section][field] = props["spec"][section][field]
         return dynamic.ReadResult(id_=id_, outs={**props, "spec": spec, "status": current.get("status") or {}})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:

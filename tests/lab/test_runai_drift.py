@@ -1,17 +1,21 @@
 """The Run:ai path on the real engine against the local fake control plane:
 `up` creates the pools, departments, projects, access rules, compute
-resources, workload policies and the share's data source; a quota changed in the UI
+resources, workload policies, registry credentials (whose password stays
+out of the state) and the share's data source; a quota changed in the UI
 behind the stack's back shows as drift on refresh and the next `up` puts the
 stack's value back; `destroy` removes them."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.support.fake_runai import CLUSTER_ID, FakeRunai, fake_runai
 from tools.lab.__main__ import PROJECT, STACK, LabState, stack_settings, stack_workdir, up
 from tools.lab.sshd import free_port
 from tools.stackrun import checked, engine_env, init_stack, policy_args, run
+
+PASSWORD = "lab-registry-password-31f7"
 
 
 def gpus(fake: FakeRunai, collection: str, name: str) -> float:
@@ -26,7 +30,12 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
     with fake_runai() as (url, fake):
         settings = stack_settings(state)
         settings[f"{PROJECT}:scheduler"] = {"kind": "runai"}
-        settings[f"{PROJECT}:runai"] = {"url": url, "clientId": fake.client_id, "clusterId": CLUSTER_ID}
+        settings[f"{PROJECT}:runai"] = {
+            "url": url,
+            "clientId": fake.client_id,
+            "clusterId": CLUSTER_ID,
+            "registries": [{"name": "lab", "url": "registry.lab.example", "user": "puller"}],
+        }
         settings[f"{PROJECT}:org"] = {
             **settings[f"{PROJECT}:org"],
             "computeResources": [{"name": f"gpu-{n}", "gpus": n} for n in range(3)],
@@ -38,7 +47,7 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         }
         work = stack_workdir(lab, state, settings)
         env = engine_env()
-        init_stack(work, STACK, env, {"runaiClientSecret": fake.client_secret})
+        init_stack(work, STACK, env, {"runaiClientSecret": fake.client_secret, "runaiRegistryPassword-lab": PASSWORD})
         checked(["up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)], work, env)
         assert {p["name"] for p in fake.store["nodepools"].values()} == {"lab"}
         assert {d["name"] for d in fake.store["departments"].values()} == {"research"}
@@ -58,6 +67,11 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         [vision_policy] = [p for key, p in fake.store["policies"].items() if key.startswith("workspaces/project/")]
         vision_id = next(p["id"] for p in fake.store["projects"].values() if p["name"] == "vision")
         assert vision_policy["meta"]["projectId"] == int(vision_id)  # an int32, not the id's string
+        [registry] = fake.store["dockerregistry"].values()
+        assert registry["spec"]["password"] == PASSWORD
+        backend = Path(os.environ["PULUMI_BACKEND_URL"].removeprefix("file://"))
+        state = "".join(f.read_text(errors="ignore") for f in backend.rglob("*.json"))
+        assert PASSWORD not in state and fake.client_secret not in state
         [source] = fake.store["nfs"].values()
         assert source["meta"]["name"] == "datasets" and source["spec"]["path"] == "/exports/research"
 

@@ -1,7 +1,7 @@
 """A stateful local Run:ai control-plane API for tests, following the REST
 contract (2.19 to 2.22) as far as this project uses it: tokens, node pools,
 departments, projects, roles, access rules, NFS data sources, compute
-resources and workload policies.
+resources, registry credentials and workload policies.
 
 What it holds to, as the real one does: JWT access tokens with `exp` (a
 request with an expired one gets 401), token requests tolerant of key case
@@ -45,6 +45,7 @@ REQUIRED = {
 ASSETS = {
     "nfs": ("/api/v1/asset/datasource/nfs", ("server", "path", "mountPath")),
     "compute": ("/api/v1/asset/compute", ("gpuDevicesRequest",)),
+    "dockerregistry": ("/api/v1/asset/credentials/docker-registry", ("url", "user", "password")),
 }
 POLICIES = "/api/v2/policy"
 WORKLOAD_TYPES = {"trainings", "workspaces", "distributed", "inferences"}
@@ -127,6 +128,12 @@ def _bad_resources(resources: Any) -> str | None:
         if not isinstance(gpu, dict) or "deserved" not in gpu:
             return "resources[].gpu.deserved is required"
     return None
+
+
+def _without_password(asset: dict[str, Any]) -> dict[str, Any]:
+    """Credentials are never echoed back."""
+    spec = {key: value for key, value in asset["spec"].items() if key != "password"}
+    return {**asset, "spec": spec}
 
 
 def _bad_compute(spec: dict[str, Any]) -> str | None:
@@ -283,7 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
         fixed at creation (PUT takes meta.name and description)."""
         fake, assets = self.server.fake, self.server.fake.store[kind]
         if not identifier and self.command == "GET":
-            self._send(200, {"entries": list(assets.values())})
+            self._send(200, {"entries": [_without_password(a) for a in assets.values()]})
         elif not identifier and self.command == "POST":
             meta, spec = (body or {}).get("meta") or {}, (body or {}).get("spec") or {}
             missing = [k for k in ("name", "scope") if k not in meta] + [f"spec.{k}" for k in required if k not in spec]
@@ -302,15 +309,18 @@ class _Handler(BaseHTTPRequestHandler):
                 defaults = {"readOnly": True} if kind == "nfs" else {}
                 item = {"meta": {**meta, "id": asset_id, "kind": kind}, "spec": {**defaults, **spec}}
                 assets[asset_id] = item
-                self._send(202, item)
+                self._send(202, _without_password(item))
         elif identifier not in assets:
             self._error(404, f"asset {identifier} not found")
         elif self.command == "GET":
-            self._send(200, assets[identifier])
+            self._send(200, _without_password(assets[identifier]))
         elif self.command == "PUT":
             meta = (body or {}).get("meta") or {}
             if set(meta) - {"name", "description"}:
                 self._error(400, "meta: only name and description can change")
+                return
+            if kind == "dockerregistry" and (body or {}).get("spec"):
+                self._error(400, "credentials cannot change; create new ones")
                 return
             assets[identifier]["meta"].update(meta)
             assets[identifier]["spec"].update((body or {}).get("spec") or {})

@@ -186,3 +186,15 @@ def test_workload_policies_per_type_and_scope(server: tuple[str, FakeRunai]) -> 
         client.put_policy("trainings", {"meta": {**meta, "projectId": project["id"]}, "policy": {}})
     client.delete_policy("trainings", "project", project["id"])
     assert client.get_policy("trainings", "project", project["id"]) is None
+
+
+def test_registry_credentials_are_write_only(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    client = api(url, fake)
+    meta = {"name": "nvcr-secret", "scope": "cluster", "clusterId": CLUSTER_ID}
+    spec = {"url": "nvcr.io", "user": "$oauthtoken", "password": "ngc-key-value-55aa"}
+    created = client.create("dockerregistry", {"meta": meta, "spec": spec})
+    read = client.get("dockerregistry", created["meta"]["id"])
+    assert read is not None and "password" not in read["spec"] and read["spec"]["user"] == "$oauthtoken"
+    with pytest.raises(RunaiApiError, match="credentials cannot change"):
+        client.update("dockerregistry", created["meta"]["id"], {"meta": {"name": "nvcr-secret"}, "spec": spec})

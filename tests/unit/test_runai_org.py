@@ -213,3 +213,21 @@ def test_bad_workload_policies(policies: list[dict[str, Any]], expected: str) ->
     with pytest.raises(StackConfigError) as caught:
         parse_stack(settings)
     assert expected in str(caught.value)
+
+
+def test_registry_credentials_keep_their_password_secret() -> None:
+    settings = runai_settings()
+    settings["runai"]["registries"] = [{"name": "nvcr", "url": "nvcr.io", "user": "$oauthtoken"}]
+    secrets = {"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET, "runaiRegistryPassword-nvcr": "ngc-55aa"}
+    recorded, _ = run_program(settings, secrets=secrets)
+    [registry] = [
+        r for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.inputs.get("kind") == "dockerregistry"
+    ]
+    assert registry.inputs["spec"]["spec"] == {"url": "nvcr.io", "user": "$oauthtoken", "password": "ngc-55aa"}
+    assert registry.inputs["spec"]["meta"] == {"name": "nvcr", "scope": "cluster", "clusterId": CLUSTER_ID}
+    assert {"spec", "connection"} <= registry.secret_paths  # the password makes the whole spec secret
+    config = parse_stack(settings)
+    with pytest.raises(StackConfigError, match=r"runaiRegistryPassword-nvcr: required for runai\.registries"):
+        check_secrets(
+            config, present={"sshPrivateKey", "runaiClientSecret"}, secret={"sshPrivateKey", "runaiClientSecret"}
+        )
