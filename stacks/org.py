@@ -66,6 +66,22 @@ class PoolQuota(Section):
     # forever with GPUs free (seen in practice), so it defaults to 1.
     order: int = Field(1, ge=1)
 
+    def scheduler_amounts(self, over_quota: bool) -> dict[str, dict[str, float]]:
+        """Quota, limit and over-quota weight per resource as both schedulers
+        take them: GPUs, CPU millicores, memory in MB (10^6 bytes), -1 for
+        unlimited, every field explicit. Over-quota off means a hard limit at
+        the quota and no share of idle capacity."""
+        amounts = {}
+        for field, key, scale in (("gpu", "gpu", 1), ("cpu", "cpu", 1000), ("memory_gb", "memory", 1000)):
+            guaranteed = as_number(getattr(self, field))
+            limit = as_number(getattr(self, f"{field}_limit")) if over_quota else guaranteed
+            amounts[key] = {
+                "quota": guaranteed if guaranteed < 0 else guaranteed * scale,
+                "limit": limit if limit < 0 else limit * scale,
+                "overQuotaWeight": self.over_quota_weight if over_quota else 0,
+            }
+        return amounts
+
     @model_validator(mode="after")
     def _limits_cover_quotas(self) -> PoolQuota:
         for resource in ("gpu", "cpu", "memory_gb"):

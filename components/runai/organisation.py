@@ -13,7 +13,7 @@ import pulumi
 from components.runai.resources import RunaiObject, WorkloadPolicy
 from components.scheduling.access import binding_name
 from stacks.model import StackConfig
-from stacks.org import Access, AccessRole, ComputeResource, PoolQuota, as_number
+from stacks.org import Access, AccessRole, ComputeResource, PoolQuota
 from stacks.org import WorkloadPolicy as WorkloadPolicyConfig
 
 # Run:ai's name for the order in which a unit's pools are tried.
@@ -27,18 +27,15 @@ RUNAI_ROLES = {
 }
 
 
-def quota_item(pool: str, pool_id: pulumi.Input[str], quota: PoolQuota, over_quota: bool) -> dict[str, Any]:
-    """One `resources[]` entry, every field explicit. CPU in millicores,
-    memory in MB; over-quota off caps at the quota with no share of idle
-    capacity (as on the KAI path)."""
+def quota_item(pool: str, pool_id: pulumi.Input[str], amounts: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """One `resources[]` entry from the amounts both schedulers share (Run:ai
+    calls the quota `deserved` and wants memory's units spelled out)."""
     item: dict[str, Any] = {"nodePool": {"id": pool_id, "name": pool}}
-    for field, key, scale in (("gpu", "gpu", 1), ("cpu", "cpu", 1000), ("memory_gb", "memory", 1000)):
-        deserved = as_number(getattr(quota, field))
-        limit = as_number(getattr(quota, f"{field}_limit")) if over_quota else deserved
+    for key, amount in amounts.items():
         entry: dict[str, Any] = {
-            "deserved": deserved if deserved < 0 else deserved * scale,
-            "limit": limit if limit < 0 else limit * scale,
-            "overQuotaWeight": quota.over_quota_weight if over_quota else 0,
+            "deserved": amount["quota"],
+            "limit": amount["limit"],
+            "overQuotaWeight": amount["overQuotaWeight"],
         }
         if key == "memory":
             entry["units"] = "MB"
@@ -56,19 +53,6 @@ def compute_spec(compute: ComputeResource) -> dict[str, Any]:
     if compute.gpus:
         spec |= {"gpuRequestType": "portion", "gpuPortionRequest": 1.0}
     return spec
-
-
-def summary_entry(name: str, parent: str | None, pool: str, item: dict[str, Any]) -> dict[str, Any]:
-    """What the policy pack reads: the same shape the KAI path publishes."""
-    resources = {
-        key: {
-            "quota": item[key]["deserved"],
-            "limit": item[key]["limit"],
-            "overQuotaWeight": item[key]["overQuotaWeight"],
-        }
-        for key in ("gpu", "cpu", "memory")
-    }
-    return {"name": name, "parent": parent, "pool": pool, "resources": resources}
 
 
 class RunaiOrganisation(pulumi.ComponentResource):
@@ -233,9 +217,10 @@ class RunaiOrganisation(pulumi.ComponentResource):
     ) -> dict[str, Any]:
         items = []
         for pool, quota in quotas.items():
-            item = quota_item(pool, self.pools[pool].id, quota, over_quota)
-            items.append(item)
-            summary.append(summary_entry(unit, parent, pool, item))
+            amounts = quota.scheduler_amounts(over_quota)
+            items.append(quota_item(pool, self.pools[pool].id, amounts))
+            # What the policy pack reads: the same shape the KAI path publishes.
+            summary.append({"name": unit, "parent": parent, "pool": pool, "resources": amounts})
         ordered = sorted(quotas, key=lambda pool: quotas[pool].order)
         return {
             "name": unit,

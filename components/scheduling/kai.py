@@ -12,31 +12,11 @@ from components.charts import chart_args
 from components.managed import MANAGED_BY
 from components.scheduling.access import binding_name, cluster_role_for, cluster_role_rules
 from stacks.model import StackConfig
-from stacks.org import Access, Department, PoolQuota, Project, as_number
+from stacks.org import Access, Department, PoolQuota, Project
 from stacks.scheduling import NON_PREEMPTIBLE
 
 QUEUE_API = "scheduling.run.ai/v2"
 NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector"
-
-
-def queue_resources(quota: PoolQuota | None, over_quota: bool) -> dict[str, Any]:
-    """KAI's resources block, every field explicit (the docs disagree on
-    defaults). Units: GPUs, CPU millicores, memory in MB (10^6 bytes).
-    Over-quota off means a hard limit at the quota and no share of idle
-    capacity."""
-    quota = quota or PoolQuota()
-    resources = {}
-    for field, key, scale in (("gpu", "gpu", 1), ("cpu", "cpu", 1000), ("memory_gb", "memory", 1000)):
-        guaranteed = as_number(getattr(quota, field))
-        limit = as_number(getattr(quota, f"{field}_limit"))
-        if not over_quota:
-            limit = guaranteed
-        resources[key] = {
-            "quota": guaranteed if guaranteed < 0 else guaranteed * scale,
-            "limit": limit if limit < 0 else limit * scale,
-            "overQuotaWeight": quota.over_quota_weight if over_quota else 0,
-        }
-    return resources
 
 
 def _only_pool(quotas: dict[str, PoolQuota]) -> tuple[str | None, PoolQuota | None]:
@@ -51,7 +31,8 @@ def queue_spec(
     spec: dict[str, Any] = {
         "displayName": display_name,
         "priority": priority,
-        "resources": queue_resources(quota, over_quota),
+        # The docs disagree on defaults, so every field is written.
+        "resources": (quota or PoolQuota()).scheduler_amounts(over_quota),
     }
     if parent:
         spec["parentQueue"] = parent
