@@ -6,7 +6,6 @@ import pulumi
 
 from components.cluster import Cluster
 from stacks.load import StackConfigError, load_stack
-from stacks.scheduling import SchedulerKind
 
 
 def build() -> Cluster:
@@ -18,8 +17,8 @@ def build() -> Cluster:
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("nodes", {node.name: node.address for node in stack.config.nodes})
     pulumi.export("preflight", {name: check.report for name, check in cluster.preflight.items()})
-    oidc = stack.config.scheduler.kai.oidc
-    if oidc and stack.config.scheduler.kind is SchedulerKind.KAI:
+    oidc = stack.config.scheduler.oidc
+    if oidc:
         # kubeadm clusters get them; an existing cluster's admin sets them.
         pulumi.export("apiServerOidcFlags", oidc.api_server_flags())
     return cluster

@@ -76,7 +76,7 @@ class StackConfig(Section):
     @property
     def api_server_extra_args(self) -> dict[str, str]:
         """The cluster's flags plus the KAI path's OIDC flags."""
-        oidc = self.scheduler.kai.oidc if self.scheduler.kind is SchedulerKind.KAI else None
+        oidc = self.scheduler.oidc
         return {**self.cluster.api_server_extra_args, **(oidc.api_server_flags() if oidc else {})}
 
     @property
@@ -89,7 +89,7 @@ class StackConfig(Section):
 
     @model_validator(mode="after")
     def _organisation(self) -> StackConfig:
-        if self.scheduler.kind is SchedulerKind.KAI and self.scheduler.kai.oidc:
+        if self.scheduler.oidc:
             both = sorted(f for f in self.cluster.api_server_extra_args if f.startswith("oidc-"))
             if both:
                 raise ValueError(

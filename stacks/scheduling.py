@@ -94,6 +94,11 @@ class SchedulerConfig(Section):
     kind: SchedulerKind = SchedulerKind.RUNAI
     kai: KaiConfig = KaiConfig()
 
+    @property
+    def oidc(self) -> Oidc | None:
+        """The KAI path's identity provider; none on the Run:ai path."""
+        return self.kai.oidc if self.kind is SchedulerKind.KAI else None
+
     def priority_classes(self) -> dict[str, int]:
         """The classes workloads can name on this path."""
         return self.kai.priority_classes if self.kind is SchedulerKind.KAI else RUNAI_PRIORITY_CLASSES

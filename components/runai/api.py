@@ -47,6 +47,10 @@ def _asset(item: dict[str, Any]) -> Any:
     return (meta.get("name"), meta.get("scope"))
 
 
+def _asset_id(item: dict[str, Any]) -> str:
+    return str(item["meta"]["id"])
+
+
 def _access_rule(item: dict[str, Any]) -> Any:
     fields = ("subjectType", "subjectId", "roleId", "scopeType", "scopeId")
     return tuple(str(item.get(field)) for field in fields)
@@ -58,11 +62,9 @@ KINDS = {
     "projects": Kind("/api/v1/org-unit/projects", "projects", _by_name),
     # No update exists for access rules: a change is a new rule.
     "accessrules": Kind("/api/v1/authorization/access-rules", "accessRules", _access_rule),
-    "nfs": Kind("/api/v1/asset/datasource/nfs", "entries", _asset, lambda item: str(item["meta"]["id"])),
-    "compute": Kind("/api/v1/asset/compute", "entries", _asset, lambda item: str(item["meta"]["id"])),
-    "dockerregistry": Kind(
-        "/api/v1/asset/credentials/docker-registry", "entries", _asset, lambda item: str(item["meta"]["id"])
-    ),
+    "nfs": Kind("/api/v1/asset/datasource/nfs", "entries", _asset, _asset_id),
+    "compute": Kind("/api/v1/asset/compute", "entries", _asset, _asset_id),
+    "dockerregistry": Kind("/api/v1/asset/credentials/docker-registry", "entries", _asset, _asset_id),
 }
 ROLES = "/api/v1/authorization/roles"
 POLICIES = "/api/v2/policy"
@@ -121,6 +123,10 @@ class RunaiApi:
                 f"Run:ai at {credentials.url}: could not get a token ({type(error).__name__})"
             ) from None
 
+    def _pause(self, attempt: int) -> None:
+        """Exponential backoff before attempt `attempt + 1`."""
+        self._sleep(self._backoff * 2 ** (attempt - 1))
+
     def _call(self, method: str, path: str, body: Any = None, *, retry: bool = True) -> Any:
         attempt, refreshed = 0, False
         while True:
@@ -137,12 +143,12 @@ class RunaiApi:
                     self._client.token_refresher._refresh_token()
                     continue
                 if retry and status in RETRIED and attempt < self._attempts:
-                    self._sleep(self._backoff * 2 ** (attempt - 1))
+                    self._pause(attempt)
                     continue
                 raise RunaiApiError(f"{method} {path}: {status} {_server_message(error)}".strip(), status) from None
             except OSError as error:
                 if retry and attempt < self._attempts:
-                    self._sleep(self._backoff * 2 ** (attempt - 1))
+                    self._pause(attempt)
                     continue
                 raise RunaiApiError(f"{method} {path}: {type(error).__name__}") from None
 
@@ -189,7 +195,7 @@ class RunaiApi:
                         return existing
                     if error.status == 409:
                         raise
-                    self._sleep(self._backoff * 2 ** (attempt - 1))
+                    self._pause(attempt)
                     continue
                 raise
         raise RunaiApiError(f"POST {KINDS[kind].path}: gave up after {self._attempts} attempts")

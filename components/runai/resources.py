@@ -1,5 +1,5 @@
-"""Run:ai node pools, departments, projects and access rules as Pulumi
-resources: create, read (so `pulumi refresh` sees what was changed in the
+"""Run:ai node pools, departments, projects, access rules, assets and
+workload policies as Pulumi resources: create, read (so `pulumi refresh` sees what was changed in the
 UI), a real diff, update in place (access rules have no update: a change is
 a new rule), and delete.
 
@@ -63,10 +63,11 @@ def request_body(api: RunaiApi, kind: str, spec: dict[str, Any]) -> dict[str, An
 
 
 def immutable(kind: str, key: str) -> bool:
-    # An asset's meta holds its scope, fixed at creation.
-    if kind == "dockerregistry":
+    """Whether a change to `key` needs a new object: access rules and
+    registry credentials have no update; an asset's meta holds its scope."""
+    if kind in ("accessrules", "dockerregistry"):
         return True
-    return kind == "accessrules" or key in IMMUTABLE or (kind in ASSETS and key == "meta")
+    return key in IMMUTABLE or (kind in ASSETS and key == "meta")
 
 
 def update_body(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -113,10 +114,18 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         _api(props["connection"]).delete(props["kind"], id_)
 
 
+def _secret_connection(
+    connection: pulumi.Output[str], opts: pulumi.ResourceOptions | None
+) -> tuple[pulumi.Output[str], pulumi.ResourceOptions]:
+    """The connection (URL, application id and secret) as a secret input,
+    and options that keep it secret in the outputs too."""
+    secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["connection"])
+    return pulumi.Output.secret(connection), pulumi.ResourceOptions.merge(opts, secret_opts)
+
+
 class RunaiObject(dynamic.Resource):
-    """One Run:ai object of `kind` ("nodepools", "departments", "projects",
-    "accessrules");
-    `connection` (URL, application id and secret) is stored as a secret."""
+    """One Run:ai object of a kind in components.runai.api.KINDS; its
+    `connection` is stored as a secret."""
 
     spec: pulumi.Output[dict[str, Any]]
     status: pulumi.Output[dict[str, Any]]
@@ -130,11 +139,9 @@ class RunaiObject(dynamic.Resource):
         connection: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        secret, options = _secret_connection(connection, opts)
         super().__init__(
-            RunaiObjectProvider(),
-            name,
-            {"kind": kind, "spec": spec, "connection": pulumi.Output.secret(connection), "status": None},
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["connection"])),
+            RunaiObjectProvider(), name, {"kind": kind, "spec": spec, "connection": secret, "status": None}, options
         )
 
 
@@ -195,9 +202,6 @@ class WorkloadPolicy(dynamic.Resource):
         connection: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(
-            WorkloadPolicyProvider(),
-            name,
-            {"workload": workload, "meta": meta, "policy": policy, "connection": pulumi.Output.secret(connection)},
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["connection"])),
-        )
+        secret, options = _secret_connection(connection, opts)
+        props = {"workload": workload, "meta": meta, "policy": policy, "connection": secret}
+        super().__init__(WorkloadPolicyProvider(), name, props, options)

@@ -173,7 +173,7 @@ class KaiScheduling(pulumi.ComponentResource):
 
     def _binding(self, project: Project, namespace: k8s.core.v1.Namespace, name: str, access: Access) -> None:
         kind, subject = access.subject
-        oidc = self._config.scheduler.kai.oidc
+        oidc = self._config.scheduler.oidc
         if oidc:  # the API server sees IdP identities with these prefixes
             subject = (oidc.username_prefix if kind == "User" else oidc.groups_prefix) + subject
         role = cluster_role_for(access.role)

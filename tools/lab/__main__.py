@@ -211,16 +211,12 @@ def stack_settings(state: LabState, environment: str = "dev") -> dict[str, Any]:
     }
 
 
-def pulumi_env() -> dict[str, str]:
-    return engine_env()
-
-
 def stack_workdir(directory: Path, state: LabState, settings: dict[str, Any] | None = None) -> Path:
     work = workdir(STACK, settings=settings or stack_settings(state), name=STACK)
     init_stack(
         work,
         STACK,
-        pulumi_env(),
+        engine_env(),
         {
             "kubeconfig": (directory / "admin.kubeconfig").read_text(),
             "sshPrivateKey": (directory / "id_ed25519").read_text(),
@@ -250,7 +246,7 @@ def apply(
     work = stack_workdir(directory, state, settings)
     command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)]
     return subprocess.run(
-        [*command, *extra], cwd=work, env=pulumi_env(), check=False, text=True, capture_output=capture
+        [*command, *extra], cwd=work, env=engine_env(), check=False, text=True, capture_output=capture
     )
 
 
@@ -299,7 +295,7 @@ def down(directory: Path, quiet: bool = False) -> int:
         code = subprocess.run(
             ["pulumi", "destroy", "--yes", "--skip-preview", "--stack", STACK],
             cwd=work,
-            env=pulumi_env(),
+            env=engine_env(),
             check=False,
             stdout=subprocess.DEVNULL if quiet else None,
         ).returncode
@@ -307,7 +303,7 @@ def down(directory: Path, quiet: bool = False) -> int:
     if state:
         stop(directory, state)
     if destroyed:
-        checked(["stack", "rm", "--yes", "--force", STACK], work, pulumi_env())
+        checked(["stack", "rm", "--yes", "--force", STACK], work, engine_env())
     if not quiet:
         print("lab: stopped")
     return code
