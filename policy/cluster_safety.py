@@ -15,20 +15,22 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from resources import inventories
+from resources import inventories, stack_rule
 
 
 def _rule(
     check: Callable[[str, Mapping[str, Any]], list[str]],
 ) -> Callable[[StackValidationArgs, ReportViolation], None]:
-    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        for name, inventory in inventories(args):
-            if inventory.get("bootstrap") == "existing":
-                continue  # the machines are not ours to judge
-            for message in check(name, inventory):
-                report(message, None)
+    def problems(args: StackValidationArgs) -> list[str]:
+        return [
+            message
+            for name, inventory in inventories(args)
+            # An existing cluster's machines are not ours to judge.
+            if inventory.get("bootstrap") != "existing"
+            for message in check(name, inventory)
+        ]
 
-    return validate
+    return stack_rule(problems)
 
 
 def control_plane_quorum(name: str, inventory: Mapping[str, Any]) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import itertools
 
-from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
-from resources import organisations
+from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
+from resources import organisations, stack_rule
 
 # Lowest to highest: training yields to builds, builds to inference.
 CANONICAL_ORDER = ["train", "build-preemptible", "build", "inference"]
@@ -39,14 +39,13 @@ def priority_problems(classes: dict[str, tuple[int, bool]]) -> list[str]:
     return problems
 
 
-def validate_priorities(args: StackValidationArgs, report: ReportViolation) -> None:
+def stack_priorities(args: StackValidationArgs) -> list[str]:
     classes = {
         str(name): (int(spec.get("value") or 0), bool(spec.get("globalDefault")))
         for organisation in organisations(args)
         for name, spec in (organisation.get("priorityClasses") or {}).items()
     }
-    for message in priority_problems(classes):
-        report(message, None)
+    return priority_problems(classes)
 
 
 POLICIES = [
@@ -54,6 +53,6 @@ POLICIES = [
         name="priority-class-order",
         description="PriorityClasses in the canonical order, below the system-critical range, one default at most.",
         enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_priorities,
+        validate=stack_rule(stack_priorities),
     )
 ]

@@ -7,11 +7,10 @@ from __future__ import annotations
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     StackValidationArgs,
     StackValidationPolicy,
 )
-from resources import QUEUE, inventories, metadata_name
+from resources import QUEUE, inventories, metadata_name, stack_rule
 
 GUARDED = {
     "kubernetes:core/v1:Namespace": "namespace",
@@ -32,12 +31,11 @@ def unprotected(resources: list[tuple[str, str, str, bool]], allowed: set[str]) 
     ]
 
 
-def validate_protection(args: StackValidationArgs, report: ReportViolation) -> None:
+def stack_protection(args: StackValidationArgs) -> list[str]:
     if not any(inventory.get("environment") == "prod" for _, inventory in inventories(args)):
-        return
+        return []
     found = [(r.resource_type, metadata_name(r), r.name, bool(r.opts.protect)) for r in args.resources]
-    for message in unprotected(found, set(args.get_config().get("unprotected") or [])):
-        report(message, None)
+    return unprotected(found, set(args.get_config().get("unprotected") or []))
 
 
 POLICIES = [
@@ -45,7 +43,7 @@ POLICIES = [
         name="production-protection",
         description="Namespaces, CRDs, PVCs, departments and projects are protected in production.",
         enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_protection,
+        validate=stack_rule(stack_protection),
         config_schema=PolicyConfigSchema(
             properties={
                 "unprotected": {

@@ -17,7 +17,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from resources import UNLIMITED, inventories, organisations, show
+from resources import UNLIMITED, inventories, organisations, show, stack_rule
 
 RESOURCES = ("gpu", "cpu", "memory")
 
@@ -146,15 +146,13 @@ Check = Callable[[list[Queue], Mapping[str, Any], Mapping[str, Any]], list[str]]
 
 
 def _queue_rule(check: Check) -> Callable[[StackValidationArgs, ReportViolation], None]:
-    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+    def problems(args: StackValidationArgs) -> list[str]:
         found = queues(args)
         if not found:
-            return
-        for _, inventory in inventories(args):
-            for message in check(found, inventory, args.get_config()):
-                report(message, None)
+            return []
+        return [message for _, inventory in inventories(args) for message in check(found, inventory, args.get_config())]
 
-    return validate
+    return stack_rule(problems)
 
 
 RATIO_SCHEMA = PolicyConfigSchema(

@@ -11,10 +11,10 @@ could not see."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import PolicyResource, StackValidationArgs
+from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
 CLUSTER = "runai-cluster:cluster:Cluster"
 # Components that publish an `organisation` summary: one entry per queue (or
@@ -56,3 +56,15 @@ def metadata_name(resource: PolicyResource) -> str:
 
 def show(amount: float) -> str:
     return "unlimited" if amount == UNLIMITED else f"{amount:g}"
+
+
+def stack_rule(
+    problems: Callable[[StackValidationArgs], Iterable[str]],
+) -> Callable[[StackValidationArgs, ReportViolation], None]:
+    """A stack validation that reports each message `problems` finds."""
+
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        for message in problems(args):
+            report(message, None)
+
+    return validate

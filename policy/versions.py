@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
-from resources import inventories
+from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
+from resources import inventories, stack_rule
 
 # Run:ai minor -> lowest and highest supported Kubernetes minor.
 KUBERNETES = {"2.19": ("1.28", "1.31"), "2.20": ("1.29", "1.32")}
@@ -40,10 +40,8 @@ def version_problems(name: str, inventory: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def validate_versions(args: StackValidationArgs, report: ReportViolation) -> None:
-    for name, inventory in inventories(args):
-        for message in version_problems(name, inventory):
-            report(message, None)
+def stack_versions(args: StackValidationArgs) -> list[str]:
+    return [message for name, inventory in inventories(args) for message in version_problems(name, inventory)]
 
 
 POLICIES = [
@@ -51,6 +49,6 @@ POLICIES = [
         name="supported-versions",
         description="Kubernetes within the range the configured Run:ai version supports.",
         enforcement_level=EnforcementLevel.MANDATORY,
-        validate=validate_versions,
+        validate=stack_rule(stack_versions),
     )
 ]
