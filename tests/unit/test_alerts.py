@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
+from stacks.load import StackConfigError, parse_stack
 from tests.unit.harness import run_program, stack_settings
 
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
@@ -44,3 +47,10 @@ def test_no_backup_alerts_without_backups_and_none_unless_enabled() -> None:
     assert "EtcdBackupTooOld" not in names and "GpuXidError" in names
     recorded, _ = run_program(stack_settings("dev"))
     assert recorded.of_type(RULE) == []
+
+
+def test_bad_alert_settings_are_named() -> None:
+    settings = copy.deepcopy(stack_settings("dev"))
+    settings["alerts"] = {"enabled": True, "backupMaxAgeHours": 0}
+    with pytest.raises(StackConfigError, match=r"alerts\.backupMaxAgeHours"):
+        parse_stack(settings)

@@ -231,3 +231,35 @@ def test_registry_credentials_keep_their_password_secret() -> None:
         check_secrets(
             config, present={"sshPrivateKey", "runaiClientSecret"}, secret={"sshPrivateKey", "runaiClientSecret"}
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"url": "runai.example.com"}, "runai.url"),
+        ({"clusterId": "not-a-uuid"}, "runai.clusterId"),
+        (
+            {
+                "registries": [
+                    {"name": "nvcr", "url": "nvcr.io", "user": "u"},
+                    {"name": "nvcr", "url": "x", "user": "u"},
+                ]
+            },
+            "runai: registries: each name once",
+        ),
+        ({"registries": [{"name": "NVCR", "url": "nvcr.io", "user": "u"}]}, "runai.registries[0].name"),
+    ],
+)
+def test_bad_runai_settings(change: dict[str, Any], expected: str) -> None:
+    settings = runai_settings()
+    settings["runai"] |= change
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack(settings)
+    assert expected in str(caught.value)
+
+
+def test_compute_resource_names_unique() -> None:
+    settings = runai_settings()
+    settings["org"]["computeResources"] = [{"name": "gpu-1", "gpus": 1}, {"name": "gpu-1", "gpus": 2}]
+    with pytest.raises(StackConfigError, match=r"computeResources\[\]\.name: gpu-1 used more than once"):
+        parse_stack(settings)
