@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.managed import MANAGED_BY
+from components.managed import MANAGED_BY, Component
 from stacks.model import StackConfig
 
 
@@ -96,9 +96,9 @@ def rule_groups(config: StackConfig) -> list[dict[str, Any]]:
     return groups
 
 
-class Alerts(pulumi.ComponentResource):
+class Alerts(Component):
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("runai-cluster:alerts:Alerts", name, None, opts)
+        super().__init__("runai-cluster:alerts:Alerts", name, opts)
         alerts = config.alerts
         k8s.apiextensions.CustomResource(
             f"{name}-rules",
@@ -110,6 +110,6 @@ class Alerts(pulumi.ComponentResource):
                 "labels": {**MANAGED_BY, **alerts.rule_labels},
             },
             spec={"groups": rule_groups(config)},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child(),
         )
         self.register_outputs({})

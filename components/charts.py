@@ -1,9 +1,10 @@
-"""Helm charts from the stack's chart settings."""
+"""Helm releases from the stack's chart settings."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.base import Chart
@@ -11,7 +12,10 @@ from stacks.base import Chart
 
 def chart_args(chart: Chart) -> dict[str, Any]:
     """A Release's chart, version and repository: OCI references are whole,
-    classic repositories go in repository_opts."""
+    a local directory holds `<name>-<version>.tgz`, classic repositories go in
+    repository_opts."""
+    if chart.local:
+        return {"chart": f"{chart.repository.rstrip('/')}/{chart.name}-{chart.version}.tgz"}
     if chart.repository.startswith("oci://"):
         return {"chart": f"{chart.repository}/{chart.name}", "version": chart.version}
     return {
@@ -19,3 +23,38 @@ def chart_args(chart: Chart) -> dict[str, Any]:
         "version": chart.version,
         "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
     }
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override` laid over it, nested mappings merged key by key
+    (the stack's `values` refine ours rather than replace whole sections)."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def release(
+    name: str,
+    chart: Chart,
+    namespace: str,
+    values: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+    overrides: dict[str, Any] | None = None,
+    timeout: int = 600,
+    release_name: str | None = None,
+) -> k8s.helm.v3.Release:
+    """One chart installed in its own namespace, waiting until it is ready."""
+    return k8s.helm.v3.Release(
+        name,
+        name=release_name or chart.name,
+        namespace=namespace,
+        create_namespace=True,
+        values=merged(values, overrides or {}),
+        timeout=timeout,
+        **chart_args(chart),
+        opts=opts,
+    )

@@ -9,6 +9,8 @@ from components.alerts import Alerts
 from components.backup.etcd_backup import EtcdBackup
 from components.connection import NodeAccess, connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
+from components.layers import ClusterLayers
+from components.networking.cni import PodNetwork
 from components.node_prep.prep import NodePrep
 from components.node_roles import NodeRoles
 from components.preflight.check import Preflight
@@ -37,6 +39,7 @@ def inventory_summary(config: StackConfig) -> dict[str, object]:
         "gpuNodesWithoutPool": [n.name for n in config.nodes if n.gpu and not n.node_pool],
         "noPreemption": config.org.no_preemption,
         "etcdBackups": config.backup.enabled,
+        "componentVersions": config.component_versions,
     }
 
 
@@ -73,13 +76,18 @@ class Cluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.node_roles = NodeRoles(
-            f"{name}-node-roles",
-            config,
-            joined,
-            pulumi.ResourceOptions(parent=self, providers=[self.provider]),
-        )
+        on_cluster = pulumi.ResourceOptions(parent=self, providers=[self.provider])
+        if config.addons.cni.enabled:
+            # Nodes turn Ready once the pod network runs; everything else waits.
+            cni = PodNetwork(
+                f"{name}-cni",
+                config,
+                pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(joined.values()))),
+            )
+            joined = {node: cni for node in joined}
+        self.node_roles = NodeRoles(f"{name}-node-roles", config, joined, on_cluster)
         on_nodes = pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.node_roles])
+        self.layers = ClusterLayers(f"{name}-layers", config, self.kubeconfig, on_nodes)
         if config.storage.provisioner is not Provisioner.NONE:
             self.storage = DefaultStorage(f"{name}-storage", config, on_nodes)
         if config.scheduler.kind is SchedulerKind.KAI:
@@ -110,7 +118,9 @@ class Cluster(pulumi.ComponentResource):
                 on_nodes,
             )
         if config.alerts.enabled:
-            Alerts(f"{name}-alerts", config, on_nodes)
+            # PrometheusRule is kube-prometheus-stack's CRD.
+            after_monitoring = pulumi.ResourceOptions(depends_on=[self.node_roles, *self.layers.monitoring])
+            Alerts(f"{name}-alerts", config, pulumi.ResourceOptions.merge(on_nodes, after_monitoring))
         # The inventory summary is what the policy pack (policy/) judges.
         self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})
 

@@ -1,4 +1,25 @@
-"""The label on every Kubernetes object this program creates, so they can be
-found (and shown to be gone after a destroy)."""
+"""What every component of ours shares: the label on every Kubernetes object
+this program creates (so they can be found, and shown to be gone after a
+destroy), and children that wait for what their component waits for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "runai-cluster"}
+
+
+class Component(pulumi.ComponentResource):
+    """A ComponentResource whose children inherit its `depends_on`: Pulumi
+    records a component's dependencies but does not make its children wait
+    for them, so a layer would otherwise start before the one below it."""
+
+    def __init__(self, type_: str, name: str, opts: pulumi.ResourceOptions | None) -> None:
+        super().__init__(type_, name, None, opts)
+        waits = opts.depends_on if opts and opts.depends_on else []
+        self._waits_for: list[Any] = list(waits) if isinstance(waits, list) else [waits]
+
+    def child(self, depends_on: list[Any] | None = None, **options: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=[*self._waits_for, *(depends_on or [])], **options)

@@ -7,6 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.managed import Component
 from stacks.inventory import Node, Role
 from stacks.model import Labels, StackConfig
 
@@ -34,7 +35,7 @@ def node_taints(node: Node, labels: Labels) -> list[dict[str, str]]:
     return taints
 
 
-class NodeRoles(pulumi.ComponentResource):
+class NodeRoles(Component):
     """One server-side-apply patch per Node: labels and taints from the inventory."""
 
     def __init__(
@@ -44,7 +45,7 @@ class NodeRoles(pulumi.ComponentResource):
         joined: dict[str, pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("runai-cluster:nodes:NodeRoles", name, None, opts)
+        super().__init__("runai-cluster:nodes:NodeRoles", name, opts)
         self.patches: dict[str, k8s.core.v1.NodePatch] = {}
         for node in config.nodes:
             spec: dict[str, Any] = {"taints": node_taints(node, config.labels)}
@@ -52,6 +53,6 @@ class NodeRoles(pulumi.ComponentResource):
                 f"{name}-{node.name}",
                 metadata={"name": node.name, "labels": node_labels(node, config.labels)},
                 spec=spec,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[joined[node.name]] if node.name in joined else []),
+                opts=self.child(depends_on=[joined[node.name]] if node.name in joined else []),
             )
         self.register_outputs({})

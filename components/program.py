@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.cluster import Cluster
+from components.layers import dns_records
 from stacks.load import StackConfigError, load_stack
 
 
@@ -16,6 +17,8 @@ def build() -> Cluster:
     cluster = Cluster(stack.config.cluster.name, stack)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("nodes", {node.name: node.address for node in stack.config.nodes})
+    # The A records the site's DNS must hold (ingress and Kourier addresses).
+    pulumi.export("dnsRecords", dns_records(stack.config))
     pulumi.export("preflight", {name: check.report for name, check in cluster.preflight.items()})
     oidc = stack.config.scheduler.oidc
     if oidc:

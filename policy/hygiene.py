@@ -25,7 +25,9 @@ def _images(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
             if key == "image" and isinstance(item, str):
-                yield where, item
+                # Operator CRs (NicClusterPolicy) name the tag beside the image.
+                tag = value.get("version", value.get("tag"))
+                yield where, f"{item}:{tag}" if isinstance(tag, str) and tag and ":" not in item else item
             else:
                 yield from _images(item, where)
     elif isinstance(value, list):
@@ -37,6 +39,8 @@ def unpinned(resource_type: str, name: str, props: Mapping[str, Any]) -> list[st
     problems = []
     if resource_type == HELM_RELEASE:
         version = str(props.get("version") or "")
+        if str(props.get("chart", "")).endswith(".tgz"):
+            version = "archive"  # a local <name>-<version>.tgz: the file is the pin
         if not version or version == "latest" or version[0] in "^~>*":
             problems.append(
                 f"Helm release '{name}': chart version {version or '(none)'} is not pinned: set an exact version "

@@ -37,7 +37,16 @@ class Chart(Section):
     def _pinned(self) -> Chart:
         if self.version in {"latest", "*"} or self.version.startswith(("^", "~", ">")):
             raise ValueError(f"version {self.version!r}: pin an exact chart version")
+        if not self.repository.startswith(("https://", "http://", "oci://", "/")):
+            raise ValueError(
+                f"repository {self.repository!r}: a chart repository URL, an oci:// registry, or an absolute "
+                "directory holding <name>-<version>.tgz (air-gapped)"
+            )
         return self
+
+    @property
+    def local(self) -> bool:
+        return self.repository.startswith("/")
 
 
 def check_host(value: str) -> str:

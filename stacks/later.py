@@ -8,10 +8,5 @@ from __future__ import annotations
 from stacks.base import Section
 
 
-class AddonsConfig(Section):
-    """CNI, MetalLB, ingress, Prometheus, GPU/Network Operators, Knative,
-    Training and MPI operators."""
-
-
 class ValidationConfig(Section):
     """Opt-in validation jobs."""

@@ -6,16 +6,19 @@ from __future__ import annotations
 import ipaddress
 import warnings
 from collections import Counter
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
 from stacks.access import SshConfig
+from stacks.addons import AddonsConfig
 from stacks.alerts import AlertsConfig
 from stacks.backup import BackupConfig
 from stacks.base import Section
 from stacks.cluster import Bootstrap, ClusterConfig
+from stacks.compat import unsupported
 from stacks.inventory import Node, Role
-from stacks.later import AddonsConfig, ValidationConfig
+from stacks.later import ValidationConfig
 from stacks.org import OrgConfig, PoolQuota
 from stacks.packages import PackagesConfig
 from stacks.preflight import PreflightConfig
@@ -86,6 +89,74 @@ class StackConfig(Section):
         if self.scheduler.kind is SchedulerKind.KAI and "PodNodeSelector" not in plugins:
             plugins.append("PodNodeSelector")
         return plugins
+
+    @property
+    def runai_host(self) -> str | None:
+        """The name users reach Run:ai by: the ingress setting, else runai.url's host."""
+        if self.addons.ingress.hostname:
+            return self.addons.ingress.hostname
+        return urlsplit(self.runai.url).hostname if self.runai.url else None
+
+    @property
+    def inference_domain(self) -> str | None:
+        return self.addons.knative.domain or self.runai_host
+
+    @property
+    def component_versions(self) -> dict[str, str]:
+        """Versions the compatibility table judges, for the layers turned on."""
+        addons = self.addons
+        versions = {"kubernetes": self.cluster.kubernetes_version}
+        if addons.knative.enabled:
+            versions["knative"] = addons.knative.version
+        if addons.gpu_operator.enabled:
+            versions["gpuOperator"] = addons.gpu_operator.chart.version
+        if addons.training.enabled:
+            versions["trainingOperator"] = addons.training.version
+            versions["mpiOperator"] = addons.training.mpi_operator_version
+        return versions
+
+    @model_validator(mode="after")
+    def _addons(self) -> StackConfig:
+        addons = self.addons
+        metallb = addons.metallb
+        if metallb.enabled:
+            for index, node in enumerate(self.nodes):
+                try:
+                    pool = metallb.overlapping(ipaddress.IPv4Address(node.address))
+                except ValueError:
+                    continue  # a hostname
+                if pool:
+                    raise ValueError(
+                        f"addons.metallb.pools.{pool}: holds nodes[{index}].address {node.address}; "
+                        "keep service addresses apart from the machines'"
+                    )
+            for pool in metallb.pools:
+                for first, last in pool.ranges():
+                    for key, network in (
+                        ("podCidr", self.cluster.pod_cidr),
+                        ("serviceCidr", self.cluster.service_cidr),
+                    ):
+                        if first <= network[-1] and network[0] <= last:
+                            raise ValueError(f"addons.metallb.pools.{pool.name}: overlaps cluster.{key} {network}")
+        gpu_nodes = {n.name for n in self.nodes if n.gpu}
+        for name in addons.gpu_operator.exclude_nodes:
+            if name not in gpu_nodes:
+                raise ValueError(
+                    f"addons.gpuOperator.excludeNodes: '{name}' is not a GPU node of the inventory "
+                    f"({', '.join(sorted(gpu_nodes)) or 'none'})"
+                )
+        if addons.knative.enabled and self.inference_domain is None:
+            raise ValueError(
+                "addons.knative.domain: required (the wildcard domain inference services get, e.g. "
+                "runai.example.com), or set runai.url, or knative.enabled: false"
+            )
+        if self.scheduler.kind is SchedulerKind.RUNAI:
+            for problem in unsupported(self.runai.version, self.component_versions):
+                message = f"runai.version: {problem}; change the version or runai.version"
+                if self.is_prod:
+                    raise ValueError(message)
+                warnings.warn(message, ConfigWarning, stacklevel=2)
+        return self
 
     @model_validator(mode="after")
     def _organisation(self) -> StackConfig:

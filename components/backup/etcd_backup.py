@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.managed import MANAGED_BY
+from components.managed import MANAGED_BY, Component
 from stacks.backup import BackupConfig
 
 AGENT = Path(__file__).with_name("agent.py")
@@ -71,7 +71,7 @@ def pod_spec(backup: BackupConfig, credentials: str | None) -> dict[str, Any]:
     }
 
 
-class EtcdBackup(pulumi.ComponentResource):
+class EtcdBackup(Component):
     def __init__(
         self,
         name: str,
@@ -80,8 +80,8 @@ class EtcdBackup(pulumi.ComponentResource):
         secret_access_key: pulumi.Output[str] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("runai-cluster:backup:EtcdBackup", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__("runai-cluster:backup:EtcdBackup", name, opts)
+        child = self.child()
         metadata = {"namespace": backup.namespace, "labels": MANAGED_BY}
         agent = k8s.core.v1.ConfigMap(
             f"{name}-agent",
@@ -113,6 +113,6 @@ class EtcdBackup(pulumi.ComponentResource):
                 "failedJobsHistoryLimit": 3,
                 "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": pod_spec(backup, credentials)}}},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+            opts=self.child(depends_on=after),
         )
         self.register_outputs({})

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from components.managed import Component
 from components.runai.resources import RunaiObject, WorkloadPolicy
 from components.scheduling.access import binding_name
 from stacks.model import StackConfig
@@ -55,7 +56,7 @@ def compute_spec(compute: ComputeResource) -> dict[str, Any]:
     return spec
 
 
-class RunaiOrganisation(pulumi.ComponentResource):
+class RunaiOrganisation(Component):
     def __init__(
         self,
         name: str,
@@ -64,7 +65,7 @@ class RunaiOrganisation(pulumi.ComponentResource):
         registry_passwords: dict[str, pulumi.Output[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("runai-cluster:runai:Organisation", name, None, opts)
+        super().__init__("runai-cluster:runai:Organisation", name, opts)
         runai = config.runai
         assert runai.url and runai.client_id and runai.cluster_id  # checked by the model
         self._cluster_id = runai.cluster_id
@@ -74,7 +75,7 @@ class RunaiOrganisation(pulumi.ComponentResource):
             )
         )
         # Departments, projects and pools outlive a mistaken rename in production.
-        keep = pulumi.ResourceOptions(parent=self, protect=config.is_prod)
+        keep = self.child(protect=config.is_prod)
         self.pools = {
             pool: RunaiObject(
                 f"{name}-pool-{pool}",
@@ -138,7 +139,7 @@ class RunaiOrganisation(pulumi.ComponentResource):
                     },
                 },
                 connection=connection,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self.child(),
             )
         for compute in config.org.compute_resources:
             RunaiObject(
@@ -146,7 +147,7 @@ class RunaiOrganisation(pulumi.ComponentResource):
                 kind="compute",
                 spec={"meta": {"name": compute.name, "scope": "tenant"}, "spec": compute_spec(compute)},
                 connection=connection,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self.child(),
             )
         for policy in config.org.workload_policies:
             self._workload_policy(name, policy, connection)
@@ -160,7 +161,7 @@ class RunaiOrganisation(pulumi.ComponentResource):
                 },
                 connection=connection,
                 # The password sits in `spec`: all of it stays secret.
-                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["spec"]),
+                opts=self.child(additional_secret_outputs=["spec"]),
             )
         self.register_outputs({"organisation": {"queues": summary, "priorityClasses": {}}})
 
@@ -181,7 +182,7 @@ class RunaiOrganisation(pulumi.ComponentResource):
             meta=meta,
             policy=body,
             connection=connection,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child(),
         )
 
     def _access_rules(
@@ -204,7 +205,7 @@ class RunaiOrganisation(pulumi.ComponentResource):
                     "clusterId": self._cluster_id,
                 },
                 connection=connection,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self.child(),
             )
 
     def _unit_spec(

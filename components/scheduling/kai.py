@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.charts import chart_args
-from components.managed import MANAGED_BY
+from components.managed import MANAGED_BY, Component
 from components.scheduling.access import binding_name, cluster_role_for, cluster_role_rules
 from stacks.model import StackConfig
 from stacks.org import Access, Department, PoolQuota, Project
@@ -39,19 +39,19 @@ def queue_spec(
     return spec
 
 
-class KaiScheduling(pulumi.ComponentResource):
+class KaiScheduling(Component):
     """Departments become parent Queues and projects leaf Queues; each project
     gets a namespace whose node selector keeps it in its node pool, and
     RoleBindings for its users and groups."""
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("runai-cluster:scheduling:KaiScheduling", name, None, opts)
+        super().__init__("runai-cluster:scheduling:KaiScheduling", name, opts)
         self._config = config
         self._name = name
         kai = config.scheduler.kai
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child()
         # Organisation objects outlive a mistaken rename in production.
-        self._keep = pulumi.ResourceOptions(parent=self, protect=config.is_prod)
+        self._keep = self.child(protect=config.is_prod)
         after_chart: list[pulumi.Resource] = []
         if kai.install_chart:
             after_chart.append(
@@ -182,5 +182,5 @@ class KaiScheduling(pulumi.ComponentResource):
             metadata={"name": name, "namespace": namespace.metadata["name"], "labels": MANAGED_BY},
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"runai-cluster-{role}"},
             subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": subject}],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster_roles[role]]),
+            opts=self.child(depends_on=[self.cluster_roles[role]]),
         )

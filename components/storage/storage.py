@@ -7,31 +7,30 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.charts import chart_args
-from components.managed import MANAGED_BY
+from components.charts import release
+from components.managed import MANAGED_BY, Component
 from stacks.model import StackConfig
 from stacks.storage import Provisioner, Share
 
 DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
 
-class DefaultStorage(pulumi.ComponentResource):
+class DefaultStorage(Component):
     """The provisioner whose class is the cluster's default (at most one: the
     stack picks a single provisioner, or none when the cluster has one)."""
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("runai-cluster:storage:DefaultStorage", name, None, opts)
+        super().__init__("runai-cluster:storage:DefaultStorage", name, opts)
         storage = config.storage
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child()
         if storage.provisioner is Provisioner.NFS:
             assert storage.nfs is not None  # checked by the model
             nfs = storage.nfs
-            self.provisioner: pulumi.Resource = k8s.helm.v3.Release(
+            self.provisioner: pulumi.Resource = release(
                 f"{name}-nfs",
-                name="nfs-provisioner",
-                namespace=nfs.namespace,
-                create_namespace=True,
-                values={
+                nfs.chart,
+                nfs.namespace,
+                {
                     "nfs": {"server": nfs.server, "path": nfs.path, "mountOptions": nfs.mount_options},
                     "storageClass": {
                         "name": storage.class_name,
@@ -41,20 +40,20 @@ class DefaultStorage(pulumi.ComponentResource):
                         "archiveOnDelete": True,
                     },
                 },
-                **chart_args(nfs.chart),
-                opts=child,
+                child,
+                release_name="nfs-provisioner",
             )
         elif storage.provisioner is Provisioner.LOCAL_PATH:
             manifest = k8s.yaml.v2.ConfigFile(f"{name}-local-path", file=storage.local_path.manifest, opts=child)
             self.provisioner = k8s.storage.v1.StorageClassPatch(
                 f"{name}-local-path-default",
                 metadata={"name": "local-path", "annotations": {DEFAULT_CLASS: str(storage.default_class).lower()}},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[manifest]),
+                opts=self.child(depends_on=[manifest]),
             )
         self.register_outputs({})
 
 
-class DepartmentShares(pulumi.ComponentResource):
+class DepartmentShares(Component):
     """Each share of a department, in each of its projects' namespaces: a
     PersistentVolume on the NFS path, pre-bound to a claim named
     `share-<name>`."""
@@ -66,7 +65,7 @@ class DepartmentShares(pulumi.ComponentResource):
         namespaces: dict[str, k8s.core.v1.Namespace],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("runai-cluster:storage:DepartmentShares", name, None, opts)
+        super().__init__("runai-cluster:storage:DepartmentShares", name, opts)
         self._name, self._config = name, config
         projects = {d.name: d.projects for d in config.org.departments}
         for share in config.storage.shares:
@@ -94,7 +93,7 @@ class DepartmentShares(pulumi.ComponentResource):
                 "nfs": {"server": storage.share_server(share), "path": share.path, "readOnly": share.read_only},
                 "claimRef": {"namespace": namespace.metadata["name"], "name": claim},
             },
-            opts=pulumi.ResourceOptions(parent=self, protect=self._config.is_prod),
+            opts=self.child(protect=self._config.is_prod),
         )
         k8s.core.v1.PersistentVolumeClaim(
             f"{self._name}-{project}-{share.name}",
@@ -105,5 +104,5 @@ class DepartmentShares(pulumi.ComponentResource):
                 "volumeName": pv.metadata["name"],
                 "resources": {"requests": {"storage": size}},
             },
-            opts=pulumi.ResourceOptions(parent=self, protect=self._config.is_prod),
+            opts=self.child(protect=self._config.is_prod),
         )

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from stacks.addons import layers_off
 from tools.stackrun import (
     ROOT,
     checked,
@@ -37,6 +38,8 @@ def existing_cluster_config() -> dict[str, Any]:
     config = copy.deepcopy(stack_config("dev"))
     config[f"{PROJECT}:cluster"]["bootstrap"] = "existing"
     config[f"{PROJECT}:nodes"] = []
+    # `up` reaches no chart repository here: the layers count as present.
+    config[f"{PROJECT}:addons"] = layers_off()
     return config
 
 
@@ -84,12 +87,22 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     assert types["runai-cluster:preflight:Preflight"] == nodes
     assert types["runai-cluster:nodes:NodePrep"] == nodes
     assert types["runai-cluster:kubeadm:NodeJoin"] == nodes - 1
-    assert types["pulumi-python:dynamic:Resource"] == 3 * nodes + 1
+    # ... plus the MPIJob CRD hand-over before the training operators
+    assert types["pulumi-python:dynamic:Resource"] == 3 * nodes + 2
     assert types["kubernetes:core/v1:NodePatch"] == nodes
     # prod also backs up etcd: the component, the agent's ConfigMap, the CronJob.
     backup = 3 if stack == "prod" else 0
     assert types["kubernetes:batch/v1:CronJob"] == (1 if backup else 0)
-    assert preview["changeSummary"] == {"create": 7 * nodes + 5 + backup}
+    # The cluster layers, whatever the node count: components, one release per
+    # chart (prod adds the Network Operator and its NicClusterPolicy), MetalLB's
+    # pool and advertisement, Knative's manifests, ConfigMap and Service patches,
+    # the training operators' kustomization and manifest.
+    network = 2 if stack == "prod" else 0
+    assert types["kubernetes:helm.sh/v3:Release"] == 5 + network // 2
+    assert types["kubernetes:yaml/v2:ConfigFile"] == 4
+    assert types["kubernetes:kustomize/v2:Directory"] == 1
+    layers = 26 + network
+    assert preview["changeSummary"] == {"create": 7 * nodes + 5 + backup + layers}
     assert key.splitlines()[1] not in json.dumps(preview)
 
 

@@ -32,7 +32,8 @@ def test_stack_created_previewed_and_updated_on_s3(s3_endpoint: str, aws_env: di
     env = engine_env(backend=state_bucket(s3_endpoint, bucket))
     work = workdir("dev", settings=existing_cluster_config(), name="it-s3")
     init_stack(work, "dev", env, {"kubeconfig": fake_kubeconfig()})
-    assert "+ 4 to create" in checked(["preview", "--stack", "dev"], work, env)
+    # stack, cluster, provider, node roles and the (empty) layers component
+    assert "+ 5 to create" in checked(["preview", "--stack", "dev"], work, env)
     checked(["up", "--yes", "--skip-preview", "--stack", "dev"], work, env)
     stored = keys(s3_endpoint, bucket)
     versions = s3_client(s3_endpoint).get_bucket_versioning(Bucket=bucket)

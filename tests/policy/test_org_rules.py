@@ -187,6 +187,21 @@ def test_unpinned_chart_and_image() -> None:
     assert resource_violations(PINNED, pinned) == []
 
 
+def test_operator_images_with_a_version_beside_them_and_local_chart_archives() -> None:
+    def policy(version: str) -> dict[str, object]:
+        plugin = {"image": "k8s-rdma-shared-dev-plugin", "repository": "nvcr.io/nvidia/mellanox", "version": version}
+        return {"spec": {"rdmaSharedDevicePlugin": plugin}}
+
+    nic = "kubernetes:mellanox.com/v1alpha1:NicClusterPolicy"
+    assert resource_violations(PINNED, resource(nic, "nic", policy("network-operator-v25.4.0"))) == []
+    [message] = resource_violations(PINNED, resource(nic, "nic", policy("")))
+    assert "image k8s-rdma-shared-dev-plugin is not pinned" in message
+    archive = resource("kubernetes:helm.sh/v3:Release", "cni", {"chart": "/srv/charts/flannel-v0.28.9.tgz"})
+    assert resource_violations(PINNED, archive) == []
+    unpinned = resource("kubernetes:helm.sh/v3:Release", "cni", {"chart": "flannel"})
+    assert resource_violations(PINNED, unpinned)
+
+
 @pytest.mark.parametrize(
     ("props", "what"),
     [

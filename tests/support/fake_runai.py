@@ -155,12 +155,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any = None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
+        # Recorded before answering: the client may look as soon as it has the answer.
+        self.server.fake.requests.append((self.command, self.path, status))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.server.fake.requests.append((self.command, self.path, status))
 
     def _error(self, status: int, message: str) -> None:
         self._send(status, {"code": status, "message": message})

@@ -55,8 +55,10 @@ class Recorded:
     def by_name(self, name: str) -> Registration:
         return next(r for r in self.resources.values() if r.name == name)
 
-    def of_type(self, type_: str) -> list[Registration]:
-        return [r for r in self.resources.values() if r.type == type_]
+    def of_type(self, type_: str, under: str = "") -> list[Registration]:
+        """Resources of a type; `under` keeps those whose URN's parent-type
+        chain names that component type (e.g. "KaiScheduling")."""
+        return [r for r in self.resources.values() if r.type == type_ and under in r.urn.split("::")[2]]
 
     def depth(self, urn: str, memo: dict[str, int] | None = None) -> int:
         """Longest chain of explicit dependencies ending at `urn`."""

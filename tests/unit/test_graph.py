@@ -23,6 +23,19 @@ def depends(recorded: Recorded, urn: str, on: str) -> bool:
     return on in deps
 
 
+def reaches(recorded: Recorded, urn: str, on: str) -> bool:
+    """`urn` waits for `on`, directly or through what it waits for."""
+    seen, todo = set(), [urn]
+    while todo:
+        for dep in recorded.resources[todo.pop()].dependencies:
+            if dep == on:
+                return True
+            if dep not in seen and dep in recorded.resources:
+                seen.add(dep)
+                todo.append(dep)
+    return False
+
+
 @pytest.fixture(scope="module")
 def dev() -> Recorded:
     recorded, _ = run_program(stack_settings("dev"))
@@ -109,7 +122,9 @@ def test_maintenance_puts_the_drain_taint_on() -> None:
 
 def test_node_patches_wait_for_their_join(dev: Recorded) -> None:
     patch = dev.by_name("gpu-dev-node-roles-dev-gpu-2").urn
-    assert depends(dev, patch, remote(dev, "dev-gpu-2-join"))
+    # through the pod network, which waits for every join
+    assert reaches(dev, patch, remote(dev, "dev-gpu-2-join"))
+    assert depends(dev, dev.by_name("gpu-dev-cni-flannel").urn, remote(dev, "dev-gpu-2-join"))
 
 
 def test_removal_steps_graceful_and_force() -> None:
@@ -126,7 +141,7 @@ def test_existing_cluster_skips_nodes_and_kubeadm() -> None:
     settings = copy.deepcopy(stack_settings("dev"))
     settings["cluster"]["bootstrap"] = "existing"
     recorded, cluster = run_program(settings, secrets={"kubeconfig": KUBECONFIG})
-    assert not recorded.of_type(REMOTE)
+    assert not recorded.of_type(REMOTE, under="kubeadm") and not recorded.of_type(REMOTE, under="nodes:NodePrep")
     assert recorded.of_type("kubernetes:core/v1:NodePatch")
     value, secret = resolve(cluster.kubeconfig)
     assert secret and value == KUBECONFIG
@@ -136,7 +151,7 @@ def test_ssh_key_and_kubeconfig_are_secret_outputs() -> None:
     recorded, cluster = run_program(stack_settings("dev"))
     value, secret = resolve(cluster.kubeconfig)
     assert secret and value == KUBECONFIG
-    for registration in recorded.of_type(REMOTE):
+    for registration in [r for r in recorded.of_type(REMOTE) if "create_steps" in r.inputs]:
         connections = json.loads(registration.inputs["connections"])
         assert all(c["private_key"] == SSH_KEY for c in connections.values())
         assert "connections" in registration.secret_paths, registration.name

@@ -133,7 +133,7 @@ def test_priority_classes_and_chart(kai: Recorded) -> None:
         "inference": 125,
     }
     assert not any(c.get("globalDefault") for c in classes.values())
-    [chart] = kai.of_type("kubernetes:helm.sh/v3:Release")
+    [chart] = kai.of_type("kubernetes:helm.sh/v3:Release", under="KaiScheduling")
     assert chart.inputs["chart"] == "oci://ghcr.io/nvidia/kai-scheduler/kai-scheduler"
     assert chart.inputs["version"] == "v0.13.0"
     assert chart.inputs["values"]["defaultQueue"] == {"createDefaultQueue": False}
@@ -143,7 +143,7 @@ def test_priority_classes_and_chart(kai: Recorded) -> None:
 
 def test_without_the_chart_and_with_a_default_class() -> None:
     recorded, _ = run_program(kai_settings(installChart=False, globalDefaultPriorityClass="build"))
-    assert recorded.of_type("kubernetes:helm.sh/v3:Release") == []
+    assert recorded.of_type("kubernetes:helm.sh/v3:Release", under="KaiScheduling") == []
     defaults = [
         r.inputs["metadata"]["name"]
         for r in recorded.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")

@@ -33,7 +33,9 @@ def kai() -> Recorded:
 
 
 def test_nfs_provisioner_is_the_default_class(kai: Recorded) -> None:
-    releases = {r.inputs["name"]: r.inputs for r in kai.of_type("kubernetes:helm.sh/v3:Release")}
+    releases = {
+        r.inputs["name"]: r.inputs for r in kai.of_type("kubernetes:helm.sh/v3:Release", under="DefaultStorage")
+    }
     nfs = releases["nfs-provisioner"]
     assert nfs["chart"] == "nfs-subdir-external-provisioner" and nfs["version"] == "4.0.18"
     assert nfs["repositoryOpts"]["repo"] == "https://kubernetes-sigs.github.io/nfs-subdir-external-provisioner/"
@@ -79,11 +81,13 @@ def test_local_path_for_a_lab_and_none_by_default() -> None:
     recorded, _ = run_program(with_storage(stack_settings("dev"), provisioner="local-path"))
     [patch] = recorded.of_type("kubernetes:storage.k8s.io/v1:StorageClassPatch")
     assert patch.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
-    [manifest] = recorded.of_type("kubernetes:yaml/v2:ConfigFile")
+    [manifest] = recorded.of_type("kubernetes:yaml/v2:ConfigFile", under="DefaultStorage")
     assert manifest.inputs["file"].endswith("/v0.0.37/deploy/local-path-storage.yaml")
     assert manifest.urn in patch.dependencies
     recorded, _ = run_program(stack_settings("dev"))
-    assert recorded.of_type("kubernetes:helm.sh/v3:Release") == [] and recorded.of_type(PV) == []
+    assert (
+        recorded.of_type("kubernetes:helm.sh/v3:Release", under="DefaultStorage") == [] and recorded.of_type(PV) == []
+    )
 
 
 @pytest.mark.parametrize(

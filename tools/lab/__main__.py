@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from stacks.addons import layers_off
 from tools.lab.control_plane import ControlPlane
 from tools.lab.crds import queue_crd
 from tools.lab.s3 import BUCKET, CREDENTIALS, start_s3
@@ -191,6 +192,9 @@ def stack_settings(state: LabState, environment: str = "dev") -> dict[str, Any]:
             },
         },
         f"{PROJECT}:nodes": nodes,
+        # No container runs in the lab and no chart repository is reachable:
+        # the layers are treated as present, as on an existing cluster.
+        f"{PROJECT}:addons": layers_off(),
         # The lab's API server has a stand-in Queue CRD instead of the chart.
         f"{PROJECT}:scheduler": {"kind": "kai", "kai": {"installChart": False}},
         f"{PROJECT}:org": LAB_ORG,

@@ -1,0 +1,37 @@
+"""Prometheus (kube-prometheus-stack without Grafana): Run:ai needs it."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.charts import release
+from components.managed import Component
+from stacks.model import StackConfig
+
+
+class Monitoring(Component):
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("runai-cluster:monitoring:Monitoring", name, opts)
+        prometheus = config.addons.prometheus
+        values = {
+            "grafana": {"enabled": False},
+            "prometheus": {
+                "prometheusSpec": {
+                    "retention": prometheus.retention,
+                    # Rules and monitors from every release (our alerts, DCGM), not only this chart's.
+                    "ruleSelectorNilUsesHelmValues": False,
+                    "serviceMonitorSelectorNilUsesHelmValues": False,
+                    "podMonitorSelectorNilUsesHelmValues": False,
+                }
+            },
+        }
+        self.release = release(
+            f"{name}-prometheus",
+            prometheus.chart,
+            prometheus.namespace,
+            values,
+            self.child(),
+            prometheus.values,
+            timeout=900,
+        )
+        self.register_outputs({})

@@ -1,0 +1,44 @@
+"""ingress-nginx: the default ingress class, on a fixed MetalLB address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.charts import release
+from components.managed import Component
+from components.networking.metallb import LOAD_BALANCER_IPS
+from stacks.model import StackConfig
+
+
+def ingress_values(config: StackConfig) -> dict[str, Any]:
+    ingress = config.addons.ingress
+    service: dict[str, Any] = {"type": "LoadBalancer"}
+    if ingress.address is not None:
+        service["annotations"] = {LOAD_BALANCER_IPS: str(ingress.address)}
+    return {
+        "controller": {
+            # Run:ai needs one default class; its ingresses name none.
+            "ingressClassResource": {"name": ingress.class_name, "default": True},
+            "ingressClass": ingress.class_name,
+            "config": ingress.config,
+            "service": service,
+            "metrics": {"enabled": config.addons.prometheus.enabled},
+        }
+    }
+
+
+class Ingress(Component):
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("runai-cluster:networking:Ingress", name, opts)
+        ingress = config.addons.ingress
+        self.release = release(
+            f"{name}-nginx",
+            ingress.chart,
+            ingress.namespace,
+            ingress_values(config),
+            self.child(),
+            ingress.values,
+        )
+        self.register_outputs({})

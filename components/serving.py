@@ -1,0 +1,71 @@
+"""Knative Serving with Kourier, configured as Run:ai's inference needs it."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.managed import Component
+from components.networking.metallb import LOAD_BALANCER_IPS
+from stacks.model import StackConfig
+
+NAMESPACE = "knative-serving"
+KOURIER_CLASS = "kourier.ingress.networking.knative.dev"
+
+
+def knative_settings(config: StackConfig) -> dict[str, dict[str, str]]:
+    """Each knative-serving ConfigMap we own keys of, with those keys."""
+    knative = config.addons.knative
+    domains = {config.inference_domain: ""}
+    if knative.subdomain:
+        domains[knative.subdomain] = ""
+    return {
+        "config-network": {"ingress-class": KOURIER_CLASS},
+        "config-domain": {domain: value for domain, value in domains.items() if domain},
+        "config-autoscaler": {"enable-scale-to-zero": str(knative.scale_to_zero).lower()},
+        "config-features": knative.features,
+    }
+
+
+class Serving(Component):
+    """CRDs, core and Kourier from the release manifests (or a local copy),
+    then our keys of the ConfigMaps by server-side apply, then Kourier's
+    Service pinned to its MetalLB address."""
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("runai-cluster:serving:Serving", name, opts)
+        knative = config.addons.knative
+
+        def manifest(part: str, source: str, after: list[pulumi.Resource]) -> k8s.yaml.v2.ConfigFile:
+            return k8s.yaml.v2.ConfigFile(
+                f"{name}-{part}",
+                file=knative.source(source, f"{part}.yaml"),
+                opts=self.child(depends_on=after),
+            )
+
+        crds = manifest("serving-crds", knative.serving_source, [])
+        core = manifest("serving-core", knative.serving_source, [crds])
+        kourier = manifest("kourier", knative.kourier_source, [core])
+        self.ready: list[pulumi.Resource] = [crds, core, kourier]
+        for map_name, data in knative_settings(config).items():
+            self.ready.append(
+                k8s.core.v1.ConfigMapPatch(
+                    f"{name}-{map_name}",
+                    metadata={"name": map_name, "namespace": NAMESPACE},
+                    data=data,
+                    opts=self.child(depends_on=[core]),
+                )
+            )
+        if knative.address is not None:
+            self.ready.append(
+                k8s.core.v1.ServicePatch(
+                    f"{name}-kourier-address",
+                    metadata={
+                        "name": "kourier",
+                        "namespace": "kourier-system",
+                        "annotations": {LOAD_BALANCER_IPS: str(knative.address)},
+                    },
+                    opts=self.child(depends_on=[kourier]),
+                )
+            )
+        self.register_outputs({})

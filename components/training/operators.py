@@ -1,0 +1,83 @@
+"""Kubeflow Training Operator (MPI scheme off, its MPIJob CRD left out) and
+the MPI Operator v2beta1, after the MPIJob CRD hand-over."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.managed import Component
+from components.training.mpijob_crd import CRD, MpiJobCrdHandOver
+from stacks.addons import TrainingConfig
+
+
+def kustomization(training: TrainingConfig) -> dict[str, object]:
+    """The upstream overlay with two patches: its MPIJob CRD deleted (the MPI
+    Operator owns that name) and only the non-MPI schemes enabled."""
+    delete_crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": CRD},
+        "$patch": "delete",
+    }
+    schemes = [
+        {
+            "op": "add",
+            "path": "/spec/template/spec/containers/0/args",
+            "value": [f"--enable-scheme={scheme}" for scheme in training.schemes],
+        }
+    ]
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [training.kustomization],
+        "patches": [
+            {"patch": yaml.safe_dump(delete_crd, sort_keys=False)},
+            {"target": {"kind": "Deployment", "name": "training-operator"}, "patch": yaml.safe_dump(schemes)},
+        ],
+    }
+
+
+def write_kustomization(training: TrainingConfig) -> str:
+    """A directory holding our kustomization; named by its content, so the
+    same settings give the same path on every run."""
+    text = yaml.safe_dump(kustomization(training), sort_keys=False)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    directory = Path(tempfile.gettempdir(), "runai-cluster-kustomize", f"training-operator-{digest}")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "kustomization.yaml").write_text(text)
+    return str(directory)
+
+
+class TrainingOperators(Component):
+    def __init__(
+        self,
+        name: str,
+        training: TrainingConfig,
+        kubeconfig: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("runai-cluster:training:TrainingOperators", name, opts)
+        hand_over = MpiJobCrdHandOver(
+            f"{name}-mpijob-crd",
+            kubeconfig,
+            training.acknowledge_mpi_job_migration,
+            self.child(),
+        )
+        training_operator = k8s.kustomize.v2.Directory(
+            f"{name}-training-operator",
+            directory=write_kustomization(training),
+            opts=self.child(depends_on=[hand_over]),
+        )
+        mpi_operator = k8s.yaml.v2.ConfigFile(
+            f"{name}-mpi-operator",
+            file=training.mpi_operator_manifest,
+            opts=self.child(depends_on=[hand_over, training_operator]),
+        )
+        self.ready: list[pulumi.Resource] = [hand_over, training_operator, mpi_operator]
+        self.register_outputs({"removedMpiJobs": hand_over.removed_mpi_jobs})

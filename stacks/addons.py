@@ -1,0 +1,329 @@
+"""The `addons` section: the layers Run:ai needs between kubeadm and its own
+control plane (CNI, MetalLB, ingress, Prometheus, GPU and Network Operators,
+Knative with Kourier, Training and MPI operators).
+
+Every chart and manifest is pinned here with a default and can point at a
+mirror or a local directory; images follow `packages.registryMirrors`, which
+redirects every pull on the nodes. Each layer can be turned off for a cluster
+that already has it."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from stacks.base import Chart, Section, check_host
+
+_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+def _range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """First and last address of "a.b.c.d-a.b.c.e" or a CIDR."""
+    try:
+        if "-" in text:
+            first, last = (ipaddress.IPv4Address(part.strip()) for part in text.split("-", 1))
+        else:
+            network = ipaddress.IPv4Network(text, strict=True)
+            first, last = network[0], network[-1]
+    except ValueError as error:
+        raise ValueError(f"{text!r} is not an IPv4 range (a.b.c.d-a.b.c.e) or CIDR: {error}") from None
+    if last < first:
+        raise ValueError(f"{text!r}: the range ends before it starts")
+    return first, last
+
+
+class CniKind(StrEnum):
+    FLANNEL = "flannel"
+    CALICO = "calico"
+
+
+class CniConfig(Section):
+    """The pod network; its CIDR is cluster.podCidr (the one source of truth)."""
+
+    enabled: bool = True
+    kind: CniKind = CniKind.FLANNEL
+    flannel: Chart = Chart(repository="https://flannel-io.github.io/flannel/", name="flannel", version="v0.28.9")
+    calico: Chart = Chart(repository="https://docs.tigera.io/calico/charts", name="tigera-operator", version="v3.32.2")
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class AddressPool(Section):
+    name: str = Field("default", pattern=_NAME)
+    # "a.b.c.d-a.b.c.e" ranges or CIDRs, all inside metallb.subnet.
+    addresses: list[str] = Field(min_length=1)
+
+    @field_validator("addresses")
+    @classmethod
+    def _ranges(cls, value: list[str]) -> list[str]:
+        for text in value:
+            _range(text)
+        return value
+
+    def ranges(self) -> list[tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]]:
+        return [_range(text) for text in self.addresses]
+
+
+class MetallbConfig(Section):
+    """MetalLB in L2 mode (set explicitly: the 0.16 chart defaults to FRR-K8s)."""
+
+    enabled: bool = True
+    chart: Chart = Chart(repository="https://metallb.github.io/metallb", name="metallb", version="0.16.1")
+    namespace: str = "metallb-system"
+    # The L2 segment the service addresses are announced on.
+    subnet: ipaddress.IPv4Network | None = None
+    pools: list[AddressPool] = Field(default_factory=list)
+    # Interfaces the L2 advertisement is limited to (empty: all).
+    interfaces: list[str] = Field(default_factory=list)
+    values: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _pools(self) -> MetallbConfig:
+        if not self.enabled:
+            return self
+        if not self.pools:
+            raise ValueError("pools: give at least one address pool ({name, addresses}) or set enabled: false")
+        if self.subnet is None:
+            raise ValueError("subnet: the L2 segment the pools live in (e.g. 192.0.2.0/24) is required")
+        seen: list[tuple[str, ipaddress.IPv4Address, ipaddress.IPv4Address]] = []
+        for pool in self.pools:
+            for first, last in pool.ranges():
+                if first not in self.subnet or last not in self.subnet:
+                    raise ValueError(f"pools.{pool.name}: {first}-{last} is not inside subnet {self.subnet}")
+                for other, low, high in seen:
+                    if first <= high and low <= last:
+                        raise ValueError(f"pools.{pool.name}: {first}-{last} overlaps pool {other}")
+                seen.append((pool.name, first, last))
+        return self
+
+    def contains(self, address: ipaddress.IPv4Address) -> bool:
+        return any(first <= address <= last for pool in self.pools for first, last in pool.ranges())
+
+    def overlapping(self, address: ipaddress.IPv4Address) -> str | None:
+        """The pool whose ranges hold `address`, if any."""
+        for pool in self.pools:
+            if any(first <= address <= last for first, last in pool.ranges()):
+                return pool.name
+        return None
+
+
+# seed 002: many-core nodes split the file descriptors among too many workers
+# ("socketpair() failed ... No file descriptors available").
+INGRESS_WORKER_DEFAULTS = {
+    "worker-processes": "4",
+    "worker-connections": "10240",
+    "worker-rlimit-nofile": "65536",
+}
+
+
+class IngressConfig(Section):
+    """ingress-nginx (Run:ai tests it; upstream stopped releasing in March
+    2026), the cluster's default class, on a fixed MetalLB address."""
+
+    enabled: bool = True
+    class_name: str = Field("nginx", pattern=_NAME)
+    chart: Chart = Chart(
+        repository="https://kubernetes.github.io/ingress-nginx", name="ingress-nginx", version="4.15.1"
+    )
+    namespace: str = "ingress-nginx"
+    address: ipaddress.IPv4Address | None = None
+    # The name users reach Run:ai by; defaults to runai.url's host.
+    hostname: str | None = None
+    config: dict[str, str] = Field(default_factory=lambda: dict(INGRESS_WORKER_DEFAULTS))
+    values: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        return None if value is None else check_host(value)
+
+
+class PrometheusConfig(Section):
+    """kube-prometheus-stack, Grafana off: Run:ai needs Prometheus."""
+
+    enabled: bool = True
+    chart: Chart = Chart(
+        repository="https://prometheus-community.github.io/helm-charts",
+        name="kube-prometheus-stack",
+        version="88.5.3",
+    )
+    namespace: str = "monitoring"
+    retention: str = Field("15d", pattern=r"^\d+[smhdwy]$")
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class MigStrategy(StrEnum):
+    NONE = "none"
+    SINGLE = "single"
+    MIXED = "mixed"
+
+
+# Nodes carrying this label get none of the operator's operands.
+GPU_OPERANDS_LABEL = "nvidia.com/gpu.deploy.operands"
+
+
+class GpuOperatorConfig(Section):
+    """Driver and toolkit come from the operator unless node preparation put
+    them on the hosts (packages.nvidia.installOnHost): one source of truth."""
+
+    enabled: bool = True
+    chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="gpu-operator", version="v25.3.4")
+    namespace: str = "gpu-operator"
+    mig_strategy: MigStrategy = MigStrategy.SINGLE
+    dcgm_exporter: bool = True
+    # false when Node Feature Discovery already runs in the cluster.
+    nfd: bool = True
+    # GPU nodes the operator leaves alone (label gpu.deploy.operands=false).
+    exclude_nodes: list[str] = Field(default_factory=list)
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class Fabric(StrEnum):
+    INFINIBAND = "infiniband"
+    ROCE = "roce"
+
+
+class NetworkOperatorConfig(Section):
+    """NVIDIA Network Operator for RDMA / GPUDirect between GPU nodes
+    (multi-node NCCL over InfiniBand or RoCE), off unless asked for."""
+
+    enabled: bool = False
+    chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="network-operator", version="25.4.0")
+    namespace: str = "nvidia-network-operator"
+    fabric: Fabric = Fabric.INFINIBAND
+    # RDMA-capable interfaces on the GPU nodes (e.g. ibp12s0, or the IPoIB bond).
+    interfaces: list[str] = Field(default_factory=list)
+    # Images of the NicClusterPolicy's operands (nvcr.io/nvidia/mellanox).
+    repository: str = "nvcr.io/nvidia/mellanox"
+    rdma_plugin_version: str = "network-operator-v25.4.0"
+    # The DOCA/OFED driver container's tag; empty keeps the hosts' driver.
+    ofed_driver_version: str = ""
+    values: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _interfaces(self) -> NetworkOperatorConfig:
+        if self.enabled and not self.interfaces:
+            raise ValueError("interfaces: name the RDMA NICs on the GPU nodes (e.g. [ibp12s0]) or set enabled: false")
+        return self
+
+
+# What Run:ai's inference needs switched on in Knative's config-features.
+KNATIVE_FEATURES = {
+    feature: "enabled"
+    for feature in (
+        "kubernetes.podspec-schedulername",
+        "kubernetes.podspec-affinity",
+        "kubernetes.podspec-tolerations",
+        "kubernetes.podspec-volumes-emptydir",
+        "kubernetes.podspec-securitycontext",
+        "kubernetes.containerspec-addcapabilities",
+        "kubernetes.podspec-persistent-volume-claim",
+        "kubernetes.podspec-persistent-volume-write",
+        "multi-container",
+        "kubernetes.podspec-init-containers",
+    )
+}
+
+
+class KnativeConfig(Section):
+    """Knative Serving with Kourier on a MetalLB address, for Run:ai inference."""
+
+    enabled: bool = True
+    version: str = Field("1.16.0", pattern=r"^\d+\.\d+\.\d+$")
+    # Where serving-crds.yaml and serving-core.yaml, and kourier.yaml, are:
+    # the release downloads, or a local directory for an air-gapped site.
+    serving_source: str = "https://github.com/knative/serving/releases/download/knative-v{version}/"
+    kourier_source: str = "https://github.com/knative/net-kourier/releases/download/knative-v{version}/"
+    # The wildcard domain inference services get (*.domain -> Kourier's address).
+    domain: str | None = None
+    # Second wildcard for sub-domain tools (seed 000), e.g. inference.example.com.
+    subdomain: str | None = None
+    address: ipaddress.IPv4Address | None = None
+    scale_to_zero: bool = True
+    features: dict[str, str] = Field(default_factory=lambda: dict(KNATIVE_FEATURES))
+
+    @field_validator("domain", "subdomain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_host(value.removeprefix("*."))
+            return value.removeprefix("*.")
+        return value
+
+    def source(self, base: str, file: str) -> str:
+        return _join(base.format(version=self.version), file)
+
+
+class TrainingConfig(Section):
+    """Kubeflow Training Operator v1 with MPI off, then the MPI Operator
+    (v2beta1). The Training Operator's own MPIJob CRD is never installed; on a
+    cluster that has it with MPIJobs in it, `acknowledgeMpiJobMigration: true`
+    is required before it is deleted (its MPIJobs go with it)."""
+
+    enabled: bool = True
+    version: str = Field("1.8.1", pattern=r"^\d+\.\d+\.\d+$")
+    # A kustomize directory: the upstream overlay (git, needs git on the
+    # machine running Pulumi) or a local copy of it.
+    source: str = "https://github.com/kubeflow/training-operator.git//manifests/overlays/standalone?ref=v{version}"
+    schemes: list[str] = Field(default_factory=lambda: ["tfjob", "pytorchjob", "xgboostjob"])
+    mpi_operator_version: str = Field("0.6.0", pattern=r"^\d+\.\d+\.\d+$")
+    mpi_operator_source: str = (
+        "https://raw.githubusercontent.com/kubeflow/mpi-operator/v{version}/deploy/v2beta1/mpi-operator.yaml"
+    )
+    acknowledge_mpi_job_migration: bool = False
+
+    @field_validator("schemes")
+    @classmethod
+    def _no_mpi(cls, value: list[str]) -> list[str]:
+        if "mpijob" in (scheme.lower() for scheme in value):
+            raise ValueError("mpijob: MPIJobs belong to the MPI Operator (v2beta1); remove it from schemes")
+        return value
+
+    @property
+    def kustomization(self) -> str:
+        return self.source.format(version=self.version)
+
+    @property
+    def mpi_operator_manifest(self) -> str:
+        return self.mpi_operator_source.format(version=self.mpi_operator_version)
+
+
+def _join(base: str, file: str) -> str:
+    return base if base.endswith(".yaml") else f"{base.rstrip('/')}/{file}"
+
+
+class AddonsConfig(Section):
+    cni: CniConfig = CniConfig()
+    metallb: MetallbConfig = MetallbConfig(enabled=False)
+    ingress: IngressConfig = IngressConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+    gpu_operator: GpuOperatorConfig = GpuOperatorConfig()
+    network_operator: NetworkOperatorConfig = NetworkOperatorConfig()
+    knative: KnativeConfig = KnativeConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _addresses(self) -> AddonsConfig:
+        for key, layer in (("ingress", self.ingress), ("knative", self.knative)):
+            if not layer.enabled or layer.address is None:
+                continue
+            if not self.metallb.enabled:
+                raise ValueError(f"{key}.address: needs metallb (enabled, with pools) to hand it out")
+            if not self.metallb.contains(layer.address):
+                raise ValueError(f"{key}.address: {layer.address} is in none of metallb.pools")
+        if (
+            self.ingress.enabled
+            and self.knative.enabled
+            and self.ingress.address is not None
+            and self.ingress.address == self.knative.address
+        ):
+            raise ValueError("knative.address: the same as ingress.address; Kourier needs its own address")
+        return self
+
+
+def layers_off() -> dict[str, dict[str, bool]]:
+    """The `addons` setting of a cluster that already has every layer."""
+    return {to_camel(layer): {"enabled": False} for layer in AddonsConfig.model_fields}
