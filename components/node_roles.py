@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.managed import Component
+from stacks.addons import GPU_OPERANDS_LABEL
 from stacks.inventory import Node, Role
 from stacks.model import Labels, StackConfig
 
@@ -49,9 +50,12 @@ class NodeRoles(Component):
         self.patches: dict[str, k8s.core.v1.NodePatch] = {}
         for node in config.nodes:
             spec: dict[str, Any] = {"taints": node_taints(node, config.labels)}
+            labels = node_labels(node, config.labels)
+            if node.name in config.addons.gpu_operator.exclude_nodes:
+                labels[GPU_OPERANDS_LABEL] = "false"  # the GPU Operator leaves this node alone
             self.patches[node.name] = k8s.core.v1.NodePatch(
                 f"{name}-{node.name}",
-                metadata={"name": node.name, "labels": node_labels(node, config.labels)},
+                metadata={"name": node.name, "labels": labels},
                 spec=spec,
                 opts=self.child(depends_on=[joined[node.name]] if node.name in joined else []),
             )

@@ -1,43 +1,33 @@
-"""Versions in the range the configured Run:ai version supports (Run:ai path).
-
-The matrix holds what Run:ai's self-hosted system requirements state; a
-version missing here is reported rather than assumed fine. Knative, GPU
-Operator, Training and MPI operator ranges join as those layers land."""
+"""Versions in the range the configured Run:ai version supports (Run:ai path):
+Kubernetes, Knative, GPU Operator, Training and MPI operators, judged against
+the one compatibility table the stack model also uses
+(stacks/compatibility.json, with its sources). A Run:ai version missing from
+the table is reported rather than assumed fine."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
 from resources import inventories, stack_rule
 
-# Run:ai minor -> lowest and highest supported Kubernetes minor.
-KUBERNETES = {"2.19": ("1.28", "1.31"), "2.20": ("1.29", "1.32")}
-
-
-def _minor(version: str) -> tuple[int, int]:
-    major, minor = version.split(".")[:2]
-    return int(major), int(minor)
+# The table and its comparison live with the stack model (standard library only).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from stacks.compat import unsupported
 
 
 def version_problems(name: str, inventory: Mapping[str, Any]) -> list[str]:
     if inventory.get("scheduler") != "runai":
         return []
-    runai, kubernetes = str(inventory.get("runaiVersion")), str(inventory.get("kubernetesVersion"))
-    supported = KUBERNETES.get(runai)
-    if supported is None:
-        return [
-            f"cluster '{name}': this policy pack does not know which Kubernetes versions Run:ai {runai} supports "
-            f"(known: {', '.join(KUBERNETES)}): check Run:ai's system requirements and add them to policy/versions.py"
-        ]
-    low, high = supported
-    if not _minor(low) <= _minor(kubernetes) <= _minor(high):
-        return [
-            f"cluster '{name}': Kubernetes {kubernetes} is outside {low} to {high}, which Run:ai {runai} supports: "
-            "change cluster.kubernetesVersion or runai.version"
-        ]
-    return []
+    runai = str(inventory.get("runaiVersion"))
+    versions = dict(inventory.get("componentVersions") or {"kubernetes": str(inventory.get("kubernetesVersion"))})
+    return [
+        f"cluster '{name}': {problem}: change the version in the stack or runai.version"
+        for problem in unsupported(runai, versions)
+    ]
 
 
 def stack_versions(args: StackValidationArgs) -> list[str]:
@@ -47,7 +37,9 @@ def stack_versions(args: StackValidationArgs) -> list[str]:
 POLICIES = [
     StackValidationPolicy(
         name="supported-versions",
-        description="Kubernetes within the range the configured Run:ai version supports.",
+        description=(
+            "Kubernetes, Knative, GPU Operator, Training and MPI operators within what the Run:ai version supports."
+        ),
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=stack_rule(stack_versions),
     )

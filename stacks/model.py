@@ -115,6 +115,33 @@ class StackConfig(Section):
             versions["mpiOperator"] = addons.training.mpi_operator_version
         return versions
 
+    def priority_names(self) -> list[dict[str, str]]:
+        """Every place the stack names a priority class: project defaults and
+        workload-policy defaults (`defaults.priorityClass`)."""
+        names = [
+            {
+                "where": f"org.departments[{d}].projects[{p}].defaultPriorityClass",
+                "name": project.default_priority_class,
+            }
+            for d, department in enumerate(self.org.departments)
+            for p, project in enumerate(department.projects)
+            if project.default_priority_class
+        ]
+        names += [
+            {
+                "where": f"org.workloadPolicies[{index}].defaults.priorityClass",
+                "name": str(policy.defaults["priorityClass"]),
+            }
+            for index, policy in enumerate(self.org.workload_policies)
+            if "priorityClass" in policy.defaults
+        ]
+        return names
+
+    def priority_summary(self) -> dict[str, object]:
+        """What the policy pack judges priorities by: the classes this path has
+        and every name the stack uses."""
+        return {"availableClasses": self.scheduler.priority_classes(), "priorityNames": self.priority_names()}
+
     @model_validator(mode="after")
     def _addons(self) -> StackConfig:
         addons = self.addons
@@ -184,24 +211,23 @@ class StackConfig(Section):
                     raise ValueError(
                         f"{at}.name: '{project.name}' is also a department; KAI queues share one namespace, rename one"
                     )
-                name = project.default_priority_class
-                if name is None:
-                    continue
-                if kai:
+                if kai and project.default_priority_class is not None:
                     raise ValueError(
                         f"{at}.defaultPriorityClass: the KAI path has no per-project default; remove it and set "
                         "scheduler.kai.globalDefaultPriorityClass or name the class in the workloads"
                     )
-                if name not in classes:
-                    raise ValueError(
-                        f"{at}.defaultPriorityClass: {name!r} does not exist on the {self.scheduler.kind} path; "
-                        f"use one of {', '.join(sorted(classes, key=classes.__getitem__))}"
-                    )
-                if self.org.no_preemption and classes[name] < NON_PREEMPTIBLE:
-                    raise ValueError(
-                        f"{at}.defaultPriorityClass: {name!r} ({classes[name]}) is preemptible but "
-                        f"org.noPreemption is true; use a class of {NON_PREEMPTIBLE} or more"
-                    )
+        for named in self.priority_names():
+            where, name = named["where"], named["name"]
+            if name not in classes:
+                raise ValueError(
+                    f"{where}: {name!r} does not exist on the {self.scheduler.kind} path; "
+                    f"use one of {', '.join(sorted(classes, key=classes.__getitem__))}"
+                )
+            if self.org.no_preemption and classes[name] < NON_PREEMPTIBLE:
+                raise ValueError(
+                    f"{where}: {name!r} ({classes[name]}) is preemptible but "
+                    f"org.noPreemption is true; use a class of {NON_PREEMPTIBLE} or more"
+                )
         return self
 
     @model_validator(mode="after")

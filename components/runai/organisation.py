@@ -163,7 +163,7 @@ class RunaiOrganisation(Component):
                 # The password sits in `spec`: all of it stays secret.
                 opts=self.child(additional_secret_outputs=["spec"]),
             )
-        self.register_outputs({"organisation": {"queues": summary, "priorityClasses": {}}})
+        self.register_outputs({"organisation": {"queues": summary, "priorityClasses": {}, **config.priority_summary()}})
 
     def _workload_policy(self, name: str, policy: WorkloadPolicyConfig, connection: pulumi.Output[str]) -> None:
         target = policy.project or policy.department or "cluster"

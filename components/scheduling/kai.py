@@ -113,6 +113,7 @@ class KaiScheduling(Component):
                         class_name: {"value": value, "globalDefault": class_name == kai.global_default_priority_class}
                         for class_name, value in kai.priority_classes.items()
                     },
+                    **config.priority_summary(),
                 }
             }
         )

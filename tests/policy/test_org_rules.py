@@ -29,7 +29,7 @@ from tests.unit.test_kai import kai_settings
 KAI = "runai-cluster:scheduling:KaiScheduling"
 CLUSTER = "runai-cluster:cluster:Cluster"
 CAPACITY, WITHIN_DEPARTMENT, OVER_QUOTA_OFF, POOLS_HAVE_NODES = quotas.POLICIES
-[PRIORITY_ORDER] = priorities.POLICIES
+PRIORITY_ORDER, PRIORITY_NAMES = priorities.POLICIES
 [PROTECTION] = protection.POLICIES
 PINNED, NO_PLAIN_SECRETS = hygiene.POLICIES
 [SUPPORTED_VERSIONS] = versions.POLICIES
@@ -147,6 +147,25 @@ def test_priority_classes_critical_and_two_defaults() -> None:
     assert messages[1].startswith("PriorityClasses build, train are all globalDefault; Kubernetes allows one")
 
 
+def test_priority_names_exist_and_respect_no_preemption() -> None:
+    org = "runai-cluster:runai:Organisation"
+    names = [
+        {"where": "org.departments[0].projects[0].defaultPriorityClass", "name": "urgent"},
+        {"where": "org.workloadPolicies[0].defaults.priorityClass", "name": "train"},
+    ]
+    summary = {"queues": [], "priorityClasses": {}, "availableClasses": {"train": 50, "build": 100}}
+    org_resource = resource(org, "org", {"organisation": {**summary, "priorityNames": names}})
+    calm = resource(CLUSTER, "c", {"inventory": {"noPreemption": True}})
+    fine = resource(org, "org", {"organisation": {**summary, "priorityNames": names[1:]}})
+    assert stack_violations(PRIORITY_NAMES, [fine]) == []
+    assert stack_violations(PRIORITY_NAMES, [org_resource, calm]) == [
+        "org.departments[0].projects[0].defaultPriorityClass: priority class 'urgent' does not exist "
+        "(there are: train, build)",
+        "org.workloadPolicies[0].defaults.priorityClass: priority class 'train' (50) is preemptible but "
+        "org.noPreemption is true: name a class of 100 or more",
+    ]
+
+
 def test_production_objects_are_protected() -> None:
     settings = copy.deepcopy(stack_settings("prod"))
     settings["scheduler"] = {"kind": "kai"}
@@ -237,18 +256,28 @@ def test_a_value_unknown_during_preview_is_not_passed_silently(kai: list[PolicyR
         stack_violations(CAPACITY, resources, {"overcommitRatio": 1.0})
 
 
-def test_kubernetes_within_the_runai_support_matrix() -> None:
+def test_versions_within_the_runai_support_matrix() -> None:
     settings = copy.deepcopy(stack_settings("dev"))
     assert stack_violations(SUPPORTED_VERSIONS, program_resources(settings)) == []  # 1.32.8 on Run:ai 2.20
 
     settings["runai"] = {"version": "2.19"}
+    messages = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
+    assert sorted(messages) == [
+        "cluster 'gpu-dev': knative 1.16.0 is outside 1.10 to 1.15, which Run:ai 2.19 supports: "
+        "change the version in the stack or runai.version",
+        "cluster 'gpu-dev': kubernetes 1.32.8 is outside 1.28 to 1.31, which Run:ai 2.19 supports: "
+        "change the version in the stack or runai.version",
+        "cluster 'gpu-dev': trainingOperator 1.8.1 is outside 1.7 to 1.7, which Run:ai 2.19 supports: "
+        "change the version in the stack or runai.version",
+    ]
+    settings["runai"] = {"version": "2.20"}
+    settings["addons"]["gpuOperator"] = {
+        "chart": {"repository": "https://helm.ngc.nvidia.com/nvidia", "name": "gpu-operator", "version": "v26.7.0"}
+    }
     [message] = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
-    assert message == (
-        "cluster 'gpu-dev': Kubernetes 1.32.8 is outside 1.28 to 1.31, which Run:ai 2.19 supports: "
-        "change cluster.kubernetesVersion or runai.version"
-    )
+    assert "gpuOperator v26.7.0 is outside 22.9 to 25.3, which Run:ai 2.20 supports" in message
     settings["runai"] = {"version": "2.22"}
     [message] = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
-    assert "does not know which Kubernetes versions Run:ai 2.22 supports (known: 2.19, 2.20)" in message
+    assert "Run:ai 2.22 is not in stacks/compatibility.json (known: 2.19, 2.20): add its ranges" in message
     # The KAI path has no Run:ai to support it.
     assert stack_violations(SUPPORTED_VERSIONS, program_resources(kai_settings())) == []

@@ -138,6 +138,15 @@ def test_one_pool_per_queue_on_kai_only() -> None:
     assert parse_stack(two_pools(runai_settings())).org.departments[0].quotas.keys() == {"dev", "dev2"}
 
 
+def calm(org: dict[str, Any]) -> None:
+    """org.noPreemption on, with over-quota off everywhere as it requires."""
+    org["noPreemption"] = True
+    for department in org["departments"]:
+        department["overQuota"] = False
+        for project in department["projects"]:
+            project.pop("overQuota", None)
+
+
 def test_default_priority_class_names_a_runai_class() -> None:
     def default(name: str) -> Callable[[dict[str, Any]], None]:
         return lambda org: vision(org)["projects"][1].update(defaultPriorityClass=name)
@@ -147,15 +156,28 @@ def test_default_priority_class_names_a_runai_class() -> None:
     assert "projects[1].defaultPriorityClass: 'urgent' does not exist on the runai path; use one of train," in message
 
     def no_preemption(org: dict[str, Any]) -> None:
-        org["noPreemption"] = True
-        for department in org["departments"]:
-            department["overQuota"] = False
-            for project in department["projects"]:
-                project.pop("overQuota", None)
+        calm(org)
         default("train")(org)
 
     message = refused(edit(no_preemption, kai=False))
     assert "'train' (50) is preemptible but org.noPreemption is true; use a class of 100 or more" in message
+
+
+def test_workload_policy_priority_defaults_name_a_class() -> None:
+    def policy(name: str, quiet: bool = False) -> Callable[[dict[str, Any]], None]:
+        def change(org: dict[str, Any]) -> None:
+            org["workloadPolicies"] = [{"workload": "trainings", "defaults": {"priorityClass": name}}]
+            if quiet:
+                calm(org)
+
+        return change
+
+    assert parse_stack(edit(policy("train"), kai=False))
+    message = refused(edit(policy("high"), kai=False))
+    assert "org.workloadPolicies[0].defaults.priorityClass: 'high' does not exist on the runai path" in message
+    message = refused(edit(policy("train", quiet=True), kai=False))
+    assert "org.workloadPolicies[0].defaults.priorityClass: 'train' (50) is preemptible" in message
+    assert parse_stack(edit(policy("build", quiet=True), kai=False))
 
 
 @pytest.mark.parametrize(

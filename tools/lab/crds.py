@@ -63,3 +63,26 @@ def queue_crd() -> dict[str, Any]:
             ],
         },
     }
+
+
+def mpijob_crd(version: str) -> dict[str, Any]:
+    """`mpijobs.kubeflow.org` served at one version: v1 as the Training
+    Operator ships it, v2beta1 as the MPI Operator does (spec left open)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "mpijobs.kubeflow.org", "labels": {"app.kubernetes.io/part-of": "runai-cluster-lab"}},
+        "spec": {
+            "group": "kubeflow.org",
+            "scope": "Namespaced",
+            "names": {"plural": "mpijobs", "singular": "mpijob", "kind": "MPIJob", "listKind": "MPIJobList"},
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                }
+            ],
+        },
+    }

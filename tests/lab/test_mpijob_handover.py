@@ -1,0 +1,107 @@
+"""The MPIJob CRD hand-over on a real API server: a cluster whose Training
+Operator CRD (kubeflow.org/v1) holds an MPIJob is refused in preview and in
+`up` until the stack acknowledges the migration; then the old CRD goes, the
+Training Operator is applied without it and with only its non-MPI schemes,
+and the MPI Operator's v2beta1 CRD takes the name.
+
+No chart or manifest can be downloaded here, so the two operators are
+stand-ins written by this test (a kustomize overlay with the v1 CRD and a
+Deployment, a manifest with the v2beta1 CRD): what is real is the API server,
+the engine, kustomize and our hand-over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.kube_api import KubeApi
+from components.training.mpijob_crd import CRD_PATH, MpiJobMigrationRefusedError, hand_over
+from tools.lab.__main__ import PROJECT, STACK, LabState, stack_settings, stack_workdir, up
+from tools.lab.control_plane import ControlPlane
+from tools.lab.crds import mpijob_crd
+from tools.lab.sshd import free_port
+from tools.stackrun import checked, engine_env, run
+
+OPERATOR = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {
+        "name": "training-operator",
+        "namespace": "kubeflow",
+        # No kubelet runs pods in the lab: do not wait for readiness.
+        "annotations": {"pulumi.com/skipAwait": "true"},
+    },
+    "spec": {
+        "selector": {"matchLabels": {"app": "training-operator"}},
+        "template": {
+            "metadata": {"labels": {"app": "training-operator"}},
+            "spec": {"containers": [{"name": "training-operator", "image": "training-operator-standin:1.8.1"}]},
+        },
+    },
+}
+
+
+def stand_ins(directory: Path) -> tuple[Path, Path]:
+    overlay = directory / "training-operator"
+    overlay.mkdir(parents=True)
+    documents = {
+        "namespace.yaml": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubeflow"}},
+        "crd.yaml": mpijob_crd("v1"),
+        "deployment.yaml": OPERATOR,
+    }
+    for name, document in documents.items():
+        (overlay / name).write_text(yaml.safe_dump(document))
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({"resources": list(documents)}))
+    mpi = directory / "mpi-operator.yaml"
+    mpi.write_text(yaml.safe_dump(mpijob_crd("v2beta1")))
+    return overlay, mpi
+
+
+def with_training(state: LabState, overlay: Path, mpi: Path, acknowledged: bool) -> dict[str, Any]:
+    settings = stack_settings(state)
+    settings[f"{PROJECT}:addons"]["training"] = {
+        "source": str(overlay),
+        "mpiOperatorSource": str(mpi),
+        "acknowledgeMpiJobMigration": acknowledged,
+    }
+    return settings
+
+
+def test_mpijob_crd_is_replaced_only_when_acknowledged(lab: Path, tmp_path: Path) -> None:
+    assert up(lab, 2, free_port(), free_port(), free_port()) == 0
+    state = LabState.load(lab)
+    assert state is not None
+    plane = ControlPlane(Path(state.binaries), lab / "control-plane", state.api_port, state.etcd_port)
+    plane.install_crd(mpijob_crd("v1"))
+    job = {"apiVersion": "kubeflow.org/v1", "kind": "MPIJob", "metadata": {"name": "allreduce"}, "spec": {}}
+    plane.request("POST", "/apis/kubeflow.org/v1/namespaces/default/mpijobs", job)
+    api = KubeApi((lab / "admin.kubeconfig").read_text())
+    with pytest.raises(MpiJobMigrationRefusedError, match=r"holds 1 MPIJob"):
+        hand_over(api, acknowledged=False)
+    assert api.get(CRD_PATH) is not None
+
+    overlay, mpi = stand_ins(tmp_path / "sources")
+    env = engine_env()
+    work = stack_workdir(lab, state, with_training(state, overlay, mpi, acknowledged=False))
+    refused = run(["preview", "--stack", STACK], work, env)
+    assert refused.returncode != 0
+    assert "holds 1 MPIJob(s)" in refused.stdout + refused.stderr
+    assert "acknowledgeMpiJobMigration: true" in refused.stdout + refused.stderr
+    assert api.get("/apis/kubeflow.org/v1/namespaces/default/mpijobs/allreduce") is not None
+
+    work = stack_workdir(lab, state, with_training(state, overlay, mpi, acknowledged=True))
+    checked(["up", "--yes", "--skip-preview", "--stack", STACK], work, env)
+    crd = api.get(CRD_PATH)
+    assert crd is not None
+    assert [v["name"] for v in crd["spec"]["versions"]] == ["v2beta1"]
+    deployment = api.get("/apis/apps/v1/namespaces/kubeflow/deployments/training-operator")
+    assert deployment is not None
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "--enable-scheme=tfjob",
+        "--enable-scheme=pytorchjob",
+        "--enable-scheme=xgboostjob",
+    ]
+    checked(["preview", "--expect-no-changes", "--stack", STACK], work, env)

@@ -1,0 +1,250 @@
+"""The cluster layers under mocks: values, order, switches, and their
+settings refused when wrong."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.charts import chart_args, merged
+from components.layers import dns_records
+from stacks.addons import GPU_OPERANDS_LABEL, layers_off
+from stacks.base import Chart
+from stacks.load import StackConfigError, parse_stack
+from stacks.model import ConfigWarning
+from tests.unit.harness import Recorded, run_program, stack_settings
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def with_addons(stack: str = "dev", **layers: Any) -> dict[str, Any]:
+    settings = copy.deepcopy(stack_settings(stack))
+    settings["addons"] = merged(settings.get("addons", {}), layers)
+    return settings
+
+
+def release(recorded: Recorded, suffix: str) -> Any:
+    [found] = [r for r in recorded.of_type(RELEASE) if r.name.endswith(suffix)]
+    return found
+
+
+@pytest.fixture(scope="module")
+def dev() -> Recorded:
+    recorded, _ = run_program(stack_settings("dev"))
+    return recorded
+
+
+@pytest.fixture(scope="module")
+def prod() -> Recorded:
+    recorded, _ = run_program(stack_settings("prod"), stack="prod")
+    return recorded
+
+
+def test_flannel_on_the_cluster_pod_cidr_and_calico_instead(dev: Recorded) -> None:
+    flannel = release(dev, "-cni-flannel")
+    assert flannel.inputs["values"]["podCidr"] == "10.244.0.0/16"
+    assert flannel.inputs["namespace"] == "kube-flannel"
+    recorded, _ = run_program(with_addons(cni={"kind": "calico"}))
+    calico = release(recorded, "-cni-calico")
+    [pool] = calico.inputs["values"]["installation"]["calicoNetwork"]["ipPools"]
+    assert pool["cidr"] == "10.244.0.0/16"
+    assert calico.inputs["chart"] == "tigera-operator" and calico.inputs["version"] == "v3.32.2"
+
+
+def test_metallb_in_l2_mode_with_the_stack_pools(dev: Recorded) -> None:
+    chart = release(dev, "-metallb-chart")
+    assert chart.inputs["values"]["speaker"]["frr"] == {"enabled": False}
+    assert chart.inputs["values"]["frrk8s"] == {"enabled": False}
+    [pool] = dev.of_type("kubernetes:metallb.io/v1beta1:IPAddressPool")
+    assert pool.inputs["spec"]["addresses"] == ["192.0.2.200-192.0.2.220"]
+    [l2] = dev.of_type("kubernetes:metallb.io/v1beta1:L2Advertisement")
+    assert l2.inputs["spec"] == {"ipAddressPools": ["services"]}
+    assert chart.urn in pool.dependencies and chart.urn in l2.dependencies
+
+
+def test_ingress_is_the_default_class_on_its_address_with_the_worker_fix(dev: Recorded) -> None:
+    controller = release(dev, "-ingress-nginx").inputs["values"]["controller"]
+    assert controller["ingressClassResource"] == {"name": "nginx", "default": True}
+    assert controller["config"] == {
+        "worker-processes": "4",
+        "worker-connections": "10240",
+        "worker-rlimit-nofile": "65536",
+    }
+    assert controller["service"]["annotations"] == {"metallb.io/loadBalancerIPs": "192.0.2.200"}
+    # The stack's values refine ours key by key.
+    recorded, _ = run_program(with_addons(ingress={"values": {"controller": {"replicaCount": 2}}}))
+    controller = release(recorded, "-ingress-nginx").inputs["values"]["controller"]
+    assert controller["replicaCount"] == 2 and controller["ingressClassResource"]["default"] is True
+
+
+def test_layers_wait_for_what_they_need(dev: Recorded) -> None:
+    pool = dev.of_type("kubernetes:metallb.io/v1beta1:IPAddressPool")[0].urn
+    prometheus = release(dev, "-monitoring-prometheus").urn
+    node_patch = dev.by_name("gpu-dev-node-roles-dev-gpu-1").urn
+    assert pool in release(dev, "-ingress-nginx").dependencies
+    assert pool in dev.by_name("gpu-dev-layers-serving-kourier-address").dependencies
+    assert prometheus in release(dev, "-gpu-operator").dependencies
+    with_alerts = copy.deepcopy(stack_settings("dev")) | {"alerts": {"enabled": True}}
+    recorded, _ = run_program(with_alerts)
+    [rule] = recorded.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    assert release(recorded, "-monitoring-prometheus").urn in rule.dependencies
+    # Every layer's resources (not only its component) wait for the nodes' labels.
+    for resource in (release(dev, "-metallb-chart"), release(dev, "-monitoring-prometheus")):
+        assert node_patch in resource.dependencies, resource.name
+    hand_over = dev.by_name("gpu-dev-layers-training-mpijob-crd").urn
+    assert hand_over in dev.by_name("gpu-dev-layers-training-training-operator").dependencies
+    assert hand_over in dev.by_name("gpu-dev-layers-training-mpi-operator").dependencies
+
+
+def test_gpu_operator_driver_follows_node_preparation(dev: Recorded) -> None:
+    values = release(dev, "-gpu-operator").inputs["values"]
+    # dev installs driver and toolkit on the hosts: the operator must not.
+    assert values["driver"] == {"enabled": False} and values["toolkit"] == {"enabled": False}
+    assert values["mig"] == {"strategy": "single"}
+    assert values["dcgmExporter"] == {"enabled": True, "serviceMonitor": {"enabled": True}}
+    settings = with_addons(gpuOperator={"excludeNodes": ["dev-gpu-2"], "migStrategy": "mixed"})
+    settings["packages"] = merged(settings["packages"], {"nvidia": {"installOnHost": False}})
+    recorded, _ = run_program(settings)
+    values = release(recorded, "-gpu-operator").inputs["values"]
+    assert values["driver"] == {"enabled": True} and values["mig"] == {"strategy": "mixed"}
+    labels = recorded.by_name("gpu-dev-node-roles-dev-gpu-2").inputs["metadata"]["labels"]
+    assert labels[GPU_OPERANDS_LABEL] == "false"
+    assert GPU_OPERANDS_LABEL not in recorded.by_name("gpu-dev-node-roles-dev-gpu-1").inputs["metadata"]["labels"]
+
+
+def test_network_operator_rdma_on_the_stack_interfaces(prod: Recorded, dev: Recorded) -> None:
+    [policy] = prod.of_type("kubernetes:mellanox.com/v1alpha1:NicClusterPolicy")
+    plugin = policy.inputs["spec"]["rdmaSharedDevicePlugin"]
+    config = yaml.safe_load(plugin["config"])
+    assert config["configList"][0]["selectors"] == {"ifNames": ["ibp12s0", "ibp75s0"], "linkTypes": ["infiniband"]}
+    assert "ofedDriver" not in policy.inputs["spec"]  # the hosts' driver is kept
+    # one Node Feature Discovery: the GPU Operator's
+    assert release(prod, "-network-operator").inputs["values"]["nfd"] == {"enabled": False}
+    assert not dev.of_type("kubernetes:mellanox.com/v1alpha1:NicClusterPolicy")
+
+
+def test_knative_configured_for_runai(prod: Recorded) -> None:
+    patches = {
+        r.inputs["metadata"]["name"]: r.inputs["data"] for r in prod.of_type("kubernetes:core/v1:ConfigMapPatch")
+    }
+    assert patches["config-network"] == {"ingress-class": "kourier.ingress.networking.knative.dev"}
+    assert patches["config-domain"] == {"runai.example.com": "", "inference.runai.example.com": ""}
+    assert patches["config-autoscaler"] == {"enable-scale-to-zero": "true"}
+    assert patches["config-features"]["kubernetes.podspec-schedulername"] == "enabled"
+    files = [r.inputs["file"] for r in prod.of_type("kubernetes:yaml/v2:ConfigFile", under="Serving")]
+    assert files == [
+        "https://github.com/knative/serving/releases/download/knative-v1.16.0/serving-crds.yaml",
+        "https://github.com/knative/serving/releases/download/knative-v1.16.0/serving-core.yaml",
+        "https://github.com/knative/net-kourier/releases/download/knative-v1.16.0/kourier.yaml",
+    ]
+    [kourier] = prod.of_type("kubernetes:core/v1:ServicePatch")
+    assert kourier.inputs["metadata"]["annotations"] == {"metallb.io/loadBalancerIPs": "198.51.100.201"}
+
+
+def test_training_operator_without_its_mpijob_crd_and_scheme(dev: Recorded) -> None:
+    [directory] = dev.of_type("kubernetes:kustomize/v2:Directory")
+    kustomization = yaml.safe_load((Path(directory.inputs["directory"]) / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == [
+        "https://github.com/kubeflow/training-operator.git//manifests/overlays/standalone?ref=v1.8.1"
+    ]
+    delete, schemes = (yaml.safe_load(p["patch"]) for p in kustomization["patches"])
+    assert delete["metadata"] == {"name": "mpijobs.kubeflow.org"} and delete["$patch"] == "delete"
+    assert schemes[0]["value"] == ["--enable-scheme=tfjob", "--enable-scheme=pytorchjob", "--enable-scheme=xgboostjob"]
+    [mpi] = dev.of_type("kubernetes:yaml/v2:ConfigFile", under="TrainingOperators")
+    assert mpi.inputs["file"].endswith("/mpi-operator/v0.6.0/deploy/v2beta1/mpi-operator.yaml")
+    hand_over = dev.by_name("gpu-dev-layers-training-mpijob-crd")
+    assert hand_over.inputs["acknowledged"] is False and "kubeconfig" in hand_over.secret_paths
+
+
+def test_every_layer_can_be_off() -> None:
+    settings = copy.deepcopy(stack_settings("dev"))
+    settings["addons"] = layers_off()
+    recorded, _ = run_program(settings)
+    assert recorded.of_type(RELEASE) == []
+    assert recorded.of_type("kubernetes:yaml/v2:ConfigFile") == []
+    assert not [r for r in recorded.resources.values() if "ClusterLayers$" in r.urn]
+
+
+def test_dns_records_for_the_fixed_addresses() -> None:
+    config = parse_stack(stack_settings("prod"))
+    assert dns_records(config) == [
+        {"name": "runai.example.com", "type": "A", "address": "198.51.100.200"},
+        {"name": "*.runai.example.com", "type": "A", "address": "198.51.100.201"},
+        {"name": "*.inference.runai.example.com", "type": "A", "address": "198.51.100.201"},
+    ]
+
+
+def test_local_chart_archives_for_air_gapped_sites() -> None:
+    chart = Chart(repository="/srv/charts/", name="metallb", version="0.16.1")
+    assert chart_args(chart) == {"chart": "/srv/charts/metallb-0.16.1.tgz"}
+    oci = Chart(repository="oci://registry.example.com/charts", name="metallb", version="0.16.1")
+    assert chart_args(oci) == {"chart": "oci://registry.example.com/charts/metallb", "version": "0.16.1"}
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        (
+            {"metallb": {"subnet": "192.0.2.0/24", "pools": [{"addresses": ["192.0.3.1-192.0.3.9"]}]}},
+            "addons.metallb: pools.default: 192.0.3.1-192.0.3.9 is not inside subnet 192.0.2.0/24",
+        ),
+        (
+            {
+                "metallb": {
+                    "pools": [
+                        {"name": "a", "addresses": ["192.0.2.200/29"]},
+                        {"name": "b", "addresses": ["192.0.2.205"]},
+                    ]
+                }
+            },
+            "pools.b: 192.0.2.205-192.0.2.205 overlaps pool a",
+        ),
+        (
+            {"metallb": {"pools": [{"name": "services", "addresses": ["192.0.2.20-192.0.2.30", "192.0.2.200/29"]}]}},
+            "addons.metallb.pools.services: holds nodes[2].address 192.0.2.21",
+        ),
+        ({"metallb": {"pools": [{"addresses": ["192.0.2.300-192.0.2.301"]}]}}, "is not an IPv4 range"),
+        ({"ingress": {"address": "192.0.2.150"}}, "ingress.address: 192.0.2.150 is in none of metallb.pools"),
+        ({"knative": {"address": "192.0.2.200"}}, "knative.address: the same as ingress.address"),
+        ({"metallb": {"enabled": False}}, "ingress.address: needs metallb"),
+        ({"gpuOperator": {"excludeNodes": ["dev-sys-1"]}}, "'dev-sys-1' is not a GPU node of the inventory"),
+        ({"training": {"schemes": ["tfjob", "MPIJob"]}}, "mpijob: MPIJobs belong to the MPI Operator"),
+        ({"networkOperator": {"enabled": True}}, "interfaces: name the RDMA NICs"),
+        ({"cni": {"flannel": {"repository": "charts/", "name": "flannel", "version": "v0.28.9"}}}, "an absolute"),
+        ({"prometheus": {"chart": {"repository": "https://x", "name": "k", "version": "latest"}}}, "pin an exact"),
+        ({"knative": {"domain": None}, "ingress": {"hostname": None}}, "addons.knative.domain: required"),
+    ],
+)
+def test_bad_layer_settings_are_refused_with_the_key(layers: dict[str, Any], message: str) -> None:
+    settings = with_addons(**layers)
+    if layers.get("metallb", {}).get("pools") and "subnet" not in layers["metallb"]:
+        settings["addons"]["metallb"]["subnet"] = "192.0.2.0/24"
+    with pytest.raises(StackConfigError) as error:
+        parse_stack(settings)
+    assert message in str(error.value)
+
+
+def test_versions_outside_what_runai_supports() -> None:
+    newer = with_addons("prod", knative={"version": "1.21.0"})
+    with pytest.raises(StackConfigError, match=r"knative 1.21.0 is outside 1.11 to 1.16, which Run:ai 2.20 supports"):
+        parse_stack(newer)
+    dev = with_addons(
+        gpuOperator={
+            "chart": {"repository": "https://helm.ngc.nvidia.com/nvidia", "name": "gpu-operator", "version": "v26.7.0"}
+        }
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        from stacks.model import StackConfig
+
+        StackConfig.model_validate(dev)
+    assert any("gpuOperator v26.7.0 is outside 22.9 to 25.3" in str(w.message) for w in caught)
+    # The KAI path has no Run:ai version to match.
+    kai = copy.deepcopy(newer)
+    kai["scheduler"] = {"kind": "kai", "kai": {"installChart": False}}
+    parse_stack(kai)
