@@ -15,7 +15,7 @@ import resource
 import time
 
 from tests.support.generated import generated
-from tests.unit.harness import PROJECT, run_program
+from tools.mocked_program import PROJECT, run_program
 from tools.stackrun import engine_env, init_stack, preview_json, throwaway_key, workdir
 
 

@@ -18,7 +18,7 @@ from pulumi_policy import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policy"))
 
-from tests.unit.harness import run_program
+from tools.mocked_program import run_program
 
 
 def resource(resource_type: str, name: str, props: dict[str, Any], protect: bool = False) -> PolicyResource:

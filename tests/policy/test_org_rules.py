@@ -23,8 +23,8 @@ from tests.policy.stack_args import (
     resource_violations,
     stack_violations,
 )
-from tests.unit.harness import stack_settings
 from tests.unit.test_kai import kai_settings
+from tools.mocked_program import stack_settings
 
 KAI = "runai-cluster:scheduling:KaiScheduling"
 CLUSTER = "runai-cluster:cluster:Cluster"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.unit.harness import stack_settings
+from tools.mocked_program import stack_settings
 
 
 def generated(count: int, control_planes: int = 3) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stacks.load import StackConfigError, parse_stack
-from tests.unit.harness import run_program, stack_settings
+from tools.mocked_program import run_program, stack_settings
 
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 

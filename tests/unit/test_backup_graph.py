@@ -9,7 +9,7 @@ import pytest
 
 from components.backup.etcd_backup import AGENT
 from stacks.load import StackConfigError, check_secrets, parse_stack
-from tests.unit.harness import SSH_KEY, Recorded, run_program, stack_settings
+from tools.mocked_program import SSH_KEY, Recorded, run_program, stack_settings
 
 CRON_JOB = "kubernetes:batch/v1:CronJob"
 ACCESS_KEY, SECRET_KEY = "AKIA-backup-key-5e1f", "backup-secret-value-3c9a"

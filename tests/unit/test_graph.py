@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.support.generated import generated
-from tests.unit.harness import KUBECONFIG, SSH_KEY, Recorded, resolve, run_program, stack_settings
+from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, resolve, run_program, stack_settings
 
 REMOTE = "pulumi-python:dynamic:Resource"
 

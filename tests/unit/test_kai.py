@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.harness import KUBECONFIG, Recorded, Registration, run_program, stack_settings
+from tools.mocked_program import KUBECONFIG, Recorded, Registration, run_program, stack_settings
 
 QUEUE = "kubernetes:scheduling.run.ai/v2:Queue"
 ORG: dict[str, Any] = {

@@ -14,7 +14,7 @@ from components.kubeadm.bootstrap import init_config, kube_vip_manifest
 from components.kubeadm.config import api_version, render_join
 from components.scripts import render_script
 from stacks.load import parse_stack
-from tests.unit.harness import run_program, stack_settings
+from tools.mocked_program import run_program, stack_settings
 
 KUBEADM_DIR = Path(__file__).resolve().parents[2] / "components" / "kubeadm"
 

@@ -17,7 +17,7 @@ from stacks.addons import GPU_OPERANDS_LABEL, layers_off
 from stacks.base import Chart
 from stacks.load import StackConfigError, parse_stack
 from stacks.model import ConfigWarning
-from tests.unit.harness import Recorded, run_program, stack_settings
+from tools.mocked_program import Recorded, run_program, stack_settings
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

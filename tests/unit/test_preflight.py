@@ -17,8 +17,8 @@ from components.preflight.check import parse_report, preflight_params
 from components.remote.command import run_steps, step
 from components.scripts import render_script
 from stacks.load import parse_stack
-from tests.unit.harness import Recorded, resolve, run_program, stack_settings
 from tools.lab.sshd import SshServer, keygen, start_sshd
+from tools.mocked_program import Recorded, resolve, run_program, stack_settings
 
 SCRIPT = Path(__file__).resolve().parents[2] / "components" / "preflight" / "preflight.sh"
 READ_ONLY = {"swapon", "stat", "modinfo", "nproc", "df", "ss", "timedatectl", "getent", "nvidia-smi", "uname"}

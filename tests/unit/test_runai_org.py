@@ -11,8 +11,8 @@ import pytest
 
 from stacks.load import StackConfigError, check_secrets, parse_stack
 from tests.support.fake_runai import CLUSTER_ID
-from tests.unit.harness import SSH_KEY, Recorded, run_program
 from tests.unit.test_kai import kai_settings
+from tools.mocked_program import SSH_KEY, Recorded, run_program
 
 CLIENT_SECRET = "runai-client-secret-value-0b7d"
 RUNAI = {"url": "https://runai.example.com", "clientId": "automation", "clusterId": CLUSTER_ID}

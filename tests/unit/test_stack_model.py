@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 from stacks.load import StackConfigError, check_secrets, parse_stack
-from tests.unit.harness import Recorded, run_program, stack_settings
+from tools.mocked_program import Recorded, run_program, stack_settings
 
 
 def dev() -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from stacks.load import StackConfigError, parse_stack
-from tests.unit.harness import Recorded, run_program, stack_settings
 from tests.unit.test_kai import kai_settings
+from tools.mocked_program import Recorded, run_program, stack_settings
 
 PV = "kubernetes:core/v1:PersistentVolume"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"

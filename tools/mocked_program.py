@@ -1,4 +1,7 @@
-"""Run the Pulumi program under mocks and record what it registers."""
+"""Run the Pulumi program under mocks and record what it registers: the
+unit tests' harness, the benchmarks' program evaluation, and how
+`tools.images` learns every chart, manifest and image a stack deploys
+without an engine or machines."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "runai-cluster"
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-value-4f2a\n-----END OPENSSH PRIVATE KEY-----"
 KUBECONFIG = "apiVersion: v1\nkind: Config\n# mock-kubeconfig-value-9c1d\n"
