@@ -4,8 +4,10 @@ the MPI Operator v2beta1, after the MPIJob CRD hand-over."""
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -16,7 +18,7 @@ from components.training.mpijob_crd import CRD, MpiJobCrdHandOver
 from stacks.addons import TrainingConfig
 
 
-def kustomization(training: TrainingConfig) -> dict[str, object]:
+def kustomization(training: TrainingConfig) -> dict[str, Any]:
     """The upstream overlay with two patches: its MPIJob CRD deleted (the MPI
     Operator owns that name) and only the non-MPI schemes enabled."""
     delete_crd = {
@@ -44,14 +46,29 @@ def kustomization(training: TrainingConfig) -> dict[str, object]:
 
 
 def write_kustomization(training: TrainingConfig) -> str:
-    """A directory holding our kustomization; named by its content, so the
+    """A directory holding our kustomization; named by the settings, so the
     same settings give the same path on every run."""
-    text = yaml.safe_dump(kustomization(training), sort_keys=False)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    content = kustomization(training)
+    digest = hashlib.sha256(yaml.safe_dump(content).encode()).hexdigest()[:12]
     directory = Path(tempfile.gettempdir(), "runai-cluster-kustomize", f"training-operator-{digest}")
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "kustomization.yaml").write_text(text)
+    if training.kustomization.startswith("/"):
+        # kustomize refuses absolute roots: a local copy is named relative to us.
+        content["resources"] = [os.path.relpath(training.kustomization, directory)]
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
     return str(directory)
+
+
+class KustomizeDirectory(pulumi.ComponentResource):
+    """pulumi-kubernetes' kustomize/v2 Directory, registered untyped: its
+    Python class (4.25.0) declares the `resources` output a string while the
+    provider returns a list, which fails the program once the Directory
+    exists."""
+
+    def __init__(self, name: str, directory: str, opts: pulumi.ResourceOptions) -> None:
+        super().__init__(
+            "kubernetes:kustomize/v2:Directory", name, {"directory": directory, "resources": None}, opts, remote=True
+        )
 
 
 class TrainingOperators(Component):
@@ -69,10 +86,8 @@ class TrainingOperators(Component):
             training.acknowledge_mpi_job_migration,
             self.child(),
         )
-        training_operator = k8s.kustomize.v2.Directory(
-            f"{name}-training-operator",
-            directory=write_kustomization(training),
-            opts=self.child(depends_on=[hand_over]),
+        training_operator = KustomizeDirectory(
+            f"{name}-training-operator", write_kustomization(training), self.child(depends_on=[hand_over])
         )
         mpi_operator = k8s.yaml.v2.ConfigFile(
             f"{name}-mpi-operator",

@@ -71,7 +71,7 @@ def with_training(state: LabState, overlay: Path, mpi: Path, acknowledged: bool)
 
 
 def test_mpijob_crd_is_replaced_only_when_acknowledged(lab: Path, tmp_path: Path) -> None:
-    assert up(lab, 2, free_port(), free_port(), free_port()) == 0
+    assert up(lab, 4, free_port(), free_port(), free_port()) == 0
     state = LabState.load(lab)
     assert state is not None
     plane = ControlPlane(Path(state.binaries), lab / "control-plane", state.api_port, state.etcd_port)
