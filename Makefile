@@ -10,7 +10,7 @@ TOOLCHAIN_BIN = $(shell tools/toolchain.sh 2>/dev/null | tail -n 1)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: help deps venv lint unit toolchain integration test preview lab lab-status lab-down bench clean
+.PHONY: help deps venv lint unit toolchain integration test preview images lab lab-status lab-down bench clean
 
 help:
 	@echo "make lab                 main job: a local lab (SSH hosts + Kubernetes API server) and pulumi up onto it"
@@ -21,6 +21,7 @@ help:
 	@echo "make toolchain           build or reuse the Pulumi CLI, language host and plugins"
 	@echo "make preview STACK=dev   pulumi preview --diff of a stack on a local backend"
 	@echo "make bench               print program-evaluation, preview and lab timings"
+	@echo "make images STACK=prod   every container image the stack deploys (to mirror for air-gapped sites)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt
 	python3 -m venv $(VENV)
@@ -55,10 +56,14 @@ integration: venv deps
 
 test: venv deps lint
 	@tools/toolchain.sh >/dev/null
+	@tools/render_tools.sh >/dev/null
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m pytest tests -q
 
 preview: venv
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m tools.stackrun preview $(STACK)
+
+images: venv
+	$(PY) -m tools.images $(STACK)
 
 lab: venv deps
 	@tools/toolchain.sh >/dev/null

@@ -5,8 +5,8 @@ Training Operator is applied without it and with only its non-MPI schemes,
 and the MPI Operator's v2beta1 CRD takes the name.
 
 No chart or manifest can be downloaded here, so the two operators are
-stand-ins written by this test (a kustomize overlay with the v1 CRD and a
-Deployment, a manifest with the v2beta1 CRD): what is real is the API server,
+stand-ins (tests/support/standins.py: a kustomize overlay with the v1 CRD
+and a Deployment, a manifest with the v2beta1 CRD): what is real is the API server,
 the engine, kustomize and our hand-over."""
 
 from __future__ import annotations
@@ -15,49 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from components.kube_api import KubeApi
 from components.training.mpijob_crd import CRD_PATH, MpiJobMigrationRefusedError, hand_over
+from tests.support.standins import training_sources
 from tools.lab.__main__ import PROJECT, STACK, LabState, stack_settings, stack_workdir, up
 from tools.lab.control_plane import ControlPlane
 from tools.lab.crds import mpijob_crd
 from tools.lab.sshd import free_port
 from tools.stackrun import checked, engine_env, run
-
-OPERATOR = {
-    "apiVersion": "apps/v1",
-    "kind": "Deployment",
-    "metadata": {
-        "name": "training-operator",
-        "namespace": "kubeflow",
-        # No kubelet runs pods in the lab: do not wait for readiness.
-        "annotations": {"pulumi.com/skipAwait": "true"},
-    },
-    "spec": {
-        "selector": {"matchLabels": {"app": "training-operator"}},
-        "template": {
-            "metadata": {"labels": {"app": "training-operator"}},
-            "spec": {"containers": [{"name": "training-operator", "image": "training-operator-standin:1.8.1"}]},
-        },
-    },
-}
-
-
-def stand_ins(directory: Path) -> tuple[Path, Path]:
-    overlay = directory / "training-operator"
-    overlay.mkdir(parents=True)
-    documents = {
-        "namespace.yaml": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubeflow"}},
-        "crd.yaml": mpijob_crd("v1"),
-        "deployment.yaml": OPERATOR,
-    }
-    for name, document in documents.items():
-        (overlay / name).write_text(yaml.safe_dump(document))
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({"resources": list(documents)}))
-    mpi = directory / "mpi-operator.yaml"
-    mpi.write_text(yaml.safe_dump(mpijob_crd("v2beta1")))
-    return overlay, mpi
 
 
 def with_training(state: LabState, overlay: Path, mpi: Path, acknowledged: bool) -> dict[str, Any]:
@@ -83,7 +49,7 @@ def test_mpijob_crd_is_replaced_only_when_acknowledged(lab: Path, tmp_path: Path
         hand_over(api, acknowledged=False)
     assert api.get(CRD_PATH) is not None
 
-    overlay, mpi = stand_ins(tmp_path / "sources")
+    overlay, mpi = training_sources(tmp_path / "sources")
     env = engine_env()
     work = stack_workdir(lab, state, with_training(state, overlay, mpi, acknowledged=False))
     refused = run(["preview", "--stack", STACK], work, env)
