@@ -16,7 +16,7 @@ import time
 
 from tests.support.generated import generated
 from tools.mocked_program import PROJECT, run_program
-from tools.stackrun import engine_env, init_stack, preview_json, throwaway_key, workdir
+from tools.stackrun import engine_env, init_stack, preview_json, throwaway_secrets, workdir
 
 
 def evaluate(size: int) -> tuple[float, int]:
@@ -30,7 +30,7 @@ def preview(size: int) -> tuple[float, int]:
     settings = {f"{PROJECT}:{key}": value for key, value in generated(size).items()}
     env = engine_env()
     work = workdir("prod", settings=settings, name=f"bench-{size}")
-    init_stack(work, "prod", env, {"sshPrivateKey": throwaway_key()})
+    init_stack(work, "prod", env, throwaway_secrets())
     started = time.perf_counter()
     result = preview_json(work, "prod", env)
     elapsed = time.perf_counter() - started

@@ -14,7 +14,9 @@ from components.networking.cni import PodNetwork
 from components.node_prep.prep import NodePrep
 from components.node_roles import NodeRoles
 from components.preflight.check import Preflight
+from components.runai.install import RunaiInstall
 from components.runai.organisation import RunaiOrganisation
+from components.runai.resources import runai_connection
 from components.scheduling.kai import KaiScheduling
 from components.storage.storage import DefaultStorage, DepartmentShares
 from stacks.cluster import Bootstrap
@@ -88,6 +90,7 @@ class Cluster(pulumi.ComponentResource):
         self.node_roles = NodeRoles(f"{name}-node-roles", config, joined, on_cluster)
         on_nodes = pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.node_roles])
         self.layers = ClusterLayers(f"{name}-layers", config, self.kubeconfig, on_nodes)
+        self.storage: DefaultStorage | None = None
         if config.storage.provisioner is not Provisioner.NONE:
             self.storage = DefaultStorage(f"{name}-storage", config, on_nodes)
         if config.scheduler.kind is SchedulerKind.KAI:
@@ -101,14 +104,7 @@ class Cluster(pulumi.ComponentResource):
                     pulumi.ResourceOptions(parent=self, providers=[self.provider]),
                 )
         if config.scheduler.kind is SchedulerKind.RUNAI and config.runai.url:
-            assert stack.secrets.runai_client_secret is not None  # checked by load_stack
-            self.organisation = RunaiOrganisation(
-                f"{name}-runai-org",
-                config,
-                stack.secrets.runai_client_secret,
-                stack.secrets.registry_passwords,
-                on_nodes,
-            )
+            self._runai(name, stack, on_nodes)
         if config.backup.enabled:
             self.backup = EtcdBackup(
                 f"{name}-backup",
@@ -123,6 +119,32 @@ class Cluster(pulumi.ComponentResource):
             Alerts(f"{name}-alerts", config, pulumi.ResourceOptions.merge(on_nodes, after_monitoring))
         # The inventory summary is what the policy pack (policy/) judges.
         self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})
+
+    def _runai(self, name: str, stack: LoadedStack, on_nodes: pulumi.ResourceOptions) -> None:
+        """Run:ai's control plane and cluster (when the stack installs them),
+        on the layers and storage they need, then the organisation."""
+        config = stack.config
+        assert stack.secrets.runai_client_secret is not None  # checked by load_stack
+        connection = runai_connection(config.runai, stack.secrets.runai_client_secret)
+        below = [self.node_roles, *self.layers.ready, *([self.storage] if self.storage else [])]
+        install = RunaiInstall(
+            f"{name}-runai",
+            config,
+            stack.secrets,
+            connection,
+            pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=below)),
+        )
+        assert install.cluster_id is not None  # the model requires clusterId or cluster.install
+        self.organisation = RunaiOrganisation(
+            f"{name}-runai-org",
+            config,
+            connection,
+            install.cluster_id,
+            stack.secrets.registry_passwords,
+            pulumi.ResourceOptions.merge(
+                on_nodes, pulumi.ResourceOptions(depends_on=[self.node_roles, *install.ready])
+            ),
+        )
 
     def _bootstrap(
         self, config: StackConfig, access: dict[str, NodeAccess]

@@ -28,6 +28,9 @@ SECRET_KEYS: dict[str, str] = {
     "backupAccessKeyId": "pulumi config set --secret backupAccessKeyId",
     "backupSecretAccessKey": "pulumi config set --secret backupSecretAccessKey",
     "runaiClientSecret": "pulumi config set --secret runaiClientSecret",
+    "runaiTlsKey": "pulumi config set --secret runaiTlsKey < runai.example.com.key",
+    "runaiPostgresPassword": "pulumi config set --secret runaiPostgresPassword",
+    "runaiRegistryToken": "pulumi config set --secret runaiRegistryToken",
 }
 
 
@@ -43,6 +46,9 @@ class Secrets:
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
     runai_client_secret: pulumi.Output[str] | None = None
+    runai_tls_key: pulumi.Output[str] | None = None
+    runai_postgres_password: pulumi.Output[str] | None = None
+    runai_registry_token: pulumi.Output[str] | None = None
     registry_passwords: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
@@ -137,6 +143,16 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
         ]
     if config.runai.url and "runaiClientSecret" not in secret:
         problems.append(f"runaiClientSecret: required with runai.url; set it with `{SECRET_KEYS['runaiClientSecret']}`")
+    control_plane = config.runai.control_plane
+    if control_plane.install and "runaiTlsKey" not in secret:
+        problems.append(
+            f"runaiTlsKey: required with runai.controlPlane.install; set it with `{SECRET_KEYS['runaiTlsKey']}`"
+        )
+    if control_plane.install and control_plane.external_postgres and "runaiPostgresPassword" not in secret:
+        problems.append(
+            "runaiPostgresPassword: required with runai.controlPlane.externalPostgres; set it with "
+            f"`{SECRET_KEYS['runaiPostgresPassword']}`"
+        )
     if problems:
         raise StackConfigError("\n".join(problems))
 
@@ -157,6 +173,9 @@ def load_stack() -> LoadedStack:
             backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
             backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
             runai_client_secret=cfg.get_secret("runaiClientSecret"),
+            runai_tls_key=cfg.get_secret("runaiTlsKey"),
+            runai_postgres_password=cfg.get_secret("runaiPostgresPassword"),
+            runai_registry_token=cfg.get_secret("runaiRegistryToken"),
             registry_passwords={
                 registry.name: cfg.require_secret(registry_secret(registry.name))
                 for registry in config.runai.registries

@@ -3,9 +3,11 @@ keeps the organisation (node pools, departments, projects)."""
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Annotated, Any
 
-from stacks.base import Section
+from pydantic import AfterValidator, Field, model_validator
+
+from stacks.base import Chart, Section, check_host
 
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -20,6 +22,48 @@ class Registry(Section):
     user: str = Field(min_length=1)
 
 
+class ExternalPostgres(Section):
+    """The control plane's database outside the cluster; its password is the
+    runaiPostgresPassword secret."""
+
+    host: Annotated[str, AfterValidator(check_host)]
+    port: int = Field(5432, ge=1, le=65535)
+    username: str = Field("runai", min_length=1)
+
+
+class ControlPlaneInstall(Section):
+    """The self-hosted control plane (namespace runai-backend), installed by
+    this stack on this cluster at runai.url's host. The certificate's key is
+    the runaiTlsKey secret; the token for Run:ai's registry the
+    runaiRegistryToken secret (leave it unset when the images are mirrored)."""
+
+    install: bool = False
+    chart: Chart = Chart(
+        repository="https://runai.jfrog.io/artifactory/cp-charts-prod", name="control-plane", version="2.20.0"
+    )
+    # PEM certificate (chain) for the domain.
+    tls_certificate: str | None = None
+    external_postgres: ExternalPostgres | None = None
+    image_pull_user: str = "self-hosted-image-puller-prod"
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClusterInstall(Section):
+    """The Run:ai cluster chart (namespace runai) on this cluster, registered
+    with the control plane unless runai.clusterId names a registered one."""
+
+    install: bool = False
+    # The name the control plane shows; defaults to cluster.name.
+    name: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    chart: Chart = Chart(
+        repository="https://runai.jfrog.io/artifactory/api/helm/run-ai-charts", name="runai-cluster", version="2.20.0"
+    )
+    # Merged into the RunaiConfig `runai` spec, e.g. seed 002's
+    # {"workload-controller": {"externalAuthUrlEnabled": false}}.
+    runai_config: dict[str, Any] = Field(default_factory=dict)
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
 class RunaiConfig(Section):
     """The client secret is the runaiClientSecret secret."""
 
@@ -32,15 +76,38 @@ class RunaiConfig(Section):
     # The organisation's CA, to verify the control plane's certificate.
     ca_file: str | None = None
     registries: list[Registry] = Field(default_factory=list)
+    control_plane: ControlPlaneInstall = ControlPlaneInstall()
+    cluster: ClusterInstall = ClusterInstall()
 
     @model_validator(mode="after")
     def _complete(self) -> RunaiConfig:
-        if self.url and not (self.client_id and self.cluster_id):
-            raise ValueError("url: also give clientId (the application) and clusterId (the registered cluster's UUID)")
+        if (self.control_plane.install or self.cluster.install) and not self.url:
+            raise ValueError("url: required to install Run:ai (https://<the Run:ai domain>)")
+        if self.control_plane.install and not self.control_plane.tls_certificate:
+            raise ValueError(
+                "controlPlane.tlsCertificate: required to install the control plane (PEM for the url's host; "
+                "its key is the runaiTlsKey secret)"
+            )
+        if self.cluster.install and self.cluster_id:
+            raise ValueError(
+                "clusterId: with cluster.install the stack registers the cluster itself; remove clusterId "
+                "(or cluster.install to keep a cluster registered by hand)"
+            )
+        if self.url and not self.client_id:
+            raise ValueError("url: also give clientId (the application the stack acts as)")
+        if self.url and not (self.cluster_id or self.cluster.install):
+            raise ValueError(
+                "url: also give clusterId (the registered cluster's UUID), or cluster.install: true to register "
+                "and install the cluster"
+            )
         names = [registry.name for registry in self.registries]
         if len(set(names)) != len(names):
             raise ValueError("registries: each name once")
         return self
+
+    @property
+    def domain(self) -> str | None:
+        return self.url.split("://", 1)[1] if self.url else None
 
 
 def registry_secret(name: str) -> str:

@@ -22,6 +22,12 @@ PROJECT = "runai-cluster"
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-value-4f2a\n-----END OPENSSH PRIVATE KEY-----"
 KUBECONFIG = "apiVersion: v1\nkind: Config\n# mock-kubeconfig-value-9c1d\n"
 PREFLIGHT_REPORT = 'ok cpus: 8\nPREFLIGHT {"node": "n", "passed": true, "checks": [{"check": "cpus"}]}\n'
+# Enough for every example stack (prod installs Run:ai).
+DEFAULT_SECRETS = {
+    "sshPrivateKey": SSH_KEY,
+    "runaiClientSecret": "mock-runai-client-secret-6a1e",
+    "runaiTlsKey": "-----BEGIN PRIVATE KEY-----\nmock-tls-key-0d4c\n-----END PRIVATE KEY-----",
+}
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
@@ -138,7 +144,7 @@ def run_program(
     registered and the root component."""
     from components.program import build
 
-    secrets = {"sshPrivateKey": SSH_KEY} if secrets is None else secrets
+    secrets = dict(DEFAULT_SECRETS) if secrets is None else secrets
     config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in settings.items()}
     config.update({f"{PROJECT}:{k}": v for k, v in secrets.items()})
     pulumi.runtime.set_all_config(config, [f"{PROJECT}:{k}" for k in secrets])

@@ -50,6 +50,16 @@ def throwaway_key() -> str:
     ).decode()
 
 
+def throwaway_secrets() -> dict[str, str]:
+    """Every secret a preview of our example stacks needs, made up: nothing
+    is dialled or called during a preview of machines that do not exist."""
+    return {
+        "sshPrivateKey": throwaway_key(),
+        "runaiClientSecret": "throwaway-client-secret",
+        "runaiTlsKey": "-----BEGIN PRIVATE KEY-----\nthrowaway\n-----END PRIVATE KEY-----",
+    }
+
+
 def engine_env(backend: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     STATE.mkdir(exist_ok=True)

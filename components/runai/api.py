@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,8 @@ def _access_rule(item: dict[str, Any]) -> Any:
 
 
 KINDS = {
+    # Clusters are listed as a bare array and named by a UUID.
+    "clusters": Kind("/api/v1/clusters", "", _by_name, lambda item: str(item["uuid"])),
     "nodepools": Kind("/api/v1/node-pools", "nodepools", _by_name),
     "departments": Kind("/api/v1/org-unit/departments", "departments", _by_name),
     "projects": Kind("/api/v1/org-unit/projects", "projects", _by_name),
@@ -154,8 +157,15 @@ class RunaiApi:
 
     def list(self, kind: str) -> list[dict[str, Any]]:
         data = self._call("GET", KINDS[kind].path) or {}
-        items: list[dict[str, Any]] = data.get(KINDS[kind].list_key, [])
+        items: list[dict[str, Any]] = data if isinstance(data, list) else data.get(KINDS[kind].list_key, [])
         return items
+
+    def install_info(self, cluster_uuid: str, version: str, cluster_url: str) -> dict[str, Any]:
+        """What installing the cluster chart needs: {clientSecret, chartRepoURL, ...}."""
+        query = urllib.parse.urlencode({"version": version, "remoteClusterUrl": cluster_url})
+        path = f"{KINDS['clusters'].path}/{cluster_uuid}/cluster-install-info?{query}"
+        info: dict[str, Any] = self._call("GET", path)
+        return info
 
     def find(self, kind: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """The existing object that `body` describes, if any."""

@@ -5,7 +5,6 @@ API."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pulumi
@@ -61,19 +60,15 @@ class RunaiOrganisation(Component):
         self,
         name: str,
         config: StackConfig,
-        client_secret: pulumi.Output[str],
+        connection: pulumi.Output[str],
+        cluster_id: pulumi.Input[str],
         registry_passwords: dict[str, pulumi.Output[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:runai:Organisation", name, opts)
         runai = config.runai
-        assert runai.url and runai.client_id and runai.cluster_id  # checked by the model
-        self._cluster_id = runai.cluster_id
-        connection = client_secret.apply(
-            lambda secret: json.dumps(
-                {"url": runai.url, "client_id": runai.client_id, "client_secret": secret, "ca_file": runai.ca_file}
-            )
-        )
+        # The registered cluster: a setting, or the registration this stack made.
+        self._cluster_id = cluster_id
         # Departments, projects and pools outlive a mistaken rename in production.
         keep = self.child(protect=config.is_prod)
         self.pools = {
@@ -84,7 +79,7 @@ class RunaiOrganisation(Component):
                     "name": pool,
                     "labelKey": config.labels.node_pool,
                     "labelValue": pool,
-                    "clusterId": runai.cluster_id,
+                    "clusterId": cluster_id,
                     "placementStrategy": {"cpu": "binpack", "gpu": "binpack"},
                 },
                 connection=connection,
@@ -156,7 +151,7 @@ class RunaiOrganisation(Component):
                 f"{name}-registry-{registry.name}",
                 kind="dockerregistry",
                 spec={
-                    "meta": {"name": registry.name, "scope": "cluster", "clusterId": runai.cluster_id},
+                    "meta": {"name": registry.name, "scope": "cluster", "clusterId": cluster_id},
                     "spec": {"url": registry.url, "user": registry.user, "password": registry_passwords[registry.name]},
                 },
                 connection=connection,

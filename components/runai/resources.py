@@ -16,6 +16,7 @@ import pulumi
 from pulumi import dynamic
 
 from components.runai.api import KINDS, SCOPE_IDS, Credentials, RunaiApi
+from stacks.runai import RunaiConfig
 
 # Assets keep name and scope under `meta` and their settings under `spec`.
 ASSETS = ("nfs", "compute", "dockerregistry")
@@ -27,7 +28,7 @@ WRITE_ONLY = {"dockerregistry": ("spec", "password")}
 IMMUTABLE = ("name", "clusterId", "parentId", "requestedNamespace")
 
 
-def _api(connection: str) -> RunaiApi:
+def api_for(connection: str) -> RunaiApi:
     return RunaiApi(Credentials(**json.loads(connection)))
 
 
@@ -79,7 +80,7 @@ def update_body(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 class RunaiObjectProvider(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        api = _api(props["connection"])
+        api = api_for(props["connection"])
         kind = props["kind"]
         created = api.create(kind, request_body(api, kind, props["spec"]))
         return dynamic.CreateResult(
@@ -87,7 +88,7 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         )
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        current = _api(props["connection"]).get(props["kind"], id_)
+        current = api_for(props["connection"]).get(props["kind"], id_)
         if current is None:  # deleted in the UI: the next up creates it again
             return dynamic.ReadResult(id_="", outs={})
         spec = observed(props["spec"], current)
@@ -107,14 +108,24 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         )
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        _api(news["connection"]).update(news["kind"], id_, update_body(news["kind"], news["spec"]))
+        api_for(news["connection"]).update(news["kind"], id_, update_body(news["kind"], news["spec"]))
         return dynamic.UpdateResult(outs={**news, "status": _olds.get("status") or {}})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        _api(props["connection"]).delete(props["kind"], id_)
+        api_for(props["connection"]).delete(props["kind"], id_)
 
 
-def _secret_connection(
+def runai_connection(runai: RunaiConfig, client_secret: pulumi.Output[str]) -> pulumi.Output[str]:
+    """How our providers reach the control plane: URL, application, CA (JSON,
+    secret because of the client secret)."""
+    return pulumi.Output.secret(client_secret).apply(
+        lambda secret: json.dumps(
+            {"url": runai.url, "client_id": runai.client_id, "client_secret": secret, "ca_file": runai.ca_file}
+        )
+    )
+
+
+def secret_connection(
     connection: pulumi.Output[str], opts: pulumi.ResourceOptions | None
 ) -> tuple[pulumi.Output[str], pulumi.ResourceOptions]:
     """The connection (URL, application id and secret) as a secret input,
@@ -139,7 +150,7 @@ class RunaiObject(dynamic.Resource):
         connection: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret, options = _secret_connection(connection, opts)
+        secret, options = secret_connection(connection, opts)
         super().__init__(
             RunaiObjectProvider(), name, {"kind": kind, "spec": spec, "connection": secret, "status": None}, options
         )
@@ -165,13 +176,13 @@ class WorkloadPolicyProvider(dynamic.ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         meta = policy_meta(props["meta"])
-        _api(props["connection"]).put_policy(props["workload"], {"meta": meta, "policy": props["policy"]})
+        api_for(props["connection"]).put_policy(props["workload"], {"meta": meta, "policy": props["policy"]})
         scope, scope_id = _scope(meta)
         return dynamic.CreateResult(id_=f"{props['workload']}/{scope}/{scope_id}", outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         scope, scope_id = _scope(policy_meta(props["meta"]))
-        current = _api(props["connection"]).get_policy(props["workload"], scope, scope_id)
+        current = api_for(props["connection"]).get_policy(props["workload"], scope, scope_id)
         if current is None:
             return dynamic.ReadResult(id_="", outs={})
         return dynamic.ReadResult(id_=id_, outs={**props, "policy": observed(props["policy"], current.get("policy"))})
@@ -183,12 +194,12 @@ class WorkloadPolicyProvider(dynamic.ResourceProvider):
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         body = {"meta": policy_meta(news["meta"]), "policy": news["policy"]}
-        _api(news["connection"]).put_policy(news["workload"], body)
+        api_for(news["connection"]).put_policy(news["workload"], body)
         return dynamic.UpdateResult(outs=news)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         scope, scope_id = _scope(policy_meta(props["meta"]))
-        _api(props["connection"]).delete_policy(props["workload"], scope, scope_id)
+        api_for(props["connection"]).delete_policy(props["workload"], scope, scope_id)
 
 
 class WorkloadPolicy(dynamic.Resource):
@@ -202,6 +213,6 @@ class WorkloadPolicy(dynamic.Resource):
         connection: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret, options = _secret_connection(connection, opts)
+        secret, options = secret_connection(connection, opts)
         props = {"workload": workload, "meta": meta, "policy": policy, "connection": secret}
         super().__init__(WorkloadPolicyProvider(), name, props, options)

@@ -22,6 +22,7 @@ from tools.stackrun import (
     preview_json,
     run,
     throwaway_key,
+    throwaway_secrets,
     workdir,
 )
 
@@ -75,8 +76,9 @@ def backend(tmp_path: Path) -> dict[str, str]:
 @pytest.mark.parametrize(("stack", "nodes"), [("dev", 4), ("prod", 13)])
 def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[str, str]) -> None:
     work = workdir(stack, name=f"it-{stack}")
-    key = throwaway_key()
-    init_stack(work, stack, backend, {"sshPrivateKey": key})
+    secrets = throwaway_secrets()
+    key = secrets["sshPrivateKey"]
+    init_stack(work, stack, backend, secrets)
     preview = preview_json(work, stack, backend)
     assert not preview.get("failed"), preview.get("diagnostics")
     ops = collections.Counter(step["op"] for step in preview["steps"])
@@ -87,8 +89,11 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     assert types["runai-cluster:preflight:Preflight"] == nodes
     assert types["runai-cluster:nodes:NodePrep"] == nodes
     assert types["runai-cluster:kubeadm:NodeJoin"] == nodes - 1
-    # ... plus the MPIJob CRD hand-over before the training operators
-    assert types["pulumi-python:dynamic:Resource"] == 3 * nodes + 2
+    # ... plus the MPIJob CRD hand-over before the training operators, and in
+    # prod Run:ai's objects: the cluster's registration, 2 node pools, 2
+    # departments, 3 projects, 3 access rules, 2 compute resources, 1 policy.
+    runai_objects = 14 if stack == "prod" else 0
+    assert types["pulumi-python:dynamic:Resource"] == 3 * nodes + 2 + runai_objects
     assert types["kubernetes:core/v1:NodePatch"] == nodes
     # prod also backs up etcd: the component, the agent's ConfigMap, the CronJob.
     backup = 3 if stack == "prod" else 0
@@ -98,11 +103,21 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     # pool and advertisement, Knative's manifests, ConfigMap and Service patches,
     # the training operators' kustomization and manifest.
     network = 2 if stack == "prod" else 0
-    assert types["kubernetes:helm.sh/v3:Release"] == 5 + network // 2
+    # prod installs Run:ai: the control plane's and the cluster's charts.
+    runai_charts = 2 if stack == "prod" else 0
+    assert types["kubernetes:helm.sh/v3:Release"] == 5 + network // 2 + runai_charts
     assert types["kubernetes:yaml/v2:ConfigFile"] == 4
     assert types["kubernetes:kustomize/v2:Directory"] == 1
     layers = 26 + network
-    assert preview["changeSummary"] == {"create": 7 * nodes + 5 + backup + layers}
+    # prod's Run:ai: the install component, the control plane's namespace, TLS
+    # secret and chart, the cluster's registration, namespace, chart and
+    # RunaiConfig settings, and the organisation's component and 13 objects.
+    runai = 22 if stack == "prod" else 0
+    assert preview["changeSummary"] == {"create": 7 * nodes + 5 + backup + layers + runai}
+    if stack == "prod":
+        names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}
+        assert {"gpu-prod-runai-control-plane", "gpu-prod-runai-registration", "gpu-prod-runai-cluster"} <= names
+        assert {"gpu-prod-runai-org-project-serving", "gpu-prod-runai-org-pool-prod"} <= names
     assert key.splitlines()[1] not in json.dumps(preview)
 
 
@@ -150,13 +165,13 @@ def test_secrets_stay_secret_in_state_and_logs(backend: dict[str, str], tmp_path
 def test_policy_pack_passes_prod_and_stops_a_bad_change(backend: dict[str, str]) -> None:
     pack = ["--policy-pack", str(ROOT / "policy")]
     work = workdir("prod", name="it-policy-ok")
-    init_stack(work, "prod", backend, {"sshPrivateKey": throwaway_key()})
+    init_stack(work, "prod", backend, throwaway_secrets())
     ok = run(["preview", "--stack", "prod", *pack], work, backend)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "runai-cluster@v" in ok.stdout
 
     work = workdir("prod", settings=prod_with_one_system_node(), name="it-policy-bad")
-    init_stack(work, "prod", backend, {"sshPrivateKey": throwaway_key()})
+    init_stack(work, "prod", backend, throwaway_secrets())
     bad = run(["preview", "--stack", "prod", *pack], work, backend)
     assert bad.returncode != 0
     assert "production-system-nodes" in bad.stdout

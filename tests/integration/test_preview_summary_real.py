@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from tests.integration.test_engine import backend, prod_with_one_system_node  # noqa: F401 - fixture
 from tools.preview_summary import parse, render
-from tools.stackrun import ROOT, init_stack, run, throwaway_key, workdir
+from tools.stackrun import ROOT, init_stack, run, throwaway_secrets, workdir
 
 
 def test_summary_of_a_real_preview_with_a_policy_violation(backend: dict[str, str]) -> None:  # noqa: F811
     work = workdir("prod", settings=prod_with_one_system_node(), name="it-summary")
-    init_stack(work, "prod", backend, {"sshPrivateKey": throwaway_key()})
+    init_stack(work, "prod", backend, throwaway_secrets())
     env = dict(backend, PULUMI_ENABLE_STREAMING_JSON_PREVIEW="true")
     result = run(["preview", "--json", "--stack", "prod", "--policy-pack", str(ROOT / "policy")], work, env)
     assert result.returncode != 0  # the mandatory policy fails the preview

@@ -27,8 +27,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 CLUSTER_ID = "3f6a9a39-0c2f-4bd1-9b3d-5c1e7a2b9d10"
+CLUSTERS = "/api/v1/clusters"
 COLLECTIONS = {
     "/api/v1/node-pools": "nodepools",
     "/api/v1/org-unit/departments": "departments",
@@ -72,7 +74,10 @@ class FakeRunai:
     client_secret: str = "app-secret-value-7f3e"
     token_seconds: int = 3600
     store: dict[str, dict[str, dict[str, Any]]] = field(
-        default_factory=lambda: {c: {} for c in [*REQUIRED, *ASSETS, "policies"]}
+        default_factory=lambda: (
+            {c: {} for c in [*REQUIRED, *ASSETS, "policies"]}
+            | {"clusters": {CLUSTER_ID: _cluster(CLUSTER_ID, "registered-before", "2.20")}}
+        )
     )
     faults: dict[str, list[int]] = field(default_factory=dict)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
@@ -105,6 +110,24 @@ class FakeRunai:
                 item[key].update(value)
             else:
                 item[key] = value
+
+
+def _cluster(uuid: str, name: str, version: str | None, domain: str | None = None) -> dict[str, Any]:
+    return {
+        "uuid": uuid,
+        "tenantId": 1001,
+        "name": name,
+        "version": version,
+        "domain": domain,
+        "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": {"state": "WaitingToConnect"},
+        # What cluster-install-info hands out once per cluster.
+        "_clientSecret": f"cluster-secret-{uuid[:8]}",
+    }
+
+
+def _public(cluster: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in cluster.items() if not key.startswith("_")}
 
 
 def _valid_token(header: str | None, valid_from: int) -> bool:
@@ -219,6 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"accessToken": fake.token(fake.token_seconds)})
 
     def _route(self, path: str, body: Any) -> None:
+        if path == CLUSTERS or path.startswith(CLUSTERS + "/"):
+            self._clusters(path[len(CLUSTERS) :].strip("/").split("/"), body)
+            return
         if path.startswith(POLICIES + "/"):
             self._policy(path[len(POLICIES) + 1 :], body)
             return
@@ -250,6 +276,57 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._error(404, f"no route {path}")
 
+    def _clusters(self, parts: list[str], body: Any) -> None:
+        """Registration: create (201, a UUID), list (a bare array), get, rename
+        (PUT, 204), delete (202), and the install info with the client secret."""
+        clusters = self.server.fake.store["clusters"]
+        if parts == [""]:
+            if self.command == "GET":
+                self._send(200, [_public(c) for c in clusters.values()])
+            elif self.command == "POST":
+                if not isinstance(body, dict) or not body.get("name"):
+                    self._error(400, "name is required")
+                    return
+                uuid = str(uuid4())
+                clusters[uuid] = _cluster(uuid, body["name"], body.get("version"), body.get("domain"))
+                self._send(201, _public(clusters[uuid]))
+            else:
+                self._error(405, "method not allowed")
+            return
+        uuid, tail = parts[0], parts[1:]
+        if uuid not in clusters:
+            self._error(404, f"cluster {uuid} not found")
+            return
+        if tail == ["cluster-install-info"] and self.command == "GET":
+            version = parse_qs(urlsplit(self.path).query).get("version")
+            if not version:
+                self._error(400, "version is required")
+                return
+            self._send(
+                200,
+                {
+                    "installationStr": f"helm upgrade -i runai-cluster runai/runai-cluster --version {version[0]}",
+                    "repositoryName": "runai",
+                    "chartRepoURL": "https://runai.jfrog.io/artifactory/api/helm/run-ai-charts",
+                    "clientSecret": clusters[uuid]["_clientSecret"],
+                },
+            )
+        elif tail:
+            self._error(404, "no such route")
+        elif self.command == "GET":
+            self._send(200, _public(clusters[uuid]))
+        elif self.command == "PUT":
+            if not isinstance(body, dict) or set(body) != {"name"}:
+                self._error(400, "only name can be updated")
+                return
+            clusters[uuid]["name"] = body["name"]
+            self._send(204)
+        elif self.command == "DELETE":
+            del clusters[uuid]
+            self._send(202, {"code": 202, "message": "deleting"})
+        else:
+            self._error(405, "method not allowed")
+
     def _create(self, collection: str, body: Any) -> None:
         fake = self.server.fake
         if not isinstance(body, dict):
@@ -262,7 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
         if collection == "accessRules":
             self._create_access_rule(body)
             return
-        if body["clusterId"] != CLUSTER_ID:
+        if body["clusterId"] not in fake.store["clusters"]:
             self._error(400, f"unknown clusterId {body['clusterId']}")
             return
         if collection != "nodepools":

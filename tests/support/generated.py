@@ -29,6 +29,9 @@ def generated(count: int, control_planes: int = 3) -> dict[str, Any]:
             }
         )
     settings["nodes"] = nodes
+    # Scaling is about machines: the organisation (whose quotas name both
+    # example pools) stays out.
+    settings.pop("org", None)
     settings["cluster"]["environment"] = "prod" if control_planes > 1 else "dev"
     settings["cluster"]["podCidr"] = "172.16.0.0/16"
     settings["cluster"]["serviceCidr"] = "172.20.0.0/16"

@@ -9,7 +9,7 @@ import pytest
 
 from components.backup.etcd_backup import AGENT
 from stacks.load import StackConfigError, check_secrets, parse_stack
-from tools.mocked_program import SSH_KEY, Recorded, run_program, stack_settings
+from tools.mocked_program import DEFAULT_SECRETS, Recorded, run_program, stack_settings
 
 CRON_JOB = "kubernetes:batch/v1:CronJob"
 ACCESS_KEY, SECRET_KEY = "AKIA-backup-key-5e1f", "backup-secret-value-3c9a"
@@ -57,9 +57,9 @@ def s3_settings() -> dict[str, Any]:
 
 
 def test_s3_credentials_stay_secret() -> None:
-    secrets = {"sshPrivateKey": SSH_KEY, "backupAccessKeyId": ACCESS_KEY, "backupSecretAccessKey": SECRET_KEY}
+    secrets = DEFAULT_SECRETS | {"backupAccessKeyId": ACCESS_KEY, "backupSecretAccessKey": SECRET_KEY}
     recorded, _ = run_program(s3_settings(), secrets=secrets, stack="prod")
-    [secret] = recorded.of_type("kubernetes:core/v1:Secret")
+    [secret] = recorded.of_type("kubernetes:core/v1:Secret", under="EtcdBackup")
     assert secret.inputs["stringData"] == {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
     assert "stringData" in secret.secret_paths
     spec = pod(recorded)

@@ -105,6 +105,9 @@ def test_several_pools_in_their_order() -> None:
 def test_settings_refused() -> None:
     settings = runai_settings()
     del settings["runai"]["clusterId"]
+    with pytest.raises(StackConfigError, match=r"runai: url: also give clusterId .* or cluster\.install: true"):
+        parse_stack(settings)
+    del settings["runai"]["clientId"]
     with pytest.raises(StackConfigError, match="runai: url: also give clientId"):
         parse_stack(settings)
     config = parse_stack(runai_settings())

@@ -1,0 +1,186 @@
+"""Run:ai installed by the stack: the self-hosted control plane (namespace
+runai-backend) and the cluster (namespace runai) registered with it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.charts import release
+from components.managed import MANAGED_BY, Component
+from components.runai.registration import ClusterRegistration
+from stacks.load import Secrets
+from stacks.model import StackConfig
+
+BACKEND = "runai-backend"
+CLUSTER = "runai"
+CA_SECRET, CA_KEY = "runai-ca-cert", "runai-ca.pem"
+REGISTRY = "https://runai.jfrog.io"
+
+
+def docker_config(server: str, user: str, token: pulumi.Output[str]) -> pulumi.Output[str]:
+    def render(password: str) -> str:
+        auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return json.dumps({"auths": {server: {"username": user, "password": password, "auth": auth}}})
+
+    return pulumi.Output.secret(token).apply(render)
+
+
+def control_plane_values(config: StackConfig, postgres_password: pulumi.Output[str] | None) -> dict[str, Any]:
+    runai = config.runai
+    values: dict[str, Any] = {
+        "global": {
+            "domain": runai.domain,
+            "ingress": {"ingressClass": config.addons.ingress.class_name},
+            "customCA": {"enabled": bool(runai.ca_file)},
+        }
+    }
+    postgres = runai.control_plane.external_postgres
+    if postgres is not None:
+        assert postgres_password is not None  # checked by load_stack
+        values["postgresql"] = {"enabled": False}
+        values["global"]["postgresql"] = {
+            "auth": {
+                "host": postgres.host,
+                "port": postgres.port,
+                "username": postgres.username,
+                "password": postgres_password,
+            }
+        }
+    return values
+
+
+class RunaiInstall(Component):
+    """The control plane (when the stack installs it), then the cluster's
+    registration, chart and RunaiConfig settings (when it installs the
+    cluster). `cluster_id` is the registered cluster's UUID."""
+
+    def __init__(
+        self,
+        name: str,
+        config: StackConfig,
+        secrets: Secrets,
+        connection: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("runai-cluster:runai:RunaiInstall", name, opts)
+        runai = config.runai
+        self._config = config
+        self.ready: list[pulumi.Resource] = []
+        if runai.control_plane.install:
+            self.ready.append(self._control_plane(name, secrets))
+        self.cluster_id: pulumi.Input[str] | None = runai.cluster_id
+        if runai.cluster.install:
+            registration = ClusterRegistration(
+                f"{name}-registration",
+                cluster_name=runai.cluster.name or config.cluster.name,
+                version=runai.version,
+                domain=runai.domain or "",
+                cluster_url=self.cluster_url,
+                connection=connection,
+                opts=self.child(depends_on=self.ready),
+            )
+            self.cluster_id = registration.uuid
+            self.ready += self._cluster(name, registration)
+        self.register_outputs({"clusterId": self.cluster_id})
+
+    @property
+    def cluster_url(self) -> str:
+        return f"https://{self._config.runai_host}"
+
+    def _namespace(self, name: str, namespace: str) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            name, metadata={"name": namespace, "labels": MANAGED_BY}, opts=self.child(protect=self._config.is_prod)
+        )
+
+    def _ca(self, name: str, namespace: k8s.core.v1.Namespace) -> list[pulumi.Resource]:
+        """The organisation's CA, which Run:ai's services trust (customCA)."""
+        ca_file = self._config.runai.ca_file
+        if not ca_file:
+            return []
+        ca = k8s.core.v1.Secret(
+            name,
+            metadata={"name": CA_SECRET, "namespace": namespace.metadata["name"], "labels": MANAGED_BY},
+            string_data={CA_KEY: Path(ca_file).read_text()},
+            opts=self.child(),
+        )
+        return [ca]
+
+    def _control_plane(self, name: str, secrets: Secrets) -> pulumi.Resource:
+        config = self._config
+        plane = config.runai.control_plane
+        assert plane.tls_certificate and secrets.runai_tls_key is not None  # checked by the model and load_stack
+        namespace = self._namespace(f"{name}-backend-namespace", BACKEND)
+        inputs: list[pulumi.Resource] = [
+            k8s.core.v1.Secret(
+                f"{name}-tls",
+                metadata={"name": "runai-backend-tls", "namespace": namespace.metadata["name"], "labels": MANAGED_BY},
+                type="kubernetes.io/tls",
+                string_data={"tls.crt": plane.tls_certificate, "tls.key": secrets.runai_tls_key},
+                opts=self.child(),
+            ),
+            *self._ca(f"{name}-backend-ca", namespace),
+        ]
+        if secrets.runai_registry_token is not None:
+            inputs.append(
+                k8s.core.v1.Secret(
+                    f"{name}-registry",
+                    metadata={"name": "runai-reg-creds", "namespace": namespace.metadata["name"], "labels": MANAGED_BY},
+                    type="kubernetes.io/dockerconfigjson",
+                    string_data={
+                        ".dockerconfigjson": docker_config(
+                            REGISTRY, plane.image_pull_user, secrets.runai_registry_token
+                        )
+                    },
+                    opts=self.child(),
+                )
+            )
+        return release(
+            f"{name}-control-plane",
+            plane.chart,
+            BACKEND,
+            control_plane_values(config, secrets.runai_postgres_password),
+            self.child(depends_on=inputs),
+            plane.values,
+            timeout=1800,
+            release_name="runai-backend",
+        )
+
+    def _cluster(self, name: str, registration: ClusterRegistration) -> list[pulumi.Resource]:
+        runai = self._config.runai
+        namespace = self._namespace(f"{name}-cluster-namespace", CLUSTER)
+        ca = self._ca(f"{name}-cluster-ca", namespace)
+        values = {
+            "controlPlane": {"url": runai.url, "clientSecret": registration.clientSecret},
+            "cluster": {"uid": registration.uuid, "url": self.cluster_url},
+            "global": {"customCA": {"enabled": bool(runai.ca_file)}},
+        }
+        chart = release(
+            f"{name}-cluster",
+            runai.cluster.chart,
+            CLUSTER,
+            values,
+            self.child(depends_on=[registration, namespace, *ca]),
+            runai.cluster.values,
+            timeout=1200,
+            release_name="runai-cluster",
+        )
+        installed: list[pulumi.Resource] = [registration, chart]
+        if runai.cluster.runai_config:
+            # Only our keys of the operator's RunaiConfig, by server-side apply.
+            installed.append(
+                k8s.apiextensions.CustomResourcePatch(
+                    f"{name}-runai-config",
+                    api_version="run.ai/v1",
+                    kind="RunaiConfig",
+                    metadata={"name": "runai", "namespace": CLUSTER},
+                    spec=runai.cluster.runai_config,
+                    opts=self.child(depends_on=[chart]),
+                )
+            )
+        return installed

@@ -1,0 +1,181 @@
+"""Run:ai installed by the stack: the control plane's chart with its
+secrets, the cluster's registration (against the fake control plane), chart
+and RunaiConfig settings, in order on the layers below; and their settings
+refused when wrong."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from components.runai.registration import ClusterRegistrationProvider
+from stacks.load import StackConfigError, check_secrets, parse_stack
+from tests.support.fake_runai import CLUSTER_ID, fake_runai
+from tests.unit.test_runai_org import CLIENT_SECRET, objects, runai_settings
+from tools.mocked_program import SSH_KEY, Recorded, run_program
+
+TLS_KEY = "-----BEGIN PRIVATE KEY-----\nmock-tls-key-value-51c3\n-----END PRIVATE KEY-----"
+POSTGRES_PASSWORD = "mock-postgres-password-8e21"
+REGISTRY_TOKEN = "mock-registry-token-2d90"
+CERTIFICATE = "-----BEGIN CERTIFICATE-----\nmock-certificate\n-----END CERTIFICATE-----"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def install_settings(**runai: Any) -> dict[str, Any]:
+    settings = runai_settings()
+    del settings["runai"]["clusterId"]
+    settings["runai"] |= {
+        "controlPlane": {
+            "install": True,
+            "tlsCertificate": CERTIFICATE,
+            "externalPostgres": {"host": "db.example.com"},
+        },
+        "cluster": {"install": True, "runaiConfig": {"workload-controller": {"externalAuthUrlEnabled": False}}},
+        **runai,
+    }
+    settings["addons"] = {
+        "metallb": {"subnet": "10.0.0.0/24", "pools": [{"addresses": ["10.0.0.200-10.0.0.220"]}]},
+        "ingress": {"address": "10.0.0.200"},
+    }
+    return settings
+
+
+SECRETS = {
+    "sshPrivateKey": SSH_KEY,
+    "runaiClientSecret": CLIENT_SECRET,
+    "runaiTlsKey": TLS_KEY,
+    "runaiPostgresPassword": POSTGRES_PASSWORD,
+    "runaiRegistryToken": REGISTRY_TOKEN,
+}
+
+
+@pytest.fixture(scope="module")
+def installed() -> Recorded:
+    recorded, _ = run_program(install_settings(), secrets=SECRETS)
+    return recorded
+
+
+def test_control_plane_chart_values_and_secrets(installed: Recorded) -> None:
+    [chart] = [r for r in installed.of_type(RELEASE) if r.inputs["name"] == "runai-backend"]
+    values = chart.inputs["values"]
+    assert values["global"]["domain"] == "runai.example.com"
+    assert values["global"]["ingress"] == {"ingressClass": "nginx"}
+    assert values["postgresql"] == {"enabled": False}
+    assert values["global"]["postgresql"]["auth"]["host"] == "db.example.com"
+    assert values["global"]["postgresql"]["auth"]["password"] == POSTGRES_PASSWORD
+    # The password makes the whole values map a secret (shown as such in previews).
+    assert chart.secret_paths == {"values"}
+    secrets = {r.inputs["metadata"]["name"]: r for r in installed.of_type("kubernetes:core/v1:Secret")}
+    tls = secrets["runai-backend-tls"]
+    assert tls.inputs["type"] == "kubernetes.io/tls" and tls.inputs["stringData"]["tls.crt"] == CERTIFICATE
+    assert tls.secret_paths == {"stringData"}
+    pull = secrets["runai-reg-creds"]
+    auths = json.loads(pull.inputs["stringData"][".dockerconfigjson"])["auths"]
+    assert auths["https://runai.jfrog.io"]["username"] == "self-hosted-image-puller-prod"
+    assert pull.secret_paths == {"stringData"}
+    # The chart waits for its secrets and for the layers it needs below it.
+    assert {tls.urn, pull.urn} <= set(chart.dependencies)
+    ingress = next(r for r in installed.of_type(RELEASE) if r.inputs["name"] == "ingress-nginx")
+    prometheus = next(r for r in installed.of_type(RELEASE) if r.inputs["name"] == "kube-prometheus-stack")
+    assert {ingress.urn, prometheus.urn} <= set(chart.dependencies)
+
+
+def test_cluster_registered_installed_and_configured_in_order(installed: Recorded) -> None:
+    [backend] = [r for r in installed.of_type(RELEASE) if r.inputs["name"] == "runai-backend"]
+    [registration] = [
+        r for r in installed.of_type("pulumi-python:dynamic:Resource") if r.name.endswith("-registration")
+    ]
+    assert registration.inputs["name"] == "gpu-dev" and registration.inputs["version"] == "2.20"
+    assert registration.inputs["clusterUrl"] == "https://runai.example.com"
+    assert "connection" in registration.secret_paths
+    assert backend.urn in registration.dependencies
+    [cluster] = [r for r in installed.of_type(RELEASE) if r.inputs["name"] == "runai-cluster"]
+    assert cluster.inputs["values"]["controlPlane"]["url"] == "https://runai.example.com"
+    assert registration.urn in cluster.dependencies
+    [patch] = installed.of_type("kubernetes:run.ai/v1:RunaiConfigPatch")
+    assert patch.inputs["spec"] == {"workload-controller": {"externalAuthUrlEnabled": False}}
+    assert cluster.urn in patch.dependencies
+    # The organisation waits for the installed cluster.
+    pool = objects(installed, "nodepools")["dev"]
+    assert cluster.urn in pool.dependencies
+
+
+def test_secrets_never_in_plain_inputs(installed: Recorded) -> None:
+    for registration in installed.resources.values():
+        plain = json.dumps(registration.inputs)
+        for value in (TLS_KEY, POSTGRES_PASSWORD, REGISTRY_TOKEN, CLIENT_SECRET):
+            if value in plain:
+                assert registration.secret_paths, (registration.name, value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"controlPlane": {"install": True}}, "controlPlane.tlsCertificate: required"),
+        ({"clusterId": CLUSTER_ID}, "clusterId: with cluster.install the stack registers the cluster itself"),
+        ({"url": None}, "url: required to install Run:ai"),
+        ({"cluster": {"install": True, "name": "Bad_Name"}}, "runai.cluster.name"),
+    ],
+)
+def test_install_settings_refused(change: dict[str, Any], message: str) -> None:
+    settings = install_settings(**change)
+    if settings["runai"]["url"] is None:
+        del settings["runai"]["url"]
+    with pytest.raises(StackConfigError) as error:
+        parse_stack(settings)
+    assert message in str(error.value)
+
+
+def test_install_secrets_required() -> None:
+    config = parse_stack(install_settings())
+    present = {"sshPrivateKey", "runaiClientSecret"}
+    with pytest.raises(StackConfigError) as error:
+        check_secrets(config, present=present, secret=present)
+    assert "runaiTlsKey: required with runai.controlPlane.install" in str(error.value)
+    assert "runaiPostgresPassword: required with runai.controlPlane.externalPostgres" in str(error.value)
+
+
+def props(connection: str, name: str = "lab-b") -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": "2.20",
+        "domain": "runai.example.com",
+        "clusterUrl": "https://runai.example.com",
+        "connection": connection,
+    }
+
+
+def test_registration_against_the_fake_control_plane() -> None:
+    provider = ClusterRegistrationProvider()
+    with fake_runai() as (url, fake):
+        connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+        created = provider.create(props(connection))
+        uuid = created.id
+        assert fake.store["clusters"][uuid]["name"] == "lab-b"
+        assert created.outs["clientSecret"] == fake.store["clusters"][uuid]["_clientSecret"]
+        assert created.outs["uuid"] == uuid
+        # Renamed in the UI: refresh sees it, the diff asks for an update, the update renames it back.
+        fake.put_behind_our_back("clusters", "lab-b", {"name": "renamed"})
+        read = provider.read(uuid, created.outs)
+        assert read.outs["name"] == "renamed"
+        assert provider.diff(uuid, read.outs, props(connection)).changes
+        provider.update(uuid, read.outs, props(connection))
+        assert fake.store["clusters"][uuid]["name"] == "lab-b"
+        assert not provider.diff(uuid, {**props(connection)}, props(connection)).changes
+        provider.delete(uuid, created.outs)
+        assert uuid not in fake.store["clusters"] and CLUSTER_ID in fake.store["clusters"]
+        assert provider.read(uuid, created.outs).id == ""
+
+
+def test_a_registration_without_its_install_info_is_taken_back() -> None:
+    provider = ClusterRegistrationProvider()
+    with fake_runai() as (url, fake):
+        connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+        broken = copy.deepcopy(props(connection)) | {"version": ""}
+        with pytest.raises(Exception, match="version is required"):
+            provider.create(broken)
+        # The half-made registration was taken back.
+        assert list(fake.store["clusters"]) == [CLUSTER_ID]
