@@ -16,6 +16,7 @@ from components.managed import MANAGED_BY, Component
 from components.runai.registration import ClusterRegistration
 from stacks.load import Secrets
 from stacks.model import StackConfig
+from stacks.storage import Provisioner
 
 BACKEND = "runai-backend"
 CLUSTER = "runai"
@@ -41,6 +42,10 @@ def control_plane_values(config: StackConfig, postgres_password: pulumi.Output[s
         }
     }
     postgres = runai.control_plane.external_postgres
+    if postgres is None and config.storage.provisioner is not Provisioner.NONE:
+        # The bundled database's volume on the class this stack makes (its
+        # claim outlives an uninstall: StatefulSet claims are not deleted).
+        values["postgresql"] = {"primary": {"persistence": {"storageClass": config.storage.class_name}}}
     if postgres is not None:
         assert postgres_password is not None  # checked by load_stack
         values["postgresql"] = {"enabled": False}
@@ -145,7 +150,8 @@ class RunaiInstall(Component):
             plane.chart,
             BACKEND,
             control_plane_values(config, secrets.runai_postgres_password),
-            self.child(depends_on=inputs),
+            # Its database lives in this release: production refuses to delete it.
+            self.child(depends_on=inputs, protect=config.is_prod),
             plane.values,
             timeout=1800,
             release_name="runai-backend",

@@ -103,6 +103,17 @@ def test_cluster_registered_installed_and_configured_in_order(installed: Recorde
     assert cluster.urn in pool.dependencies
 
 
+def test_bundled_database_on_the_stack_storage_class() -> None:
+    settings = install_settings()
+    del settings["runai"]["controlPlane"]["externalPostgres"]
+    settings["storage"] = {"provisioner": "nfs", "nfs": {"server": "nfs.example.com", "path": "/exports/k8s"}}
+    recorded, _ = run_program(settings, secrets=SECRETS)
+    [chart] = [r for r in recorded.of_type(RELEASE) if r.inputs["name"] == "runai-backend"]
+    assert chart.inputs["values"]["postgresql"] == {"primary": {"persistence": {"storageClass": "nfs-client"}}}
+    [nfs] = [r for r in recorded.of_type(RELEASE) if r.inputs["name"] == "nfs-provisioner"]
+    assert nfs.urn in chart.dependencies
+
+
 def test_secrets_never_in_plain_inputs(installed: Recorded) -> None:
     for registration in installed.resources.values():
         plain = json.dumps(registration.inputs)
