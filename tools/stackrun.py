@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     if not key_file.exists():
         key_file.write_text(throwaway_key())
         key_file.chmod(0o600)
-    init_stack(work, args.stack, env, {"sshPrivateKey": key_file.read_text()})
+    # Made-up secrets: a preview of these example stacks dials nothing.
+    init_stack(work, args.stack, env, throwaway_secrets() | {"sshPrivateKey": key_file.read_text()})
     print(f"pulumi preview --diff -s {args.stack} (backend {env['PULUMI_BACKEND_URL']}, work dir {work})")
     command = ["pulumi", "preview", "--diff", "--stack", args.stack, *policy_args(args.stack)]
     return subprocess.run(command, cwd=work, env=env, check=False).returncode
