@@ -6,7 +6,9 @@ import pulumi
 
 from components.cluster import Cluster
 from components.layers import dns_records
+from components.runai.researcher import researcher_kubeconfig_output
 from stacks.load import StackConfigError, load_stack
+from stacks.scheduling import SchedulerKind
 
 
 def build() -> Cluster:
@@ -20,8 +22,12 @@ def build() -> Cluster:
     # The A records the site's DNS must hold (ingress and Kourier addresses).
     pulumi.export("dnsRecords", dns_records(stack.config))
     pulumi.export("preflight", {name: check.report for name, check in cluster.preflight.items()})
-    oidc = stack.config.scheduler.oidc
-    if oidc:
+    config = stack.config
+    if config.oidc_flags:
         # kubeadm clusters get them; an existing cluster's admin sets them.
-        pulumi.export("apiServerOidcFlags", oidc.api_server_flags())
+        pulumi.export("apiServerOidcFlags", config.oidc_flags)
+    if config.scheduler.kind is SchedulerKind.RUNAI and config.runai.researcher_authentication:
+        pulumi.export(
+            "researcherKubeconfig", researcher_kubeconfig_output(config.runai, config.cluster.name, cluster.kubeconfig)
+        )
     return cluster

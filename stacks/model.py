@@ -77,10 +77,18 @@ class StackConfig(Section):
         return pools
 
     @property
-    def api_server_extra_args(self) -> dict[str, str]:
-        """The cluster's flags plus the KAI path's OIDC flags."""
+    def oidc_flags(self) -> dict[str, str]:
+        """kube-apiserver's OIDC flags: the KAI path's identity provider, or
+        Run:ai's researcher authentication."""
         oidc = self.scheduler.oidc
-        return {**self.cluster.api_server_extra_args, **(oidc.api_server_flags() if oidc else {})}
+        if oidc:
+            return oidc.api_server_flags()
+        return self.runai.api_server_flags() if self.scheduler.kind is SchedulerKind.RUNAI else {}
+
+    @property
+    def api_server_extra_args(self) -> dict[str, str]:
+        """The cluster's flags plus the OIDC flags."""
+        return {**self.cluster.api_server_extra_args, **self.oidc_flags}
 
     @property
     def admission_plugins(self) -> list[str]:
@@ -187,11 +195,12 @@ class StackConfig(Section):
 
     @model_validator(mode="after")
     def _organisation(self) -> StackConfig:
-        if self.scheduler.oidc:
-            both = sorted(f for f in self.cluster.api_server_extra_args if f.startswith("oidc-"))
+        if self.oidc_flags:
+            both = sorted(set(self.cluster.api_server_extra_args) & set(self.oidc_flags))
             if both:
+                source = "scheduler.kai.oidc" if self.scheduler.oidc else "runai.researcherAuthentication"
                 raise ValueError(
-                    f"cluster.apiServerExtraArgs: {', '.join(both)} would also be set by scheduler.kai.oidc; "
+                    f"cluster.apiServerExtraArgs: {', '.join(both)} would also be set by {source}; "
                     "set them in one place"
                 )
         pools = self.node_pools

@@ -78,6 +78,10 @@ class RunaiConfig(Section):
     registries: list[Registry] = Field(default_factory=list)
     control_plane: ControlPlaneInstall = ControlPlaneInstall()
     cluster: ClusterInstall = ClusterInstall()
+    # Researchers sign in through Run:ai's identity service: the API server
+    # trusts its realm (flags below), and a kubeconfig template is exported.
+    researcher_authentication: bool = False
+    realm: str = Field("runai", pattern=r"^[-a-zA-Z0-9_]+$")
 
     @model_validator(mode="after")
     def _complete(self) -> RunaiConfig:
@@ -88,6 +92,8 @@ class RunaiConfig(Section):
                 "controlPlane.tlsCertificate: required to install the control plane (PEM for the url's host; "
                 "its key is the runaiTlsKey secret)"
             )
+        if self.researcher_authentication and not self.url:
+            raise ValueError("researcherAuthentication: needs url (the identity service is the control plane's)")
         if self.cluster.install and self.cluster_id:
             raise ValueError(
                 "clusterId: with cluster.install the stack registers the cluster itself; remove clusterId "
@@ -104,6 +110,17 @@ class RunaiConfig(Section):
         if len(set(names)) != len(names):
             raise ValueError("registries: each name once")
         return self
+
+    @property
+    def issuer_url(self) -> str:
+        return f"{self.url}/auth/realms/{self.realm}"
+
+    def api_server_flags(self) -> dict[str, str]:
+        """What Run:ai's researcher authentication asks of kube-apiserver:
+        trust the realm's tokens for client `runai`, usernames unprefixed."""
+        if not self.researcher_authentication:
+            return {}
+        return {"oidc-client-id": "runai", "oidc-issuer-url": self.issuer_url, "oidc-username-prefix": "-"}
 
     @property
     def domain(self) -> str | None:

@@ -20,7 +20,21 @@ from pulumi.runtime.sync_await import _sync_await
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "runai-cluster"
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-value-4f2a\n-----END OPENSSH PRIVATE KEY-----"
-KUBECONFIG = "apiVersion: v1\nkind: Config\n# mock-kubeconfig-value-9c1d\n"
+# An admin kubeconfig as kubeadm writes one; its token is the value tests
+# look for where it must not appear.
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: kubernetes
+  cluster: {server: "https://10.0.0.10:6443", certificate-authority-data: bW9jay1jYQ==}
+users:
+- name: kubernetes-admin
+  user: {token: mock-kubeconfig-value-9c1d}
+contexts:
+- name: kubernetes-admin@kubernetes
+  context: {cluster: kubernetes, user: kubernetes-admin}
+current-context: kubernetes-admin@kubernetes
+"""
 PREFLIGHT_REPORT = 'ok cpus: 8\nPREFLIGHT {"node": "n", "passed": true, "checks": [{"check": "cpus"}]}\n'
 # Enough for every example stack (prod installs Run:ai).
 DEFAULT_SECRETS = {

@@ -35,6 +35,8 @@ def _config(version: str, **cluster: object) -> str:
     settings = copy.deepcopy(stack_settings("prod"))
     settings["cluster"]["kubernetesVersion"] = version
     settings["cluster"].update(cluster)
+    # These tests set the OIDC flags themselves.
+    settings["runai"]["researcherAuthentication"] = False
     config = parse_stack(settings)
     return init_config(config.control_planes[0], config)
 

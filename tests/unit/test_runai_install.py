@@ -10,12 +10,14 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
 from components.runai.registration import ClusterRegistrationProvider
+from components.runai.researcher import researcher_kubeconfig
 from stacks.load import StackConfigError, check_secrets, parse_stack
 from tests.support.fake_runai import CLUSTER_ID, fake_runai
 from tests.unit.test_runai_org import CLIENT_SECRET, objects, runai_settings
-from tools.mocked_program import SSH_KEY, Recorded, run_program
+from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, run_program, stack_settings
 
 TLS_KEY = "-----BEGIN PRIVATE KEY-----\nmock-tls-key-value-51c3\n-----END PRIVATE KEY-----"
 POSTGRES_PASSWORD = "mock-postgres-password-8e21"
@@ -147,6 +149,51 @@ def test_install_secrets_required() -> None:
         check_secrets(config, present=present, secret=present)
     assert "runaiTlsKey: required with runai.controlPlane.install" in str(error.value)
     assert "runaiPostgresPassword: required with runai.controlPlane.externalPostgres" in str(error.value)
+
+
+def test_researcher_authentication_flags_and_kubeconfig() -> None:
+    config = parse_stack(stack_settings("prod"))
+    flags = {
+        "oidc-client-id": "runai",
+        "oidc-issuer-url": "https://runai.example.com/auth/realms/runai",
+        "oidc-username-prefix": "-",
+    }
+    assert config.oidc_flags == flags
+    recorded, _ = run_program(stack_settings("prod"), stack="prod")
+    init = next(r for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.name == "prod-cp-1-kubeadm-init")
+    script = init.inputs["create_steps"][0]["script"]
+    assert "name: oidc-issuer-url" in script and "value: https://runai.example.com/auth/realms/runai" in script
+    template = yaml.safe_load(researcher_kubeconfig(config.runai, "gpu-prod", KUBECONFIG))
+    assert template["clusters"] == [
+        {
+            "name": "gpu-prod",
+            "cluster": {"server": "https://10.0.0.10:6443", "certificate-authority-data": "bW9jay1jYQ=="},
+        }
+    ]
+    provider = template["users"][0]["user"]["auth-provider"]
+    assert provider["config"]["idp-issuer-url"] == "https://runai.example.com/auth/realms/runai"
+    assert "mock-kubeconfig-value" not in yaml.safe_dump(template)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"cluster": {"apiServerExtraArgs": {"oidc-client-id": "other"}}},
+            "would also be set by runai.researcherAuthentication",
+        ),
+        ({"runai": {"url": None}}, "researcherAuthentication: needs url"),
+    ],
+)
+def test_researcher_authentication_refused(change: dict[str, Any], message: str) -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    for section, values in change.items():
+        settings[section] = {**settings[section], **values}
+    if settings["runai"].get("url", "") is None:
+        settings["runai"] = {"researcherAuthentication": True}
+    with pytest.raises(StackConfigError) as error:
+        parse_stack(settings)
+    assert message in str(error.value)
 
 
 def props(connection: str, name: str = "lab-b") -> dict[str, Any]:
