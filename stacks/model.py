@@ -248,6 +248,15 @@ class StackConfig(Section):
                     f"storage.shares[{index}].department: '{share.department}' is not in org.departments "
                     f"({', '.join(sorted(departments)) or 'none'})"
                 )
+        if (
+            self.runai.control_plane.install
+            and self.storage.provisioner is Provisioner.NONE
+            and self.cluster.bootstrap is Bootstrap.KUBEADM
+        ):
+            raise ValueError(
+                "storage.provisioner: none, but a kubeadm cluster has no default StorageClass and Run:ai's control "
+                "plane keeps its database and metrics on volumes (about 110 GB): set provisioner: nfs"
+            )
         if self.storage.provisioner is Provisioner.LOCAL_PATH and len(self.nodes) > 1 and self.is_prod:
             raise ValueError(
                 "storage.provisioner: local-path keeps data on one node's disk; use nfs for a production cluster"

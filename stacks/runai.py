@@ -44,6 +44,9 @@ class ControlPlaneInstall(Section):
     # PEM certificate (chain) for the domain.
     tls_certificate: str | None = None
     external_postgres: ExternalPostgres | None = None
+    # The bundled database's volume (chart default when unset); Run:ai's
+    # control plane needs about 110 GB of volumes in all (seed 001).
+    database_size_gb: int | None = Field(None, ge=10)
     image_pull_user: str = "self-hosted-image-puller-prod"
     values: dict[str, Any] = Field(default_factory=dict)
 

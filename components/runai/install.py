@@ -42,10 +42,15 @@ def control_plane_values(config: StackConfig, postgres_password: pulumi.Output[s
         }
     }
     postgres = runai.control_plane.external_postgres
-    if postgres is None and config.storage.provisioner is not Provisioner.NONE:
+    persistence: dict[str, Any] = {}
+    if config.storage.provisioner is not Provisioner.NONE:
         # The bundled database's volume on the class this stack makes (its
         # claim outlives an uninstall: StatefulSet claims are not deleted).
-        values["postgresql"] = {"primary": {"persistence": {"storageClass": config.storage.class_name}}}
+        persistence["storageClass"] = config.storage.class_name
+    if runai.control_plane.database_size_gb:
+        persistence["size"] = f"{runai.control_plane.database_size_gb}Gi"
+    if postgres is None and persistence:
+        values["postgresql"] = {"primary": {"persistence": persistence}}
     if postgres is not None:
         assert postgres_password is not None  # checked by load_stack
         values["postgresql"] = {"enabled": False}

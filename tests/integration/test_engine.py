@@ -104,7 +104,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     # the training operators' kustomization and manifest.
     network = 2 if stack == "prod" else 0
     # prod installs Run:ai: the control plane's and the cluster's charts.
-    runai_charts = 2 if stack == "prod" else 0
+    runai_charts = 3 if stack == "prod" else 0  # and the NFS provisioner they store on
     assert types["kubernetes:helm.sh/v3:Release"] == 5 + network // 2 + runai_charts
     assert types["kubernetes:yaml/v2:ConfigFile"] == 4
     assert types["kubernetes:kustomize/v2:Directory"] == 1
@@ -112,7 +112,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     # prod's Run:ai: the install component, the control plane's namespace, TLS
     # secret and chart, the cluster's registration, namespace, chart and
     # RunaiConfig settings, and the organisation's component and 13 objects.
-    runai = 22 if stack == "prod" else 0
+    runai = 24 if stack == "prod" else 0  # plus the storage component and its release
     assert preview["changeSummary"] == {"create": 7 * nodes + 5 + backup + layers + runai}
     if stack == "prod":
         names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}

@@ -42,6 +42,7 @@ def install_settings(**runai: Any) -> dict[str, Any]:
         "metallb": {"subnet": "10.0.0.0/24", "pools": [{"addresses": ["10.0.0.200-10.0.0.220"]}]},
         "ingress": {"address": "10.0.0.200"},
     }
+    settings["storage"] = {"provisioner": "nfs", "nfs": {"server": "nfs.example.com", "path": "/exports/k8s"}}
     return settings
 
 
@@ -108,10 +109,16 @@ def test_cluster_registered_installed_and_configured_in_order(installed: Recorde
 def test_bundled_database_on_the_stack_storage_class() -> None:
     settings = install_settings()
     del settings["runai"]["controlPlane"]["externalPostgres"]
-    settings["storage"] = {"provisioner": "nfs", "nfs": {"server": "nfs.example.com", "path": "/exports/k8s"}}
     recorded, _ = run_program(settings, secrets=SECRETS)
     [chart] = [r for r in recorded.of_type(RELEASE) if r.inputs["name"] == "runai-backend"]
     assert chart.inputs["values"]["postgresql"] == {"primary": {"persistence": {"storageClass": "nfs-client"}}}
+    settings["runai"]["controlPlane"]["databaseSizeGb"] = 60
+    recorded, _ = run_program(settings, secrets=SECRETS)
+    [chart] = [r for r in recorded.of_type(RELEASE) if r.inputs["name"] == "runai-backend"]
+    assert chart.inputs["values"]["postgresql"]["primary"]["persistence"] == {
+        "storageClass": "nfs-client",
+        "size": "60Gi",
+    }
     [nfs] = [r for r in recorded.of_type(RELEASE) if r.inputs["name"] == "nfs-provisioner"]
     assert nfs.urn in chart.dependencies
 
@@ -140,6 +147,13 @@ def test_install_settings_refused(change: dict[str, Any], message: str) -> None:
     with pytest.raises(StackConfigError) as error:
         parse_stack(settings)
     assert message in str(error.value)
+
+
+def test_a_kubeadm_cluster_needs_a_storage_class_for_the_control_plane() -> None:
+    settings = install_settings()
+    del settings["storage"]
+    with pytest.raises(StackConfigError, match=r"storage\.provisioner: none, but a kubeadm cluster has no default"):
+        parse_stack(settings)
 
 
 def test_install_secrets_required() -> None:
