@@ -79,16 +79,22 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         on_cluster = pulumi.ResourceOptions(parent=self, providers=[self.provider])
-        if config.addons.cni.enabled:
-            # Nodes turn Ready once the pod network runs; everything else waits.
-            cni = PodNetwork(
-                f"{name}-cni",
-                config,
-                pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(joined.values()))),
-            )
-            joined = {node: cni for node in joined}
+        # Each node's labels right after its own join. The layers wait for the
+        # pod network, which waits for every join; they do not wait for each
+        # node's labels (nothing they install needs them, and a dependency on
+        # every label patch would make every layer resource's dependencies,
+        # and the engine's cycle checks, grow with the node count).
         self.node_roles = NodeRoles(f"{name}-node-roles", config, joined, on_cluster)
-        on_nodes = pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.node_roles])
+        below: list[pulumi.Resource] = []
+        if config.addons.cni.enabled:
+            below.append(
+                PodNetwork(
+                    f"{name}-cni",
+                    config,
+                    pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(joined.values()))),
+                )
+            )
+        on_nodes = pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=below)
         self.layers = ClusterLayers(f"{name}-layers", config, self.kubeconfig, on_nodes)
         self.storage: DefaultStorage | None = None
         if config.storage.provisioner is not Provisioner.NONE:
@@ -115,7 +121,7 @@ class Cluster(pulumi.ComponentResource):
             )
         if config.alerts.enabled:
             # PrometheusRule is kube-prometheus-stack's CRD.
-            after_monitoring = pulumi.ResourceOptions(depends_on=[self.node_roles, *self.layers.monitoring])
+            after_monitoring = pulumi.ResourceOptions(depends_on=self.layers.monitoring)
             Alerts(f"{name}-alerts", config, pulumi.ResourceOptions.merge(on_nodes, after_monitoring))
         # The inventory summary is what the policy pack (policy/) judges.
         self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})
@@ -126,7 +132,7 @@ class Cluster(pulumi.ComponentResource):
         config = stack.config
         assert stack.secrets.runai_client_secret is not None  # checked by load_stack
         connection = runai_connection(config.runai, stack.secrets.runai_client_secret)
-        below = [self.node_roles, *self.layers.ready, *([self.storage] if self.storage else [])]
+        below = [*self.layers.ready, *([self.storage] if self.storage else [])]
         install = RunaiInstall(
             f"{name}-runai",
             config,
@@ -142,7 +148,7 @@ class Cluster(pulumi.ComponentResource):
             install.cluster_id,
             stack.secrets.registry_passwords,
             pulumi.ResourceOptions.merge(
-                on_nodes, pulumi.ResourceOptions(depends_on=[self.node_roles, *install.ready])
+                on_nodes, pulumi.ResourceOptions(depends_on=install.ready)
             ),
         )
 

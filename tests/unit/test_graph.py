@@ -23,19 +23,6 @@ def depends(recorded: Recorded, urn: str, on: str) -> bool:
     return on in deps
 
 
-def reaches(recorded: Recorded, urn: str, on: str) -> bool:
-    """`urn` waits for `on`, directly or through what it waits for."""
-    seen, todo = set(), [urn]
-    while todo:
-        for dep in recorded.resources[todo.pop()].dependencies:
-            if dep == on:
-                return True
-            if dep not in seen and dep in recorded.resources:
-                seen.add(dep)
-                todo.append(dep)
-    return False
-
-
 @pytest.fixture(scope="module")
 def dev() -> Recorded:
     recorded, _ = run_program(stack_settings("dev"))
@@ -122,9 +109,11 @@ def test_maintenance_puts_the_drain_taint_on() -> None:
 
 def test_node_patches_wait_for_their_join(dev: Recorded) -> None:
     patch = dev.by_name("gpu-dev-node-roles-dev-gpu-2").urn
-    # through the pod network, which waits for every join
-    assert reaches(dev, patch, remote(dev, "dev-gpu-2-join"))
-    assert depends(dev, dev.by_name("gpu-dev-cni-flannel").urn, remote(dev, "dev-gpu-2-join"))
+    assert depends(dev, patch, remote(dev, "dev-gpu-2-join"))
+    # the pod network waits for every join, and the layers for it
+    cni = dev.by_name("gpu-dev-cni-flannel").urn
+    assert depends(dev, cni, remote(dev, "dev-gpu-2-join"))
+    assert cni in dev.by_name("gpu-dev-layers-metallb-chart").dependencies
 
 
 def test_removal_steps_graceful_and_force() -> None:

@@ -85,7 +85,7 @@ def test_ingress_is_the_default_class_on_its_address_with_the_worker_fix(dev: Re
 def test_layers_wait_for_what_they_need(dev: Recorded) -> None:
     pool = dev.of_type("kubernetes:metallb.io/v1beta1:IPAddressPool")[0].urn
     prometheus = release(dev, "-monitoring-prometheus").urn
-    node_patch = dev.by_name("gpu-dev-node-roles-dev-gpu-1").urn
+    cni = release(dev, "-cni-flannel").urn
     assert pool in release(dev, "-ingress-nginx").dependencies
     assert pool in dev.by_name("gpu-dev-layers-serving-kourier-address").dependencies
     assert prometheus in release(dev, "-gpu-operator").dependencies
@@ -93,9 +93,9 @@ def test_layers_wait_for_what_they_need(dev: Recorded) -> None:
     recorded, _ = run_program(with_alerts)
     [rule] = recorded.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
     assert release(recorded, "-monitoring-prometheus").urn in rule.dependencies
-    # Every layer's resources (not only its component) wait for the nodes' labels.
+    # Every layer's resources (not only its component) wait for the pod network.
     for resource in (release(dev, "-metallb-chart"), release(dev, "-monitoring-prometheus")):
-        assert node_patch in resource.dependencies, resource.name
+        assert cni in resource.dependencies, resource.name
     hand_over = dev.by_name("gpu-dev-layers-training-mpijob-crd").urn
     assert hand_over in dev.by_name("gpu-dev-layers-training-training-operator").dependencies
     assert hand_over in dev.by_name("gpu-dev-layers-training-mpi-operator").dependencies
