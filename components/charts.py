@@ -46,11 +46,14 @@ def release(
     overrides: dict[str, Any] | None = None,
     timeout: int = 600,
     release_name: str | None = None,
+    skip_await: bool = False,
 ) -> k8s.helm.v3.Release:
-    """One chart installed in its own namespace, waiting until it is ready."""
+    """One chart installed in its own namespace, waiting until it is ready
+    (unless `skip_await`)."""
     return k8s.helm.v3.Release(
         name,
         name=release_name or chart.name,
+        skip_await=skip_await,
         namespace=namespace,
         create_namespace=True,
         values=merged(values, overrides or {}),

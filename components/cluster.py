@@ -147,9 +147,7 @@ class Cluster(pulumi.ComponentResource):
             connection,
             install.cluster_id,
             stack.secrets.registry_passwords,
-            pulumi.ResourceOptions.merge(
-                on_nodes, pulumi.ResourceOptions(depends_on=install.ready)
-            ),
+            pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=install.ready)),
         )
 
     def _bootstrap(

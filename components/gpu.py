@@ -75,13 +75,22 @@ class GpuStack(Component):
                     child,
                     gpu.values,
                     timeout=1200,
+                    skip_await=addons.skip_await,
                 )
             )
         if addons.network_operator.enabled:
             network = addons.network_operator
             # NFD once per cluster: the GPU Operator's when it runs one.
             values = {"nfd": {"enabled": not (addons.gpu_operator.enabled and addons.gpu_operator.nfd)}}
-            chart = release(f"{name}-network-operator", network.chart, network.namespace, values, child, network.values)
+            chart = release(
+                f"{name}-network-operator",
+                network.chart,
+                network.namespace,
+                values,
+                child,
+                network.values,
+                skip_await=addons.skip_await,
+            )
             policy = k8s.apiextensions.CustomResource(
                 f"{name}-nic-cluster-policy",
                 api_version="mellanox.com/v1alpha1",

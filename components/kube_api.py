@@ -71,3 +71,19 @@ class KubeApi:
 
     def delete(self, path: str) -> dict[str, Any] | None:
         return self.request("DELETE", path)
+
+
+def crd_path(name: str) -> str:
+    return f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+
+
+def count_objects(api: KubeApi, crd: dict[str, Any]) -> int:
+    """Objects stored under a CRD, over its served versions (one page each:
+    the API server reports how many remain)."""
+    group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+    total = 0
+    for version in (v["name"] for v in crd["spec"]["versions"] if v.get("served")):
+        listing = api.get(f"/apis/{group}/{version}/{plural}?limit=1") or {}
+        remaining = int(listing.get("metadata", {}).get("remainingItemCount") or 0)
+        total = max(total, len(listing.get("items", [])) + remaining)
+    return total

@@ -61,7 +61,9 @@ class ClusterLayers(Component):
         if addons.gpu_operator.enabled or addons.network_operator.enabled:
             self.ready += GpuStack(f"{name}-gpu", config, after(self.monitoring)).ready
         if addons.knative.enabled:
-            self.ready += Serving(f"{name}-serving", config, after(addresses)).ready
+            self.ready += Serving(f"{name}-serving", config, kubeconfig, after(addresses)).ready
         if addons.training.enabled:
-            self.ready += TrainingOperators(f"{name}-training", addons.training, kubeconfig, after()).ready
+            self.ready += TrainingOperators(
+                f"{name}-training", addons.training, kubeconfig, addons.skip_await, after()
+            ).ready
         self.register_outputs({"dnsRecords": dns_records(config)})

@@ -33,5 +33,6 @@ class Monitoring(Component):
             self.child(),
             prometheus.values,
             timeout=900,
+            skip_await=config.addons.skip_await,
         )
         self.register_outputs({})

@@ -5,11 +5,19 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.crd_guard import CrdGuard
 from components.managed import Component
 from components.networking.metallb import LOAD_BALANCER_IPS
 from stacks.model import StackConfig
 
 NAMESPACE = "knative-serving"
+# Where users' objects live (Run:ai inference creates Knative Services).
+SERVING_CRDS = [
+    "services.serving.knative.dev",
+    "configurations.serving.knative.dev",
+    "revisions.serving.knative.dev",
+    "routes.serving.knative.dev",
+]
 KOURIER_CLASS = "kourier.ingress.networking.knative.dev"
 
 
@@ -32,7 +40,13 @@ class Serving(Component):
     then our keys of the ConfigMaps by server-side apply, then Kourier's
     Service pinned to its MetalLB address."""
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: StackConfig,
+        kubeconfig: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("runai-cluster:serving:Serving", name, opts)
         knative = config.addons.knative
 
@@ -40,13 +54,22 @@ class Serving(Component):
             return k8s.yaml.v2.ConfigFile(
                 f"{name}-{part}",
                 file=knative.source(source, f"{part}.yaml"),
+                skip_await=config.addons.skip_await,
                 opts=self.child(depends_on=after),
             )
 
         crds = manifest("serving-crds", knative.serving_source, [])
         core = manifest("serving-core", knative.serving_source, [crds])
         kourier = manifest("kourier", knative.kourier_source, [core])
-        self.ready: list[pulumi.Resource] = [crds, core, kourier]
+        # Inference services live under these CRDs: never deleted with them.
+        guard = CrdGuard(
+            f"{name}-crds-in-use",
+            layer="addons.knative",
+            crds=SERVING_CRDS,
+            kubeconfig=kubeconfig,
+            opts=self.child(depends_on=[crds, core, kourier]),
+        )
+        self.ready: list[pulumi.Resource] = [crds, core, kourier, guard]
         for map_name, data in knative_settings(config).items():
             self.ready.append(
                 k8s.core.v1.ConfigMapPatch(

@@ -296,6 +296,9 @@ def _join(base: str, file: str) -> str:
 
 
 class AddonsConfig(Section):
+    # Do not wait for the layers' Deployments to become ready (a cluster
+    # whose nodes come later, or a first look); the default waits.
+    skip_await: bool = False
     cni: CniConfig = CniConfig()
     metallb: MetallbConfig = MetallbConfig(enabled=False)
     ingress: IngressConfig = IngressConfig()
@@ -326,4 +329,5 @@ class AddonsConfig(Section):
 
 def layers_off() -> dict[str, dict[str, bool]]:
     """The `addons` setting of a cluster that already has every layer."""
-    return {to_camel(layer): {"enabled": False} for layer in AddonsConfig.model_fields}
+    layers = [name for name, field in AddonsConfig.model_fields.items() if field.annotation is not bool]
+    return {to_camel(layer): {"enabled": False} for layer in layers}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -42,6 +43,8 @@ class Chart(Section):
                 f"repository {self.repository!r}: a chart repository URL, an oci:// registry, or an absolute "
                 "directory holding <name>-<version>.tgz (air-gapped)"
             )
+        if self.local and not Path(self.repository).is_dir():
+            raise ValueError(f"repository {self.repository!r}: no such directory on this machine")
         return self
 
     @property

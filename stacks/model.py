@@ -26,6 +26,9 @@ from stacks.runai import RunaiConfig
 from stacks.scheduling import NON_PREEMPTIBLE, SchedulerConfig, SchedulerKind
 from stacks.storage import Provisioner, StorageConfig
 
+# GPU families with Multi-Instance GPU.
+MIG_CAPABLE = ("A30", "A100", "A800", "H100", "H800", "H200", "H20", "B100", "B200", "GB200")
+
 
 class ConfigWarning(UserWarning):
     """A setting that works but is unwise (raised as an error in prod)."""
@@ -174,6 +177,13 @@ class StackConfig(Section):
                         if first <= network[-1] and network[0] <= last:
                             raise ValueError(f"addons.metallb.pools.{pool.name}: overlaps cluster.{key} {network}")
         gpu_nodes = {n.name for n in self.nodes if n.gpu}
+        if addons.gpu_operator.enabled and addons.gpu_operator.mig_strategy.value == "mixed":
+            models = sorted({n.gpu.model for n in self.nodes if n.gpu})
+            if not any(family in model.upper() for model in models for family in MIG_CAPABLE):
+                raise ValueError(
+                    f"addons.gpuOperator.migStrategy: mixed needs MIG-capable GPUs ({', '.join(MIG_CAPABLE)}); "
+                    f"the inventory declares {', '.join(models) or 'none'}: use single or none"
+                )
         for name in addons.gpu_operator.exclude_nodes:
             if name not in gpu_nodes:
                 raise ValueError(

@@ -40,5 +40,6 @@ class PodNetwork(Component):
             cni_values(config),
             self.child(),
             cni.values,
+            skip_await=config.addons.skip_await,
         )
         self.register_outputs({})

@@ -40,5 +40,6 @@ class Ingress(Component):
             ingress_values(config),
             self.child(),
             ingress.values,
+            skip_await=config.addons.skip_await,
         )
         self.register_outputs({})

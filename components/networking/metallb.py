@@ -30,6 +30,7 @@ class LoadBalancer(Component):
             NATIVE_MODE,
             self.child(),
             metallb.values,
+            skip_await=config.addons.skip_await,
         )
         after_chart = self.child(depends_on=[chart])
         pools = [

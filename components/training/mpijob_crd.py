@@ -16,10 +16,10 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from components.kube_api import KubeApi, KubeApiError
+from components.kube_api import KubeApi, KubeApiError, count_objects, crd_path
 
 CRD = "mpijobs.kubeflow.org"
-CRD_PATH = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD}"
+CRD_PATH = crd_path(CRD)
 MPI_OPERATOR_VERSION = "v2beta1"
 
 
@@ -36,16 +36,6 @@ def training_operator_crd(api: KubeApi) -> dict[str, Any] | None:
     return None if MPI_OPERATOR_VERSION in versions else crd
 
 
-def count_mpijobs(api: KubeApi, crd: dict[str, Any]) -> int:
-    total = 0
-    for version in (v["name"] for v in crd["spec"]["versions"] if v.get("served")):
-        listing = api.get(f"/apis/kubeflow.org/{version}/mpijobs?limit=1") or {}
-        total = max(
-            total, len(listing.get("items", [])) + int(listing.get("metadata", {}).get("remainingItemCount", 0))
-        )
-    return total
-
-
 def refusal(count: int) -> str:
     return (
         f"{CRD} is the Training Operator's (kubeflow.org/v1) and holds {count} MPIJob(s); the MPI Operator "
@@ -59,7 +49,7 @@ def hand_over(api: KubeApi, acknowledged: bool, wait_seconds: float = 120) -> in
     crd = training_operator_crd(api)
     if crd is None:
         return 0
-    count = count_mpijobs(api, crd)
+    count = count_objects(api, crd)
     if count and not acknowledged:
         raise MpiJobMigrationRefusedError(refusal(count))
     api.delete(CRD_PATH)
@@ -79,7 +69,7 @@ class MpiJobCrdProvider(dynamic.ResourceProvider):
             try:
                 api = KubeApi(kubeconfig, timeout=10)
                 crd = training_operator_crd(api)
-                count = count_mpijobs(api, crd) if crd else 0
+                count = count_objects(api, crd) if crd else 0
             except (KubeApiError, KeyError, ValueError):
                 count = 0  # cluster not reachable yet: create and update check again
             if count:

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.crd_guard import CrdGuard
 from components.managed import Component
 from components.training.mpijob_crd import CRD, MpiJobCrdHandOver
 from stacks.addons import TrainingConfig
@@ -65,10 +66,9 @@ class KustomizeDirectory(pulumi.ComponentResource):
     provider returns a list, which fails the program once the Directory
     exists."""
 
-    def __init__(self, name: str, directory: str, opts: pulumi.ResourceOptions) -> None:
-        super().__init__(
-            "kubernetes:kustomize/v2:Directory", name, {"directory": directory, "resources": None}, opts, remote=True
-        )
+    def __init__(self, name: str, directory: str, skip_await: bool, opts: pulumi.ResourceOptions) -> None:
+        props = {"directory": directory, "skipAwait": skip_await, "resources": None}
+        super().__init__("kubernetes:kustomize/v2:Directory", name, props, opts, remote=True)
 
 
 class TrainingOperators(Component):
@@ -77,6 +77,7 @@ class TrainingOperators(Component):
         name: str,
         training: TrainingConfig,
         kubeconfig: pulumi.Output[str],
+        skip_await: bool,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:training:TrainingOperators", name, opts)
@@ -87,12 +88,20 @@ class TrainingOperators(Component):
             self.child(),
         )
         training_operator = KustomizeDirectory(
-            f"{name}-training-operator", write_kustomization(training), self.child(depends_on=[hand_over])
+            f"{name}-training-operator", write_kustomization(training), skip_await, self.child(depends_on=[hand_over])
         )
         mpi_operator = k8s.yaml.v2.ConfigFile(
             f"{name}-mpi-operator",
             file=training.mpi_operator_manifest,
+            skip_await=skip_await,
             opts=self.child(depends_on=[hand_over, training_operator]),
         )
-        self.ready: list[pulumi.Resource] = [hand_over, training_operator, mpi_operator]
+        guard = CrdGuard(
+            f"{name}-crds-in-use",
+            layer="addons.training",
+            crds=[CRD, *(f"{scheme}s.kubeflow.org" for scheme in training.schemes)],
+            kubeconfig=kubeconfig,
+            opts=self.child(depends_on=[training_operator, mpi_operator]),
+        )
+        self.ready: list[pulumi.Resource] = [hand_over, training_operator, mpi_operator, guard]
         self.register_outputs({"removedMpiJobs": hand_over.removed_mpi_jobs})

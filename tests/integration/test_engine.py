@@ -89,11 +89,12 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     assert types["runai-cluster:preflight:Preflight"] == nodes
     assert types["runai-cluster:nodes:NodePrep"] == nodes
     assert types["runai-cluster:kubeadm:NodeJoin"] == nodes - 1
-    # ... plus the MPIJob CRD hand-over before the training operators, and in
+    # ... plus the MPIJob CRD hand-over before the training operators, the two
+    # guards of CRDs that hold user objects (Knative's, the training ones), and in
     # prod Run:ai's objects: the cluster's registration, 2 node pools, 2
     # departments, 3 projects, 3 access rules, 2 compute resources, 1 policy.
     runai_objects = 14 if stack == "prod" else 0
-    assert types["pulumi-python:dynamic:Resource"] == 3 * nodes + 2 + runai_objects
+    assert types["pulumi-python:dynamic:Resource"] == 3 * nodes + 4 + runai_objects
     assert types["kubernetes:core/v1:NodePatch"] == nodes
     # prod also backs up etcd: the component, the agent's ConfigMap, the CronJob.
     backup = 3 if stack == "prod" else 0
@@ -108,7 +109,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     assert types["kubernetes:helm.sh/v3:Release"] == 5 + network // 2 + runai_charts
     assert types["kubernetes:yaml/v2:ConfigFile"] == 4
     assert types["kubernetes:kustomize/v2:Directory"] == 1
-    layers = 26 + network
+    layers = 28 + network
     # prod's Run:ai: the install component, the control plane's namespace, TLS
     # secret and chart, the cluster's registration, namespace, chart and
     # RunaiConfig settings, and the organisation's component and 13 objects.

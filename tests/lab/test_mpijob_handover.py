@@ -7,7 +7,8 @@ and the MPI Operator's v2beta1 CRD takes the name.
 No chart or manifest can be downloaded here, so the two operators are
 stand-ins (tests/support/standins.py: a kustomize overlay with the v1 CRD
 and a Deployment, a manifest with the v2beta1 CRD): what is real is the API server,
-the engine, kustomize and our hand-over."""
+the engine, kustomize, our hand-over and the guard that keeps a CRD holding
+user objects when the layer is turned off."""
 
 from __future__ import annotations
 
@@ -71,3 +72,19 @@ def test_mpijob_crd_is_replaced_only_when_acknowledged(lab: Path, tmp_path: Path
         "--enable-scheme=xgboostjob",
     ]
     checked(["preview", "--expect-no-changes", "--stack", STACK], work, env)
+
+    # An MPIJob under the MPI Operator's CRD: turning the layer off is refused
+    # (it would delete the CRD and the job with it) until the job is gone.
+    job = {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "nccl"}, "spec": {}}
+    plane.request("POST", "/apis/kubeflow.org/v2beta1/namespaces/default/mpijobs", job)
+    settings = with_training(state, overlay, mpi, acknowledged=True)
+    settings[f"{PROJECT}:addons"]["training"]["enabled"] = False
+    work = stack_workdir(lab, state, settings)
+    refused = run(["up", "--yes", "--skip-preview", "--stack", STACK], work, env)
+    assert refused.returncode != 0
+    assert "mpijobs.kubeflow.org holds 1 object(s)" in refused.stdout + refused.stderr
+    assert api.get(CRD_PATH) is not None
+    assert api.get("/apis/kubeflow.org/v2beta1/namespaces/default/mpijobs/nccl") is not None
+    api.delete("/apis/kubeflow.org/v2beta1/namespaces/default/mpijobs/nccl")
+    checked(["up", "--yes", "--skip-preview", "--stack", STACK], work, env)
+    assert api.get(CRD_PATH) is None

@@ -161,6 +161,29 @@ def test_training_operator_without_its_mpijob_crd_and_scheme(dev: Recorded) -> N
     assert hand_over.inputs["acknowledged"] is False and "kubeconfig" in hand_over.secret_paths
 
 
+def test_crds_holding_user_objects_are_guarded(dev: Recorded) -> None:
+    guards = {r.inputs["layer"]: r for r in dev.of_type("pulumi-python:dynamic:Resource") if "layer" in r.inputs}
+    assert guards["addons.knative"].inputs["crds"][0] == "services.serving.knative.dev"
+    assert guards["addons.training"].inputs["crds"] == [
+        "mpijobs.kubeflow.org",
+        "tfjobs.kubeflow.org",
+        "pytorchjobs.kubeflow.org",
+        "xgboostjobs.kubeflow.org",
+    ]
+    # Deleted before the manifests it depends on; its kubeconfig stays secret.
+    crds = dev.by_name("gpu-dev-layers-serving-serving-crds").urn
+    assert crds in guards["addons.knative"].dependencies
+    assert dev.by_name("gpu-dev-layers-training-mpi-operator").urn in guards["addons.training"].dependencies
+    assert all("kubeconfig" in guard.secret_paths for guard in guards.values())
+
+
+def test_skip_await_reaches_every_chart_and_manifest() -> None:
+    recorded, _ = run_program(with_addons(skipAwait=True))
+    assert all(r.inputs["skipAwait"] is True for r in recorded.of_type(RELEASE))
+    assert all(r.inputs["skipAwait"] is True for r in recorded.of_type("kubernetes:yaml/v2:ConfigFile"))
+    assert recorded.of_type("kubernetes:kustomize/v2:Directory")[0].inputs["skipAwait"] is True
+
+
 def test_every_layer_can_be_off() -> None:
     settings = copy.deepcopy(stack_settings("dev"))
     settings["addons"] = layers_off()
@@ -179,9 +202,9 @@ def test_dns_records_for_the_fixed_addresses() -> None:
     ]
 
 
-def test_local_chart_archives_for_air_gapped_sites() -> None:
-    chart = Chart(repository="/srv/charts/", name="metallb", version="0.16.1")
-    assert chart_args(chart) == {"chart": "/srv/charts/metallb-0.16.1.tgz"}
+def test_local_chart_archives_for_air_gapped_sites(tmp_path: Path) -> None:
+    chart = Chart(repository=f"{tmp_path}/", name="metallb", version="0.16.1")
+    assert chart_args(chart) == {"chart": f"{tmp_path}/metallb-0.16.1.tgz"}
     oci = Chart(repository="oci://registry.example.com/charts", name="metallb", version="0.16.1")
     assert chart_args(oci) == {"chart": "oci://registry.example.com/charts/metallb", "version": "0.16.1"}
 
@@ -218,6 +241,11 @@ def test_local_chart_archives_for_air_gapped_sites() -> None:
         ({"cni": {"flannel": {"repository": "charts/", "name": "flannel", "version": "v0.28.9"}}}, "an absolute"),
         ({"prometheus": {"chart": {"repository": "https://x", "name": "k", "version": "latest"}}}, "pin an exact"),
         ({"knative": {"domain": None}, "ingress": {"hostname": None}}, "addons.knative.domain: required"),
+        ({"cni": {"kind": "weave"}}, "addons.cni.kind"),
+        (
+            {"cni": {"flannel": {"repository": "/nonexistent/charts", "name": "flannel", "version": "v0.28.9"}}},
+            "'/nonexistent/charts': no such directory",
+        ),
     ],
 )
 def test_bad_layer_settings_are_refused_with_the_key(layers: dict[str, Any], message: str) -> None:
@@ -227,6 +255,16 @@ def test_bad_layer_settings_are_refused_with_the_key(layers: dict[str, Any], mes
     with pytest.raises(StackConfigError) as error:
         parse_stack(settings)
     assert message in str(error.value)
+
+
+def test_mixed_mig_needs_mig_capable_gpus() -> None:
+    settings = with_addons(gpuOperator={"migStrategy": "mixed"})
+    for node in settings["nodes"]:
+        if "gpu" in node:
+            node["gpu"]["model"] = "RTX-A6000"
+    with pytest.raises(StackConfigError, match=r"migStrategy: mixed needs MIG-capable GPUs .* declares RTX-A6000"):
+        parse_stack(settings)
+    assert parse_stack(with_addons(gpuOperator={"migStrategy": "mixed"}))  # A100s
 
 
 def test_versions_outside_what_runai_supports() -> None:

@@ -1,0 +1,55 @@
+"""Keeps a layer's CRDs while they hold user objects. A layer turned off (or
+a stack destroyed) deletes its manifests, and deleting a CRD deletes every
+object stored under it: this resource depends on those manifests, so the
+engine deletes it first, and its delete refuses while any of the CRDs holds
+objects. The manifests then stay, and the message says what holds them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi import dynamic
+
+from components.kube_api import KubeApi, count_objects, crd_path
+
+
+def in_use(api: KubeApi, crds: list[str]) -> dict[str, int]:
+    counts = {}
+    for name in crds:
+        crd = api.get(crd_path(name))
+        if crd is not None:
+            counts[name] = count_objects(api, crd)
+    return {name: count for name, count in counts.items() if count}
+
+
+class CrdGuardProvider(dynamic.ResourceProvider):
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        return dynamic.CreateResult(id_=props["layer"], outs=props)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        return dynamic.UpdateResult(outs=news)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        busy = in_use(KubeApi(props["kubeconfig"]), list(props["crds"]))
+        if busy:
+            held = ", ".join(f"{name} holds {count}" for name, count in sorted(busy.items()))
+            raise RuntimeError(
+                f"{props['layer']}: {held} object(s); removing the layer would delete them with their CRDs. "
+                f"Delete them first, or keep the layer ({props['layer']}.enabled: true)"
+            )
+
+
+class CrdGuard(dynamic.Resource):
+    def __init__(
+        self,
+        name: str,
+        *,
+        layer: str,
+        crds: list[str],
+        kubeconfig: pulumi.Output[str],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["kubeconfig"])
+        props = {"layer": layer, "crds": crds, "kubeconfig": pulumi.Output.secret(kubeconfig)}
+        super().__init__(CrdGuardProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret))
