@@ -94,7 +94,7 @@ class Cluster(pulumi.ComponentResource):
                     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(joined.values()))),
                 )
             )
-        on_nodes = pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=below)
+        on_nodes = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=below))
         self.layers = ClusterLayers(f"{name}-layers", config, self.kubeconfig, on_nodes)
         self.storage: DefaultStorage | None = None
         if config.storage.provisioner is not Provisioner.NONE:
@@ -107,7 +107,7 @@ class Cluster(pulumi.ComponentResource):
                     f"{name}-shares",
                     config,
                     self.scheduling.namespaces,
-                    pulumi.ResourceOptions(parent=self, providers=[self.provider]),
+                    on_cluster,
                 )
         if config.scheduler.kind is SchedulerKind.RUNAI and config.runai.url:
             self._runai(name, stack, on_nodes)

@@ -12,6 +12,7 @@ import pulumi
 from pulumi import dynamic
 
 from components.kube_api import KubeApi, count_objects, crd_path
+from components.managed import secret_outputs
 
 
 def in_use(api: KubeApi, crds: list[str]) -> dict[str, int]:
@@ -50,6 +51,5 @@ class CrdGuard(dynamic.Resource):
         kubeconfig: pulumi.Output[str],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["kubeconfig"])
         props = {"layer": layer, "crds": crds, "kubeconfig": pulumi.Output.secret(kubeconfig)}
-        super().__init__(CrdGuardProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret))
+        super().__init__(CrdGuardProvider(), name, props, secret_outputs(opts, "kubeconfig"))

@@ -1,6 +1,7 @@
 """What every component of ours shares: the label on every Kubernetes object
 this program creates (so they can be found, and shown to be gone after a
-destroy), and children that wait for what their component waits for."""
+destroy), children that wait for what their component waits for, and the
+options that keep a dynamic resource's secret inputs secret."""
 
 from __future__ import annotations
 
@@ -23,3 +24,10 @@ class Component(pulumi.ComponentResource):
 
     def child(self, depends_on: list[Any] | None = None, **options: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[*self._waits_for, *(depends_on or [])], **options)
+
+
+def secret_outputs(opts: pulumi.ResourceOptions | None, *names: str) -> pulumi.ResourceOptions:
+    """`opts`, with these properties kept secret in the resource's outputs too:
+    a dynamic provider hands its inputs back as outputs, where a secret input
+    would otherwise land in plain text."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(names)))

@@ -99,9 +99,6 @@ class MetallbConfig(Section):
                 seen.append((pool.name, first, last))
         return self
 
-    def contains(self, address: ipaddress.IPv4Address) -> bool:
-        return any(first <= address <= last for pool in self.pools for first, last in pool.ranges())
-
     def overlapping(self, address: ipaddress.IPv4Address) -> str | None:
         """The pool whose ranges hold `address`, if any."""
         for pool in self.pools:
@@ -315,7 +312,7 @@ class AddonsConfig(Section):
                 continue
             if not self.metallb.enabled:
                 raise ValueError(f"{key}.address: needs metallb (enabled, with pools) to hand it out")
-            if not self.metallb.contains(layer.address):
+            if self.metallb.overlapping(layer.address) is None:
                 raise ValueError(f"{key}.address: {layer.address} is in none of metallb.pools")
         if (
             self.ingress.enabled

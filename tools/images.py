@@ -23,9 +23,11 @@ from typing import Any
 
 import yaml
 
+from stacks.cluster import Bootstrap, VipProvider
 from stacks.load import SECRET_KEYS, parse_stack
+from stacks.model import StackConfig
 from stacks.runai import registry_secret
-from tools.mocked_program import Recorded, run_program, stack_settings
+from tools.mocked_program import Recorded, Registration, run_program, stack_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = "placeholder-for-image-listing"
@@ -93,45 +95,46 @@ def kustomize_build(tools: Path, directory: str) -> str:
     return result.stdout
 
 
-def evaluate(settings: dict[str, Any], stack: str) -> Recorded:
+def evaluate(settings: dict[str, Any], config: StackConfig, stack: str) -> Recorded:
     """The program's registrations, with placeholders for the secrets the
     stack needs (no secret value is read or printed)."""
-    config = parse_stack(settings)
     secrets = {key: PLACEHOLDER for key in SECRET_KEYS}
     secrets |= {registry_secret(registry.name): PLACEHOLDER for registry in config.runai.registries}
-    if config.cluster.bootstrap.value == "existing":
+    if config.cluster.bootstrap is Bootstrap.EXISTING:
         secrets["kubeconfig"] = yaml.safe_dump({"apiVersion": "v1", "kind": "Config"})
     recorded, _ = run_program(settings, secrets, stack=stack)
     return recorded
 
 
+def rendered(registration: Registration, tools: Path, config: StackConfig) -> str | None:
+    """The manifests a chart, manifest file or kustomization deploys; None
+    for any other resource (its own inputs name its images)."""
+    inputs = registration.inputs
+    if registration.type == "kubernetes:helm.sh/v3:Release":
+        return helm_template(tools, inputs, config.cluster.kubernetes_version)
+    if registration.type == "kubernetes:yaml/v2:ConfigFile":
+        return read(inputs["file"])
+    if registration.type == "kubernetes:kustomize/v2:Directory":
+        return kustomize_build(tools, inputs["directory"])
+    return None
+
+
 def list_images(settings: dict[str, Any], stack: str, tools: Path) -> tuple[set[str], list[str]]:
     """(images, sources that could not be read)."""
     config = parse_stack(settings)
-    recorded = evaluate(settings, stack)
     images = {config.packages.containerd.sandbox_image}
     endpoint = config.cluster.api_endpoint
-    if endpoint is not None and endpoint.provider.value == "kube-vip":
+    if endpoint is not None and endpoint.provider is VipProvider.KUBE_VIP:
         images.add(endpoint.kube_vip_image)
     unreadable: list[str] = []
-    for registration in recorded.resources.values():
-        inputs = registration.inputs
+    for registration in evaluate(settings, config, stack).resources.values():
         try:
-            if registration.type == "kubernetes:helm.sh/v3:Release":
-                text = helm_template(tools, inputs, config.cluster.kubernetes_version)
-                images.update(image for doc in documents(text) for image in images_in(doc))
-                continue
-            if registration.type == "kubernetes:yaml/v2:ConfigFile":
-                images.update(image for doc in documents(read(inputs["file"])) for image in images_in(doc))
-                continue
-            if registration.type == "kubernetes:kustomize/v2:Directory":
-                text = kustomize_build(tools, inputs["directory"])
-                images.update(image for doc in documents(text) for image in images_in(doc))
-                continue
+            text = rendered(registration, tools, config)
+            sources = [registration.inputs] if text is None else list(documents(text))
         except (OSError, subprocess.TimeoutExpired, yaml.YAMLError) as error:
             unreadable.append(f"{registration.name}: {error}")
             continue
-        images.update(images_in(inputs))
+        images.update(image for document in sources for image in images_in(document))
     return images, unreadable
 
 
@@ -144,10 +147,11 @@ def main() -> int:
         .stdout.strip()
         .splitlines()[-1]
     )
-    images, unreadable = list_images(stack_settings(args.stack), args.stack, tools)
+    settings = stack_settings(args.stack)
+    images, unreadable = list_images(settings, args.stack, tools)
     print("\n".join(sorted(images)))
-    config = parse_stack(stack_settings(args.stack))
-    if config.cluster.bootstrap.value == "kubeadm":
+    config = parse_stack(settings)
+    if config.cluster.bootstrap is Bootstrap.KUBEADM:
         print(
             f"# plus the control plane's: kubeadm config images list --kubernetes-version "
             f"v{config.cluster.kubernetes_version} --image-repository {config.packages.image_repository}",

@@ -81,6 +81,8 @@ class RunaiInstall(Component):
         super().__init__("runai-cluster:runai:RunaiInstall", name, opts)
         runai = config.runai
         self._config = config
+        # Read once: both namespaces get a copy.
+        self._ca_pem = Path(runai.ca_file).read_text() if runai.ca_file else None
         self.ready: list[pulumi.Resource] = []
         if runai.control_plane.install:
             self.ready.append(self._control_plane(name, secrets))
@@ -110,13 +112,12 @@ class RunaiInstall(Component):
 
     def _ca(self, name: str, namespace: k8s.core.v1.Namespace) -> list[pulumi.Resource]:
         """The organisation's CA, which Run:ai's services trust (customCA)."""
-        ca_file = self._config.runai.ca_file
-        if not ca_file:
+        if self._ca_pem is None:
             return []
         ca = k8s.core.v1.Secret(
             name,
             metadata={"name": CA_SECRET, "namespace": namespace.metadata["name"], "labels": MANAGED_BY},
-            string_data={CA_KEY: Path(ca_file).read_text()},
+            string_data={CA_KEY: self._ca_pem},
             opts=self.child(),
         )
         return [ca]

@@ -10,7 +10,8 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from components.runai.resources import api_for, secret_connection
+from components.managed import secret_outputs
+from components.runai.resources import api_for
 
 COMPARED = ("name", "version", "clusterUrl")
 
@@ -68,18 +69,14 @@ class ClusterRegistration(dynamic.Resource):
         connection: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret, options = secret_connection(connection, opts)
         props = {
             "name": cluster_name,
             "version": version,
             "domain": domain,
             "clusterUrl": cluster_url,
-            "connection": secret,
+            "connection": pulumi.Output.secret(connection),
             "uuid": None,
             "clientSecret": None,
             "chartRepoUrl": None,
         }
-        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["clientSecret"])
-        super().__init__(
-            ClusterRegistrationProvider(), name, props, pulumi.ResourceOptions.merge(options, secret_outputs)
-        )
+        super().__init__(ClusterRegistrationProvider(), name, props, secret_outputs(opts, "connection", "clientSecret"))

@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
+from components.managed import secret_outputs
 from components.runai.api import KINDS, SCOPE_IDS, Credentials, RunaiApi
 from stacks.runai import RunaiConfig
 
@@ -125,15 +126,6 @@ def runai_connection(runai: RunaiConfig, client_secret: pulumi.Output[str]) -> p
     )
 
 
-def secret_connection(
-    connection: pulumi.Output[str], opts: pulumi.ResourceOptions | None
-) -> tuple[pulumi.Output[str], pulumi.ResourceOptions]:
-    """The connection (URL, application id and secret) as a secret input,
-    and options that keep it secret in the outputs too."""
-    secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["connection"])
-    return pulumi.Output.secret(connection), pulumi.ResourceOptions.merge(opts, secret_opts)
-
-
 class RunaiObject(dynamic.Resource):
     """One Run:ai object of a kind in components.runai.api.KINDS; its
     `connection` is stored as a secret."""
@@ -150,10 +142,8 @@ class RunaiObject(dynamic.Resource):
         connection: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret, options = secret_connection(connection, opts)
-        super().__init__(
-            RunaiObjectProvider(), name, {"kind": kind, "spec": spec, "connection": secret, "status": None}, options
-        )
+        props = {"kind": kind, "spec": spec, "connection": pulumi.Output.secret(connection), "status": None}
+        super().__init__(RunaiObjectProvider(), name, props, secret_outputs(opts, "connection"))
 
 
 def _scope(meta: dict[str, Any]) -> tuple[str, object]:
@@ -213,6 +203,6 @@ class WorkloadPolicy(dynamic.Resource):
         connection: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret, options = secret_connection(connection, opts)
+        secret = pulumi.Output.secret(connection)
         props = {"workload": workload, "meta": meta, "policy": policy, "connection": secret}
-        super().__init__(WorkloadPolicyProvider(), name, props, options)
+        super().__init__(WorkloadPolicyProvider(), name, props, secret_outputs(opts, "connection"))

@@ -17,6 +17,7 @@ import pulumi
 from pulumi import dynamic
 
 from components.kube_api import KubeApi, KubeApiError, count_objects, crd_path
+from components.managed import secret_outputs
 
 CRD = "mpijobs.kubeflow.org"
 CRD_PATH = crd_path(CRD)
@@ -93,10 +94,9 @@ class MpiJobCrdHandOver(dynamic.Resource):
     def __init__(
         self, name: str, kubeconfig: pulumi.Output[str], acknowledged: bool, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["kubeconfig"])
         super().__init__(
             MpiJobCrdProvider(),
             name,
             {"kubeconfig": pulumi.Output.secret(kubeconfig), "acknowledged": acknowledged, "removed_mpi_jobs": None},
-            pulumi.ResourceOptions.merge(opts, secret),
+            secret_outputs(opts, "kubeconfig"),
         )

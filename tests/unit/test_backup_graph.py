@@ -15,12 +15,6 @@ CRON_JOB = "kubernetes:batch/v1:CronJob"
 ACCESS_KEY, SECRET_KEY = "AKIA-backup-key-5e1f", "backup-secret-value-3c9a"
 
 
-@pytest.fixture(scope="module")
-def prod() -> Recorded:
-    recorded, _ = run_program(stack_settings("prod"), stack="prod")
-    return recorded
-
-
 def pod(recorded: Recorded) -> dict[str, Any]:
     [cron] = recorded.of_type(CRON_JOB)
     spec: dict[str, Any] = cron.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import json
 
-import pytest
-
 from tests.support.generated import generated
 from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, resolve, run_program, stack_settings
 
@@ -21,18 +19,6 @@ def depends(recorded: Recorded, urn: str, on: str) -> bool:
     """Direct dependency on `on` or on a child of the component `on`."""
     deps = recorded.resources[urn].dependencies
     return on in deps
-
-
-@pytest.fixture(scope="module")
-def dev() -> Recorded:
-    recorded, _ = run_program(stack_settings("dev"))
-    return recorded
-
-
-@pytest.fixture(scope="module")
-def prod() -> Recorded:
-    recorded, _ = run_program(stack_settings("prod"), stack="prod")
-    return recorded
 
 
 def test_every_prep_precedes_init(prod: Recorded) -> None:

@@ -33,18 +33,6 @@ def release(recorded: Recorded, suffix: str) -> Any:
     return found
 
 
-@pytest.fixture(scope="module")
-def dev() -> Recorded:
-    recorded, _ = run_program(stack_settings("dev"))
-    return recorded
-
-
-@pytest.fixture(scope="module")
-def prod() -> Recorded:
-    recorded, _ = run_program(stack_settings("prod"), stack="prod")
-    return recorded
-
-
 def test_flannel_on_the_cluster_pod_cidr_and_calico_instead(dev: Recorded) -> None:
     flannel = release(dev, "-cni-flannel")
     assert flannel.inputs["values"]["podCidr"] == "10.244.0.0/16"

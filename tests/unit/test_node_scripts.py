@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from components.charts import merged
 from components.scripts import render_script
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "components" / "node_prep"
@@ -560,23 +561,13 @@ TOOLKIT_PACKAGES = (
 )
 
 
-def _deep_merge(base: dict, extra: dict) -> dict:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def cri_containerd(node: FakeNode, version: int) -> dict:
     """The CRI plugin's containerd table, with the nvidia drop-in merged in if there is one."""
     config = tomllib.loads(node.read("/etc/containerd/config.toml"))
     drop_in = node.root / "etc/containerd/conf.d/99-nvidia.toml"
     if drop_in.exists():
         assert config["imports"] == [str(drop_in.parent / "*.toml")]
-        config = _deep_merge(config, tomllib.loads(drop_in.read_text()))
+        config = merged(config, tomllib.loads(drop_in.read_text()))
     plugin = "io.containerd.grpc.v1.cri" if version == 2 else "io.containerd.cri.v1.runtime"
     return config["plugins"][plugin]["containerd"]
 

@@ -15,7 +15,7 @@ import yaml
 from components.runai.registration import ClusterRegistrationProvider
 from components.runai.researcher import researcher_kubeconfig
 from stacks.load import StackConfigError, check_secrets, parse_stack
-from tests.support.fake_runai import CLUSTER_ID, fake_runai
+from tests.support.fake_runai import CLUSTER_ID, FakeRunai, fake_runai
 from tests.unit.test_runai_org import CLIENT_SECRET, objects, runai_settings
 from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, run_program, stack_settings
 
@@ -210,6 +210,11 @@ def test_researcher_authentication_refused(change: dict[str, Any], message: str)
     assert message in str(error.value)
 
 
+def connection_to(url: str, fake: FakeRunai) -> str:
+    """What our providers are given to reach the fake control plane."""
+    return json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+
+
 def props(connection: str, name: str = "lab-b") -> dict[str, Any]:
     return {
         "name": name,
@@ -223,7 +228,7 @@ def props(connection: str, name: str = "lab-b") -> dict[str, Any]:
 def test_registration_against_the_fake_control_plane() -> None:
     provider = ClusterRegistrationProvider()
     with fake_runai() as (url, fake):
-        connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+        connection = connection_to(url, fake)
         created = provider.create(props(connection))
         uuid = created.id
         assert fake.store["clusters"][uuid]["name"] == "lab-b"
@@ -245,7 +250,7 @@ def test_registration_against_the_fake_control_plane() -> None:
 def test_a_registration_without_its_install_info_is_taken_back() -> None:
     provider = ClusterRegistrationProvider()
     with fake_runai() as (url, fake):
-        connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+        connection = connection_to(url, fake)
         broken = copy.deepcopy(props(connection)) | {"version": ""}
         with pytest.raises(Exception, match="version is required"):
             provider.create(broken)
