@@ -220,6 +220,16 @@ def test_local_chart_archives_for_air_gapped_sites(tmp_path: Path) -> None:
             "addons.metallb.pools.services: holds nodes[2].address 192.0.2.21",
         ),
         ({"metallb": {"pools": [{"addresses": ["192.0.2.300-192.0.2.301"]}]}}, "is not an IPv4 range"),
+        ({"metallb": {"pools": [{"addresses": ["192.0.2.210-192.0.2.200"]}]}}, "the range ends before it starts"),
+        (
+            {"ingress": {"hostname": "not a host"}},
+            "addons.ingress.hostname: 'not a host' is not an IP address or hostname",
+        ),
+        (
+            {"knative": {"domain": "*.bad_domain"}},
+            "addons.knative.domain: 'bad_domain' is not an IP address or hostname",
+        ),
+        ({"prometheus": {"retention": "forever"}}, "addons.prometheus.retention: String should match pattern"),
         ({"ingress": {"address": "192.0.2.150"}}, "ingress.address: 192.0.2.150 is in none of metallb.pools"),
         ({"knative": {"address": "192.0.2.200"}}, "knative.address: the same as ingress.address"),
         ({"metallb": {"enabled": False}}, "ingress.address: needs metallb"),

@@ -138,6 +138,15 @@ def test_secrets_never_in_plain_inputs(installed: Recorded) -> None:
         ({"clusterId": CLUSTER_ID}, "clusterId: with cluster.install the stack registers the cluster itself"),
         ({"url": None}, "url: required to install Run:ai"),
         ({"cluster": {"install": True, "name": "Bad_Name"}}, "runai.cluster.name"),
+        (
+            {"controlPlane": {"install": True, "tlsCertificate": "pem", "databaseSizeGb": 5}},
+            "runai.controlPlane.databaseSizeGb: Input should be greater than or equal to 10",
+        ),
+        (
+            {"controlPlane": {"install": True, "tlsCertificate": "pem", "externalPostgres": {"host": "db host"}}},
+            "runai.controlPlane.externalPostgres.host: 'db host' is not an IP address or hostname",
+        ),
+        ({"realm": "bad realm"}, "runai.realm: String should match pattern"),
     ],
 )
 def test_install_settings_refused(change: dict[str, Any], message: str) -> None:
