@@ -9,6 +9,7 @@ from components.alerts import Alerts
 from components.backup.etcd_backup import EtcdBackup
 from components.connection import NodeAccess, connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
+from components.kubeadm.upgrade import KubernetesUpgrade, upgrade_stages
 from components.layers import ClusterLayers
 from components.networking.cni import PodNetwork
 from components.node_prep.prep import NodePrep
@@ -41,6 +42,8 @@ def inventory_summary(config: StackConfig) -> dict[str, object]:
         "gpuNodesWithoutPool": [n.name for n in config.nodes if n.gpu and not n.node_pool],
         "noPreemption": config.org.no_preemption,
         "etcdBackups": config.backup.enabled,
+        # The order a change of kubernetesVersion rolls out in.
+        "upgradeStages": upgrade_stages(config) if config.cluster.bootstrap is Bootstrap.KUBEADM else [],
         "componentVersions": config.component_versions,
     }
 
@@ -66,8 +69,10 @@ class Cluster(pulumi.ComponentResource):
             if config.preflight.enabled and access
         }
         joined: dict[str, pulumi.Resource] = {}
+        settled: list[pulumi.Resource] = []
         if config.cluster.bootstrap is Bootstrap.KUBEADM:
-            joined, self.kubeconfig = self._bootstrap(config, access)
+            joined, self.kubeconfig = self._bootstrap(name, config, access)
+            settled = self.upgrade.done
         else:
             assert stack.secrets.kubeconfig is not None  # checked by load_stack
             self.kubeconfig = pulumi.Output.secret(stack.secrets.kubeconfig)
@@ -91,7 +96,9 @@ class Cluster(pulumi.ComponentResource):
                 PodNetwork(
                     f"{name}-cni",
                     config,
-                    pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(joined.values()))),
+                    pulumi.ResourceOptions.merge(
+                        on_cluster, pulumi.ResourceOptions(depends_on=[*joined.values(), *settled])
+                    ),
                 )
             )
         on_nodes = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=below))
@@ -151,10 +158,10 @@ class Cluster(pulumi.ComponentResource):
         )
 
     def _bootstrap(
-        self, config: StackConfig, access: dict[str, NodeAccess]
+        self, name: str, config: StackConfig, access: dict[str, NodeAccess]
     ) -> tuple[dict[str, pulumi.Resource], pulumi.Output[str]]:
-        """Node prep and kubeadm; returns each node's join (or init) and the
-        admin kubeconfig."""
+        """Node prep, kubeadm and the upgrade rollout; returns each node's
+        join (or init) and the admin kubeconfig."""
         child = pulumi.ResourceOptions(parent=self)
         preps = {
             node.name: NodePrep(node.name, node, config, access[node.name], self.preflight.get(node.name), child)
@@ -172,7 +179,12 @@ class Cluster(pulumi.ComponentResource):
         previous: pulumi.Resource = init
         for node in other_planes:  # one at a time: etcd grows by one member per join
             previous = joined[node.name] = join(node, previous)
+        # Workers join once the control planes run the stack's version (a
+        # kubelet must not be newer than its API server), and upgrade after.
+        self.upgrade = KubernetesUpgrade(f"{name}-upgrade", config, access, child)
+        planes_done = self.upgrade.control_planes(list(joined.values()))
         for node in config.nodes:
             if not node.is_control_plane:
-                joined[node.name] = join(node, init)
+                joined[node.name] = join(node, planes_done)
+        self.upgrade.workers(planes_done, joined)
         return joined, init.kubeconfig

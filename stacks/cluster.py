@@ -26,6 +26,26 @@ def check_k8s_version(value: str) -> str:
     return value
 
 
+def _parts(version: str) -> tuple[int, int, int]:
+    major, minor, patch = (int(part) for part in version.split("."))
+    return major, minor, patch
+
+
+def upgrade_path_error(current: str, wanted: str) -> str | None:
+    """Why a running cluster cannot go from `current` to `wanted` in one
+    rollout (kubeadm moves one minor at a time and never back), or None."""
+    now, then = _parts(current), _parts(wanted)
+    if then < now:
+        return f"{current} to {wanted} is a downgrade, which kubeadm does not do: keep {current} or go forward"
+    if then[1] > now[1] + 1:
+        steps = ", then ".join(f"1.{minor}.x" for minor in range(now[1] + 1, then[1] + 1))
+        return (
+            f"{current} to {wanted} skips a minor version; kubeadm upgrades one minor at a time: "
+            f"set {steps} (the newest patch of each), running `pulumi up` after each"
+        )
+    return None
+
+
 class Bootstrap(StrEnum):
     KUBEADM = "kubeadm"  # nodes prepared over SSH, cluster made with kubeadm
     EXISTING = "existing"  # a cluster made elsewhere (BCM, DeepOps); kubeconfig given
@@ -48,6 +68,16 @@ class ApiEndpoint(Section):
     kube_vip_image: str = "ghcr.io/kube-vip/kube-vip:v1.0.1"
 
 
+class UpgradeSettings(Section):
+    """How a change of kubernetesVersion rolls out on a running cluster:
+    control planes one at a time, then workers `batchSize` at a time."""
+
+    batch_size: int = Field(1, ge=1)
+    # Seconds: kubectl drain's limit, and how long a node may take to be Ready again.
+    drain_timeout: int = Field(600, ge=30)
+    ready_timeout: int = Field(600, ge=30)
+
+
 class ClusterConfig(Section):
     name: str = Field(min_length=1, max_length=63)
     kubernetes_version: Annotated[str, AfterValidator(check_k8s_version)]
@@ -61,6 +91,7 @@ class ClusterConfig(Section):
     api_server_extra_args: dict[str, str] = Field(default_factory=dict)
     # Added to --enable-admission-plugins (PodNodeSelector for the KAI path).
     admission_plugins: list[str] = Field(default_factory=list)
+    upgrade: UpgradeSettings = Field(default_factory=UpgradeSettings)
     # Environment marker: "prod" turns warnings (even control planes) into errors.
     environment: str = "dev"
 

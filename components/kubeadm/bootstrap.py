@@ -72,18 +72,14 @@ class ControlPlaneInit(pulumi.ComponentResource):
     ) -> None:
         super().__init__("runai-cluster:kubeadm:ControlPlaneInit", name, None, opts)
         on_node = {"connections": {"node": access.connection}, "hosts": {"node": access.host}}
-        script = _script(
-            "init",
-            KUBEADM_CONFIG=init_config(node, config),
-            KUBE_VIP_MANIFEST=kube_vip_manifest(config),
-            NODE_GENERATION=str(node.generation),
-        )
+        script = _script("init", KUBE_VIP_MANIFEST=kube_vip_manifest(config), NODE_GENERATION=str(node.generation))
         self.init = RemoteScript(
             f"{name}-kubeadm-init",
             **on_node,
             create_steps=[step("kubeadm-init", "node", script)],
             triggers=[script_hash(script)],
-            kubernetes_version=config.cluster.kubernetes_version,
+            # Read only by a first init: it names the version (see RemoteScript).
+            env={"KUBEADM_CONFIG": init_config(node, config)},
             # Children do not inherit a component's dependencies: pass them on.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
@@ -135,12 +131,10 @@ class NodeJoin(pulumi.ComponentResource):
         control_plane = node.is_control_plane
         join = _script(
             "join",
-            JOIN_TEMPLATE=render_join(
-                config.cluster.kubernetes_version, node.name, node.address if control_plane else None
-            ),
             KUBE_VIP_MANIFEST=kube_vip_manifest(config) if control_plane else "",
             NODE_GENERATION=str(node.generation),
         )
+        template = render_join(config.cluster.kubernetes_version, node.name, node.address if control_plane else None)
         ask = _script("join-command", CONTROL_PLANE_JOIN=str(control_plane).lower())
         self.joined = RemoteScript(
             f"{name}-join",
@@ -152,7 +146,9 @@ class NodeJoin(pulumi.ComponentResource):
             ],
             delete_steps=removal_steps(node),
             triggers=[script_hash(join)],
-            kubernetes_version=config.cluster.kubernetes_version,
+            # Its API version follows the Kubernetes version: read only by a
+            # first join (see RemoteScript).
+            env={"JOIN_TEMPLATE": template},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
         self.register_outputs({"joined": self.joined.id})

@@ -4,7 +4,9 @@
 # pinned and held, NFS client. Idempotent: every step compares first and acts
 # only on a difference, so a second run changes nothing and restarts nothing.
 #
-# Parameters (assigned above this header by components/scripts.py):
+# Parameters (assigned above this header by components/scripts.py; the
+# KUBERNETES_* ones exported by the runner instead, so that a version bump
+# alone does not re-run this script on running nodes):
 #   KUBERNETES_VERSION, KUBERNETES_MINOR      1.32.8 and 1.32
 #   KUBERNETES_PACKAGE_REVISION               1.1: packages pinned at 1.32.8-1.1
 #   KUBERNETES_APT_REPO, KUBERNETES_APT_KEY_URL
@@ -303,10 +305,15 @@ if ((config_changed && !started)); then
 fi
 
 # --- 5. kubelet, kubeadm, kubectl -------------------------------------------
-# The program refuses version changes on running clusters, so a different
-# installed version here means a fresh or re-prepared machine.
+# A cluster member keeps the versions it runs: moving them is the upgrade
+# rollout's job (kubeadm-upgrade.sh, one node at a time, drained). A machine
+# not yet joined gets the stack's version, whatever it had.
 k8s_version=$KUBERNETES_VERSION-$KUBERNETES_PACKAGE_REVISION
-ensure_packages kubernetes-packages hold "kubelet=$k8s_version" "kubeadm=$k8s_version" "kubectl=$k8s_version"
+if [[ -f $R/etc/kubernetes/kubelet.conf ]]; then
+  ensure_packages kubernetes-packages hold kubelet kubeadm kubectl
+else
+  ensure_packages kubernetes-packages hold "kubelet=$k8s_version" "kubeadm=$k8s_version" "kubectl=$k8s_version"
+fi
 if ! systemctl is-enabled --quiet kubelet; then
   # Enabled only: it crash-loops until kubeadm init/join writes its config.
   systemctl --quiet enable kubelet

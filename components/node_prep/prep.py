@@ -15,17 +15,26 @@ from stacks.model import StackConfig
 _HERE = Path(__file__).parent
 
 
-def node_prep_params(node: Node, config: StackConfig) -> dict[str, str]:
+def kubernetes_env(config: StackConfig) -> dict[str, str]:
+    """The Kubernetes version a machine is prepared at, and its package
+    source: exported to the scripts rather than rendered into them, so that a
+    version bump re-runs no preparation (the upgrade rollout moves members)."""
     packages = config.packages
-    containerd = packages.containerd
     minor = config.cluster.minor
-    registry = packages.private_registry
     return {
         "KUBERNETES_VERSION": config.cluster.kubernetes_version,
         "KUBERNETES_MINOR": minor,
         "KUBERNETES_PACKAGE_REVISION": packages.kubernetes_package_revision,
         "KUBERNETES_APT_REPO": packages.kubernetes_repo(minor),
         "KUBERNETES_APT_KEY_URL": packages.kubernetes_key(minor),
+    }
+
+
+def node_prep_params(node: Node, config: StackConfig) -> dict[str, str]:
+    packages = config.packages
+    containerd = packages.containerd
+    registry = packages.private_registry
+    return {
         "CONTAINERD_PACKAGE": containerd.package,
         "CONTAINERD_VERSION": containerd.version,
         "CONTAINERD_APT_REPO": containerd.apt_repo,
@@ -83,7 +92,7 @@ class NodePrep(pulumi.ComponentResource):
             hosts={"node": access.host},
             create_steps=[step(script_name, "node", text) for script_name, text in scripts],
             triggers=[script_hash(text) for _, text in scripts],
-            kubernetes_version=config.cluster.kubernetes_version,
+            env=kubernetes_env(config),
             # After this node's preflight: a failed check stops its changes.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[after] if after else []),
         )

@@ -9,6 +9,12 @@ say) without that value ever reaching the state. Changing the create steps or
 the triggers re-runs the create steps in place: node scripts are idempotent, and
 a replace would run the delete steps (drain, reset) on a healthy node.
 
+`env` holds plain values the scripts read whose change alone re-runs nothing:
+the Kubernetes version a machine is prepared and joined at. On a running
+cluster that version moves only through the upgrade resources
+(components/kubeadm/upgrade.py), so bumping it shows the rollout in a preview
+and nothing else, while a machine prepared later gets the new version.
+
 It is a dynamic provider because the pulumi-command plugin cannot be built
 from the module proxy available to our CI; see the README."""
 
@@ -21,20 +27,21 @@ import pulumi
 from pulumi import dynamic
 
 from components.remote.ssh import Connection, run_script
+from stacks.cluster import upgrade_path_error
 
 # Inputs whose change re-runs the create steps (a new address or user too).
 _RERUN_KEYS = ("create_steps", "triggers", "hosts")
 
 
-def run_steps(steps: list[dict[str, Any]], connections: str) -> str:
-    """Run steps in order on `connections` (JSON: name -> connection);
-    return the last step's standard output."""
+def run_steps(steps: list[dict[str, Any]], connections: str, env: dict[str, str] | None = None) -> str:
+    """Run steps in order on `connections` (JSON: name -> connection), each
+    with `env` exported; return the last step's standard output."""
     by_name = json.loads(connections)
     captured: dict[str, str] = {}
     stdout = ""
     for step in steps:
         connection = Connection.from_dict(by_name[step["on"]])
-        stdout = run_script(connection, step["script"], captured).stdout
+        stdout = run_script(connection, step["script"], captured, env).stdout
         if step.get("capture"):
             captured[step["capture"]] = stdout.strip()
     return stdout
@@ -47,40 +54,40 @@ def _outputs(props: dict[str, Any], stdout: str) -> dict[str, Any]:
 
 
 class RemoteScriptProvider(dynamic.ResourceProvider):
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
         failures = []
-        old_version = (_olds or {}).get("kubernetes_version")
+        old_version = (olds or {}).get("kubernetes_version")
         new_version = news.get("kubernetes_version")
-        if old_version and new_version and old_version != new_version:
-            failures.append(
-                dynamic.CheckFailure(
-                    "kubernetes_version",
-                    f"cluster.kubernetesVersion: changing {old_version} to {new_version} on a running "
-                    "cluster is refused: it would reinstall packages on every node at once. Keep "
-                    f"{old_version} until rolling upgrades are supported.",
-                )
-            )
+        if old_version and new_version:
+            error = upgrade_path_error(old_version, new_version)
+            if error:
+                failures.append(dynamic.CheckFailure("kubernetes_version", f"cluster.kubernetesVersion: {error}"))
         return dynamic.CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        # A rotated private key alone is stored without re-running anything.
-        changed = [key for key in news if key not in ("stdout",) and olds.get(key) != news.get(key)]
+        # A rotated private key or a new `env` alone is stored without
+        # re-running anything.
+        changed = [key for key in news if key not in ("stdout", "env") and olds.get(key) != news.get(key)]
         return dynamic.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        stdout = run_steps(props["create_steps"], props["connections"])
+        stdout = (
+            run_steps(props["create_steps"], props["connections"], props.get("env"))
+            if props.get("run_on_create", True)
+            else ""
+        )
         return dynamic.CreateResult(id_=props["name"], outs=_outputs(props, stdout))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         if any(olds.get(key) != news.get(key) for key in _RERUN_KEYS):
-            stdout = run_steps(news["create_steps"], news["connections"])
+            stdout = run_steps(news["create_steps"], news["connections"], news.get("env"))
         else:
             stdout = olds.get("stdout", "")  # only delete steps or labels changed
         return dynamic.UpdateResult(outs=_outputs(news, stdout))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if props.get("delete_steps"):
-            run_steps(props["delete_steps"], props["connections"])
+            run_steps(props["delete_steps"], props["connections"], props.get("env"))
 
 
 def _as_json_object(members: dict[str, pulumi.Output[str]]) -> pulumi.Output[str]:
@@ -100,7 +107,10 @@ class RemoteScript(dynamic.Resource):
     `stdout` (the last create step's output, kept only with `keep_stdout`) are
     stored as secrets (`stdout` in the clear with `secret_stdout=False`).
     `hosts` (user@address:port per connection, plain) makes a moved machine
-    visible in diffs."""
+    visible in diffs. With `run_on_create=False` the steps run only when an
+    update asks for them (an upgrade: a machine joins at the current version).
+    `kubernetes_version`, when given, is checked against the stored one: a
+    downgrade or a skipped minor is refused in preview."""
 
     stdout: pulumi.Output[str]
 
@@ -115,6 +125,8 @@ class RemoteScript(dynamic.Resource):
         triggers: list[Any] | None = None,
         keep_stdout: bool = False,
         secret_stdout: bool = True,
+        env: dict[str, str] | None = None,
+        run_on_create: bool = True,
         kubernetes_version: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -131,6 +143,8 @@ class RemoteScript(dynamic.Resource):
                 "delete_steps": delete_steps or [],
                 "triggers": triggers or [],
                 "keep_stdout": keep_stdout,
+                "env": env or {},
+                "run_on_create": run_on_create,
                 "kubernetes_version": kubernetes_version,
                 "stdout": None,
             },

@@ -180,8 +180,10 @@ def run_script(
     connection: Connection,
     script: str,
     secret_env: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Result:
-    """Run `script` with bash (through sudo for non-root users); raise
+    """Run `script` with bash (through sudo for non-root users), `env` and
+    `secret_env` exported (only the latter scrubbed from its output); raise
     RemoteError with the output's tail if it exits non-zero."""
     secret_env = dict(secret_env or {})
     secrets = [connection.private_key, *secret_env.values()]
@@ -189,7 +191,8 @@ def run_script(
     try:
         command = "bash -s" if connection.target.user == "root" else "sudo -n bash -s"
         stdin, stdout, stderr = client.exec_command(command)
-        prelude = "".join(f"export {name}={_quote(value)}\n" for name, value in secret_env.items())
+        exported = {**(env or {}), **secret_env}
+        prelude = "".join(f"export {name}={_quote(value)}\n" for name, value in exported.items())
         stdin.write(_insert_after_shebang(script, prelude))
         stdin.channel.shutdown_write()
         out = stdout.read().decode(errors="replace")

@@ -85,7 +85,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     assert set(ops) == {"create"}
     types = collections.Counter(step["newState"]["type"] for step in preview["steps"])
     # per node: a preflight and a prep (component and script each), a join
-    # (or the init and the kubeconfig reader) and a label patch
+    # (or the init and the kubeconfig reader), an upgrade and a label patch
     assert types["runai-cluster:preflight:Preflight"] == nodes
     assert types["runai-cluster:nodes:NodePrep"] == nodes
     assert types["runai-cluster:kubeadm:NodeJoin"] == nodes - 1
@@ -94,7 +94,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     # prod Run:ai's objects: the cluster's registration, 2 node pools, 2
     # departments, 3 projects, 3 access rules, 2 compute resources, 1 policy.
     runai_objects = 14 if stack == "prod" else 0
-    assert types["pulumi-python:dynamic:Resource"] == 3 * nodes + 4 + runai_objects
+    assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + 4 + runai_objects
     assert types["kubernetes:core/v1:NodePatch"] == nodes
     # prod also backs up etcd: the component, the agent's ConfigMap, the CronJob.
     backup = 3 if stack == "prod" else 0
@@ -114,12 +114,38 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     # secret and chart, the cluster's registration, namespace, chart and
     # RunaiConfig settings, and the organisation's component and 13 objects.
     runai = 24 if stack == "prod" else 0  # plus the storage component and its release
-    assert preview["changeSummary"] == {"create": 7 * nodes + 5 + backup + layers + runai}
+    assert preview["changeSummary"] == {"create": 8 * nodes + 6 + backup + layers + runai}
     if stack == "prod":
         names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}
         assert {"gpu-prod-runai-control-plane", "gpu-prod-runai-registration", "gpu-prod-runai-cluster"} <= names
         assert {"gpu-prod-runai-org-project-serving", "gpu-prod-runai-org-pool-prod"} <= names
     assert key.splitlines()[1] not in json.dumps(preview)
+
+
+def test_a_version_bump_changes_only_the_rollout(backend: dict[str, str]) -> None:
+    # Two previews of prod through the real engine, the second with a newer
+    # patch: every resource's inputs match but the upgrade resources' (whose
+    # steps carry the version) and the `env` the version reaches elsewhere,
+    # which re-runs nothing (RemoteScript's diff ignores it).
+    work = workdir("prod", name="it-bump")
+    init_stack(work, "prod", backend, throwaway_secrets())
+
+    def inputs() -> dict[str, dict[str, Any]]:
+        preview = preview_json(work, "prod", backend)
+        assert not preview.get("failed"), preview.get("diagnostics")
+        return {step["urn"]: step["newState"].get("inputs", {}) for step in preview["steps"]}
+
+    before = inputs()
+    checked(["config", "set", "--path", f"{PROJECT}:cluster.kubernetesVersion", "1.32.9"], work, backend)
+    after = inputs()
+    assert set(before) == set(after)
+    changed = sorted(
+        urn.rsplit("::", 1)[-1]
+        for urn in after
+        if {k: v for k, v in after[urn].items() if k != "env"} != {k: v for k, v in before[urn].items() if k != "env"}
+    )
+    nodes = [node["name"] for node in stack_config("prod")[f"{PROJECT}:nodes"]]
+    assert changed == sorted(f"{name}-kubernetes-upgrade" for name in nodes)
 
 
 def test_preview_diff_never_prints_the_ssh_key(backend: dict[str, str]) -> None:

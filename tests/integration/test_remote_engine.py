@@ -29,6 +29,7 @@ def test_up_noop_rerun_version_guard_and_destroy(sshd: tuple[SshServer, str], tm
         shutil.rmtree(work)
     shutil.copytree(Path(__file__).parent / "remote_project", work)
     shutil.copytree(ROOT / "components", work / "components")
+    shutil.copytree(ROOT / "stacks", work / "stacks")
     (work / ".venv").symlink_to(ROOT / ".venv")
     marker = tmp_path / "marker"
     init_stack(work, "check", env, {"privateKey": private_key})
@@ -51,11 +52,25 @@ def test_up_noop_rerun_version_guard_and_destroy(sshd: tuple[SshServer, str], tm
     logs += checked(["up", "--yes", "--skip-preview", "--stack", "check"], work, env)
     assert marker.read_text().splitlines() == ["created", "created"]  # re-run in place, no delete
 
+    upgrades = Path(f"{marker}.upgrades")
+    assert not upgrades.exists()  # the upgrade ran nothing when created
+
+    # A version bump: the preview shows the upgrade and nothing else; the
+    # prepared script keeps its state (its env alone re-runs nothing).
     checked(["config", "set", "kubernetesVersion", "1.33.1"], work, env)
+    preview = checked(["preview", "--diff", "--stack", "check"], work, env)
+    assert "1 to update" in preview and "2 unchanged" in preview, preview
+    logs += preview
+    logs += checked(["up", "--yes", "--skip-preview", "--stack", "check"], work, env)
+    assert upgrades.read_text().splitlines() == ["upgraded to 1.33.1 from 1.33.1"]
+    assert marker.read_text().splitlines() == ["created", "created"]
+    logs += checked(["preview", "--expect-no-changes", "--stack", "check"], work, env)
+
+    checked(["config", "set", "kubernetesVersion", "1.35.0"], work, env)
     refused = run(["preview", "--stack", "check"], work, env)
     assert refused.returncode != 0
-    assert "changing 1.32.8 to 1.33.1 on a running cluster is refused" in refused.stdout + refused.stderr
-    checked(["config", "set", "kubernetesVersion", "1.32.8"], work, env)
+    assert "1.33.1 to 1.35.0 skips a minor version" in refused.stdout + refused.stderr
+    checked(["config", "set", "kubernetesVersion", "1.33.1"], work, env)
 
     logs += checked(["destroy", "--yes", "--skip-preview", "--stack", "check"], work, env)
     assert marker.read_text().splitlines() == ["created", "created", "deleted"]

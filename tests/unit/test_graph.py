@@ -27,12 +27,14 @@ def test_every_prep_precedes_init(prod: Recorded) -> None:
         assert depends(prod, init, remote(prod, f"{node}-prep")), node
 
 
-def test_joins_depend_on_init_not_on_each_other(prod: Recorded) -> None:
-    init = remote(prod, "prod-cp-1-kubeadm-init")
+def test_workers_join_after_the_control_planes_settle_not_after_each_other(prod: Recorded) -> None:
+    # The last control plane's upgrade resource: after init and every
+    # control-plane join, so a new worker never joins ahead of its API server.
+    planes_done = remote(prod, "prod-cp-3-kubernetes-upgrade")
     worker_joins = [remote(prod, f"prod-gpu-{i}-join") for i in range(1, 9)]
     worker_joins += [remote(prod, f"prod-sys-{i}-join") for i in range(1, 3)]
     for join in worker_joins:
-        assert depends(prod, join, init)
+        assert depends(prod, join, planes_done)
         assert not set(prod.resources[join].dependencies) & set(worker_joins)
 
 
@@ -56,15 +58,20 @@ def test_join_asks_the_first_control_plane_for_a_fresh_command(prod: Recorded) -
     assert "CONTROL_PLANE_JOIN=false" in steps[0]["script"]
     cp_steps = prod.by_name("prod-cp-2-join").inputs["create_steps"]
     assert "CONTROL_PLANE_JOIN=true" in cp_steps[0]["script"]
-    assert "certificateKey:" in cp_steps[1]["script"] and "@CERT_KEY@" in cp_steps[1]["script"]
+    template = prod.by_name("prod-cp-2-join").inputs["env"]["JOIN_TEMPLATE"]
+    assert "certificateKey:" in template and "@CERT_KEY@" in template
 
 
-def test_graph_depth_does_not_grow_with_nodes() -> None:
+def test_graph_depth_grows_only_with_the_upgrade_batches() -> None:
+    # Installing is parallel whatever the size; only the upgrade rollout is a
+    # chain, one link per batch of workers (whose resources run nothing on create).
     depths = {}
     for count in (3, 300):
-        recorded, _ = run_program(generated(count, control_planes=1), stack="dev")
+        settings = generated(count, control_planes=1)
+        settings["cluster"]["upgrade"] = {"batchSize": 10}
+        recorded, _ = run_program(settings, stack="dev")
         depths[count] = recorded.max_depth()
-    assert depths[3] == depths[300], depths
+    assert depths[300] - depths[3] == 30 - 1, depths
 
 
 def test_node_roles_become_labels_and_taints(dev: Recorded) -> None:
@@ -139,9 +146,12 @@ def test_ssh_key_and_kubeconfig_are_secret_outputs() -> None:
 def test_scripts_carry_versions_and_kubeadm_config(dev: Recorded) -> None:
     prep_steps = dev.by_name("dev-gpu-1-prep").inputs["create_steps"]
     assert [s["name"] for s in prep_steps] == ["node-prep", "gpu-host"]
-    assert "KUBERNETES_VERSION=1.32.8" in prep_steps[0]["script"]
-    assert "KUBERNETES_APT_REPO=https://pkgs.k8s.io/core:/stable:/v1.32/deb/" in prep_steps[0]["script"]
+    # The version is exported, not rendered: bumping it re-runs no preparation.
+    assert "\nKUBERNETES_VERSION=" not in prep_steps[0]["script"]
+    env = dev.by_name("dev-gpu-1-prep").inputs["env"]
+    assert env["KUBERNETES_VERSION"] == "1.32.8"
+    assert env["KUBERNETES_APT_REPO"] == "https://pkgs.k8s.io/core:/stable:/v1.32/deb/"
     assert [s["name"] for s in dev.by_name("dev-cp-1-prep").inputs["create_steps"]] == ["node-prep"]
     init = dev.by_name("dev-cp-1-kubeadm-init").inputs
-    assert "apiVersion: kubeadm.k8s.io/v1beta4" in init["create_steps"][0]["script"]
-    assert init["kubernetes_version"] == "1.32.8"
+    assert "apiVersion: kubeadm.k8s.io/v1beta4" in init["env"]["KUBEADM_CONFIG"]
+    assert "kubernetesVersion: v1.32.8" in init["env"]["KUBEADM_CONFIG"]

@@ -108,15 +108,32 @@ def test_through_a_bastion(server: SshServer, bastion: SshServer, client_key: tu
     )
 
 
-def test_provider_refuses_a_kubernetes_version_change() -> None:
+def test_provider_refuses_a_skipped_minor_and_a_downgrade() -> None:
     provider = RemoteScriptProvider()
-    result = provider.check({"kubernetes_version": "1.32.8"}, {"kubernetes_version": "1.33.1"})
-    assert len(result.failures) == 1
-    assert "cluster.kubernetesVersion: changing 1.32.8 to 1.33.1 on a running cluster is refused" in (
-        result.failures[0].reason
-    )
-    assert not provider.check({"kubernetes_version": "1.32.8"}, {"kubernetes_version": "1.32.8"}).failures
+
+    def reasons(old: str, new: str) -> list[str]:
+        return [f.reason for f in provider.check({"kubernetes_version": old}, {"kubernetes_version": new}).failures]
+
+    assert reasons("1.30.4", "1.32.8") == [
+        "cluster.kubernetesVersion: 1.30.4 to 1.32.8 skips a minor version; kubeadm upgrades one minor at a "
+        "time: set 1.31.x, then 1.32.x (the newest patch of each), running `pulumi up` after each"
+    ]
+    assert "1.32.8 to 1.31.9 is a downgrade" in reasons("1.32.8", "1.31.9")[0]
+    assert "1.32.8 to 1.32.2 is a downgrade" in reasons("1.32.8", "1.32.2")[0]
+    for old, new in (("1.32.8", "1.32.8"), ("1.31.9", "1.32.8"), ("1.32.2", "1.32.8")):
+        assert not reasons(old, new), (old, new)
     assert not provider.check({}, {"kubernetes_version": "1.33.1"}).failures
+
+
+def test_env_alone_changes_nothing_and_steps_wait_for_an_update() -> None:
+    provider = RemoteScriptProvider()
+    olds = {"create_steps": [step("a", "n", "#!/bin/sh\n")], "env": {"KUBERNETES_VERSION": "1.31.9"}}
+    news = {**olds, "env": {"KUBERNETES_VERSION": "1.32.8"}}
+    assert not provider.diff("x", olds, news).changes
+    assert provider.diff("x", olds, {**news, "triggers": ["t"]}).changes
+    # run_on_create=False: nothing runs (no connection is even looked at).
+    created = provider.create({"name": "x", "create_steps": olds["create_steps"], "run_on_create": False})
+    assert created.outs["stdout"] == ""
 
 
 def test_update_reruns_only_when_create_steps_or_triggers_change(

@@ -184,7 +184,7 @@ def test_researcher_authentication_flags_and_kubeconfig() -> None:
     assert config.oidc_flags == flags
     recorded, _ = run_program(stack_settings("prod"), stack="prod")
     init = next(r for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.name == "prod-cp-1-kubeadm-init")
-    script = init.inputs["create_steps"][0]["script"]
+    script = init.inputs["env"]["KUBEADM_CONFIG"]
     assert "name: oidc-issuer-url" in script and "value: https://runai.example.com/auth/realms/runai" in script
     template = yaml.safe_load(researcher_kubeconfig(config.runai, "gpu-prod", KUBECONFIG))
     assert template["clusters"] == [

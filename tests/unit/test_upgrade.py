@@ -1,0 +1,297 @@
+"""Kubernetes upgrades: the rollout graph under mocks, and upgrade.sh run for
+real under bash against a fake machine (tests/support/fake_node.py) with
+stand-ins for kubeadm, kubectl and crictl that keep the Node's state."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.kubeadm.upgrade import PHASES, upgrade_stages
+from components.scripts import render_script
+from stacks.model import StackConfig
+from tests.support.fake_node import FakeNode, Run
+from tools.mocked_program import Recorded, run_program, stack_settings
+
+SCRIPT = Path(__file__).resolve().parents[2] / "components" / "kubeadm" / "upgrade.sh"
+OLD, NEW = "1.31.9-1.1", "1.32.8-1.1"
+
+# The Node lives in $S/node: unschedulable, taints (one per line), undo (the
+# annotation); its kubeletVersion is the installed kubelet package's.
+KUBECTL = r"""
+n=$S/node
+mkdir -p "$n"
+touch "$n/taints"
+case $1 in
+  get)
+    path=${!#}
+    case $path in
+      *kubeletVersion*) v=$(<"$S/dpkg/kubelet"); printf 'v%s' "${v%%-*}" ;;
+      *upgrade-undo*) if [[ -f $n/undo ]]; then cat "$n/undo"; fi ;;
+      *unschedulable*) if [[ -f $n/unschedulable ]]; then printf true; fi ;;
+      *taints*) cat "$n/taints" ;;
+      *) echo "fake kubectl: unsupported jsonpath $path" >&2; exit 1 ;;
+    esac
+    ;;
+  annotate)
+    for arg in "$@"; do
+      case $arg in
+        runai-cluster.io/upgrade-undo-) rm -f "$n/undo" ;;
+        runai-cluster.io/upgrade-undo=*) printf '%s' "${arg#*=}" >"$n/undo" ;;
+      esac
+    done
+    ;;
+  taint)
+    taint=$4
+    if [[ $taint == *- ]]; then
+      grep -vxF "${taint%-}" "$n/taints" >"$n/taints.new" || true
+      mv "$n/taints.new" "$n/taints"
+    elif ! grep -qxF "$taint" "$n/taints"; then
+      echo "$taint" >>"$n/taints"
+    fi
+    ;;
+  drain)
+    if [[ -n ${FAKE_DRAIN_FAILS-} ]]; then
+      touch "$n/unschedulable"
+      echo "error: cannot evict pod as it would violate the pod's disruption budget" >&2
+      exit 1
+    fi
+    touch "$n/unschedulable"
+    ;;
+  uncordon) rm -f "$n/unschedulable" ;;
+  wait) ;;
+  *) echo "fake kubectl: unsupported: $*" >&2; exit 1 ;;
+esac
+"""
+
+# kubeadm refuses to upgrade to a version other than its own, like the real one.
+KUBEADM = r"""
+own=$(<"$S/dpkg/kubeadm")
+own=v${own%%-*}
+manifest=$PREP_ROOT/etc/kubernetes/manifests/kube-apiserver.yaml
+case "$1 $2" in
+  "upgrade apply")
+    [[ $3 == "$own" ]] || { echo "kubeadm $own cannot upgrade to $3" >&2; exit 1; }
+    printf '    image: registry.k8s.io/kube-apiserver:%s\n' "$3" >"$manifest"
+    ;;
+  "upgrade node")
+    if [[ -f $manifest ]]; then printf '    image: registry.k8s.io/kube-apiserver:%s\n' "$own" >"$manifest"; fi
+    ;;
+  *) echo "fake kubeadm: unsupported: $*" >&2; exit 1 ;;
+esac
+"""
+
+CRICTL = r"""
+case $1 in
+  ps) echo 3f2a9c ;;
+  exec) mkdir -p "$PREP_ROOT/var/lib/etcd"; echo snapshot >"$PREP_ROOT/var/lib/etcd/upgrade-snapshot.db" ;;
+  *) echo "fake crictl: unsupported: $*" >&2; exit 1 ;;
+esac
+"""
+
+
+def params(phase: str, role: str = "worker", *, taint: bool = True) -> dict[str, str]:
+    return {
+        "PHASE": phase,
+        "NODE_NAME": "gpu-1",
+        "ROLE": role,
+        "KUBERNETES_VERSION": "1.32.8",
+        "KUBERNETES_MINOR": "1.32",
+        "KUBERNETES_PACKAGE_REVISION": "1.1",
+        "KUBERNETES_APT_REPO": "https://pkgs.k8s.io/core:/stable:/v1.32/deb/",
+        "KUBERNETES_APT_KEY_URL": "https://pkgs.k8s.io/core:/stable:/v1.32/deb/Release.key",
+        "DRAIN_TAINT": "runai=drain:NoExecute" if taint else "",
+        "DRAIN_TIMEOUT": "600s",
+        "READY_TIMEOUT": "600s",
+    }
+
+
+@pytest.fixture
+def member(tmp_path: Path) -> FakeNode:
+    """A cluster member at 1.31.9 with the 1.31 package source."""
+    node = FakeNode(tmp_path)
+    for name, body in (("kubectl", KUBECTL), ("kubeadm", KUBEADM), ("crictl", CRICTL)):
+        node.stand_in(name, body)
+    for package in ("kubelet", "kubeadm", "kubectl"):
+        (node.state / "dpkg" / package).write_text(OLD + "\n")
+        (node.state / "holds" / package).touch()
+    kubernetes = node.root / "etc" / "kubernetes"
+    (kubernetes / "manifests").mkdir(parents=True)
+    (kubernetes / "kubelet.conf").write_text("kind: Config\n")
+    (kubernetes / "manifests" / "kube-apiserver.yaml").write_text("    image: registry.k8s.io/kube-apiserver:v1.31.9\n")
+    keyrings = node.root / "etc" / "apt" / "keyrings"
+    keyrings.mkdir(parents=True)
+    (keyrings / "kubernetes-apt-keyring.gpg").write_text("key\n")
+    (node.root / "etc" / "apt" / "sources.list.d").mkdir(parents=True)
+    (node.root / "etc" / "apt" / "sources.list.d" / "kubernetes.list").write_text(
+        "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.31/deb/ /\n"
+    )
+    return node
+
+
+def rollout(node: FakeNode, role: str = "worker", **env: str) -> list[Run]:
+    return [node.run(SCRIPT, params(phase, role), env) for phase, _ in PHASES]
+
+
+def node_state(node: FakeNode) -> dict[str, Any]:
+    n = node.state / "node"
+    return {
+        "cordoned": (n / "unschedulable").exists(),
+        "taints": (n / "taints").read_text().split(),
+        "undo": (n / "undo").read_text() if (n / "undo").exists() else None,
+    }
+
+
+@pytest.mark.parametrize("phase", [phase for phase, _ in PHASES])
+@pytest.mark.parametrize("taint", [True, False])
+def test_rendered_phases_are_shellcheck_clean(phase: str, taint: bool) -> None:
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is not installed: install it (apt-get install shellcheck)"
+    text = render_script(SCRIPT, params(phase, taint=taint))
+    result = subprocess.run([shellcheck, "-s", "bash", "-"], input=text, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_worker_upgrades_in_kubeadms_order_then_a_rerun_changes_nothing(member: FakeNode) -> None:
+    kubeadm, drain, kubelet, uncordon = rollout(member)
+
+    assert member.read("/etc/apt/sources.list.d/kubernetes.list").strip().endswith("/core:/stable:/v1.32/deb/ /")
+    assert kubeadm.called("apt-get", "update")
+    assert kubeadm.called("apt-mark", "unhold", "kubeadm")
+    assert kubeadm.called("apt-get", "install", f"kubeadm={NEW}")
+    assert kubeadm.called("kubeadm", "upgrade", "node")
+    assert not kubeadm.called("kubelet") and not kubeadm.called("crictl")
+    assert drain.called("kubectl", "taint", "nodes", "gpu-1", "runai=drain:NoExecute")
+    assert drain.called("kubectl", "drain", "gpu-1", "--ignore-daemonsets")
+    assert kubelet.called("apt-get", "install", f"kubelet={NEW}", f"kubectl={NEW}")
+    assert kubelet.called("systemctl", "restart", "kubelet")
+    assert uncordon.called("kubectl", "uncordon", "gpu-1")
+    assert uncordon.called("kubectl", "taint", "nodes", "gpu-1", "runai=drain:NoExecute-")
+    assert "gave back: uncordon untaint recorded" in uncordon.stdout
+    for package in ("kubelet", "kubeadm", "kubectl"):
+        assert member.installed(package) == NEW
+    assert {"kubelet", "kubeadm", "kubectl"} <= member.held()
+    assert node_state(member) == {"cordoned": False, "taints": [], "undo": None}
+
+    before = member.snapshot()
+    for again in rollout(member):
+        assert again.mutating() == [], again.mutating()
+        assert "changed: nothing" in again.stdout
+    assert member.snapshot() == before
+
+
+def test_a_node_under_maintenance_stays_cordoned_and_tainted(member: FakeNode) -> None:
+    # An operator put the node in maintenance: the rollout must give back only
+    # what it took, which here is nothing.
+    (member.state / "node").mkdir()
+    (member.state / "node" / "unschedulable").touch()
+    (member.state / "node" / "taints").write_text("runai=drain:NoExecute\n")
+    *_, uncordon = rollout(member)
+    assert not uncordon.called("kubectl", "uncordon")
+    assert not uncordon.called("kubectl", "taint")
+    assert node_state(member) == {"cordoned": True, "taints": ["runai=drain:NoExecute"], "undo": None}
+    assert member.installed("kubelet") == NEW
+
+
+def test_the_first_control_plane_snapshots_etcd_before_upgrade_apply(member: FakeNode) -> None:
+    kubeadm, *_ = rollout(member, role="first-control-plane")
+    calls = [" ".join(call) for call in kubeadm.calls]
+    snapshot = next(i for i, call in enumerate(calls) if call.startswith("crictl exec") and "snapshot save" in call)
+    apply = calls.index("kubeadm upgrade apply v1.32.8 --yes")
+    assert snapshot < apply
+    assert member.read("/var/lib/kubeadm-upgrade/etcd-before-v1.32.8.db") == "snapshot\n"
+    assert "kube-apiserver:v1.32.8" in member.read("/etc/kubernetes/manifests/kube-apiserver.yaml")
+    again = member.run(SCRIPT, params("kubeadm", "first-control-plane"))
+    assert again.mutating() == [] and "already at v1.32.8" in again.stdout
+
+
+def test_a_failed_drain_stops_the_node_and_a_rerun_resumes_it(member: FakeNode) -> None:
+    member.run(SCRIPT, params("kubeadm"))
+    failed = member.execute(SCRIPT, params("drain"), {"FAKE_DRAIN_FAILS": "1"})
+    assert failed.returncode != 0
+    assert "disruption budget" in failed.stderr
+    # Stopped with the old kubelet still serving; the record survives.
+    assert member.installed("kubelet") == OLD
+    assert node_state(member)["undo"] == "uncordon untaint recorded"
+
+    *_, uncordon = rollout(member)
+    assert "gave back: uncordon untaint recorded" in uncordon.stdout
+    assert node_state(member) == {"cordoned": False, "taints": [], "undo": None}
+    assert member.installed("kubelet") == NEW
+
+
+def test_a_wrong_minor_is_refused_before_anything_runs(member: FakeNode) -> None:
+    result = member.execute(SCRIPT, {**params("kubeadm"), "KUBERNETES_MINOR": "1.31"})
+    assert result.returncode != 0
+    assert "is not in minor 1.31" in result.stderr
+    assert member.installed("kubeadm") == OLD
+
+
+# --- the rollout graph ---------------------------------------------------------
+
+
+def test_control_planes_one_at_a_time_then_workers_in_batches() -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["cluster"]["upgrade"] = {"batchSize": 4}
+    recorded, _ = run_program(settings, stack="prod")
+    stages = upgrade_stages(StackConfig.model_validate(settings))
+    assert stages[:3] == [["prod-cp-1"], ["prod-cp-2"], ["prod-cp-3"]]
+    assert [len(stage) for stage in stages[3:]] == [4, 4, 2]
+
+    def urn(name: str) -> str:
+        return recorded.by_name(f"{name}-kubernetes-upgrade").urn
+
+    for previous, stage in itertools.pairwise(stages):
+        for name in stage:
+            dependencies = set(recorded.resources[urn(name)].dependencies)
+            assert {urn(p) for p in previous} <= dependencies, (name, previous)
+            assert not {urn(n) for n in stage} & dependencies
+    first = recorded.by_name("prod-cp-1-kubernetes-upgrade")
+    assert {recorded.by_name(f"prod-cp-{i}-join").urn for i in (2, 3)} <= set(first.dependencies)
+    worker = recorded.by_name("prod-gpu-1-kubernetes-upgrade")
+    assert recorded.by_name("prod-gpu-1-join").urn in worker.dependencies
+
+
+def test_upgrade_resources_carry_the_version_and_run_nothing_on_create(prod: Recorded) -> None:
+    first = prod.by_name("prod-cp-1-kubernetes-upgrade").inputs
+    assert first["run_on_create"] is False
+    assert first["kubernetes_version"] == "1.32.8"
+    assert [(s["name"], s["on"]) for s in first["create_steps"]] == [
+        ("kubeadm", "node"),
+        ("drain", "first-control-plane"),
+        ("kubelet", "node"),
+        ("uncordon", "first-control-plane"),
+    ]
+    assert "ROLE=first-control-plane" in first["create_steps"][0]["script"]
+    assert "KUBERNETES_VERSION=1.32.8" in first["create_steps"][0]["script"]
+    assert first["env"]["DRAIN_TAINT"] == "runai=drain:NoExecute"  # prod schedules with Run:ai
+    assert "ROLE=control-plane" in prod.by_name("prod-cp-2-kubernetes-upgrade").inputs["create_steps"][0]["script"]
+    # The pod network (and every layer after it) waits for the whole rollout.
+    flannel = prod.by_name("gpu-prod-cni-flannel")
+    upgrades = {r.urn for r in prod.of_type("pulumi-python:dynamic:Resource") if r.name.endswith("-kubernetes-upgrade")}
+    assert len(upgrades) == 13
+    assert upgrades <= set(flannel.dependencies)
+
+
+def test_the_version_bump_changes_only_the_upgrade_resources() -> None:
+    before, _ = run_program(stack_settings("prod"), stack="prod")
+    bumped = copy.deepcopy(stack_settings("prod"))
+    bumped["cluster"]["kubernetesVersion"] = "1.32.9"
+    after, _ = run_program(bumped, stack="prod")
+    changed = sorted(
+        name
+        for name, registration in ((r.name, r) for r in after.of_type("pulumi-python:dynamic:Resource"))
+        if {k: v for k, v in registration.inputs.items() if k != "env"}
+        != {k: v for k, v in before.by_name(name).inputs.items() if k != "env"}
+    )
+    assert changed == sorted(f"{name}-kubernetes-upgrade" for stage in upgrade_stages_of(bumped) for name in stage)
+
+
+def upgrade_stages_of(settings: dict[str, Any]) -> list[list[str]]:
+    return upgrade_stages(StackConfig.model_validate(settings))
