@@ -9,7 +9,7 @@ from components.alerts import Alerts
 from components.backup.etcd_backup import EtcdBackup
 from components.connection import NodeAccess, connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
-from components.kubeadm.upgrade import KubernetesUpgrade, upgrade_stages
+from components.kubeadm.upgrade import KubernetesUpgrade
 from components.layers import ClusterLayers
 from components.networking.cni import PodNetwork
 from components.node_prep.prep import NodePrep
@@ -42,8 +42,6 @@ def inventory_summary(config: StackConfig) -> dict[str, object]:
         "gpuNodesWithoutPool": [n.name for n in config.nodes if n.gpu and not n.node_pool],
         "noPreemption": config.org.no_preemption,
         "etcdBackups": config.backup.enabled,
-        # The order a change of kubernetesVersion rolls out in.
-        "upgradeStages": upgrade_stages(config) if config.cluster.bootstrap is Bootstrap.KUBEADM else [],
         "componentVersions": config.component_versions,
     }
 

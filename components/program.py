@@ -5,8 +5,10 @@ from __future__ import annotations
 import pulumi
 
 from components.cluster import Cluster
+from components.kubeadm.upgrade import upgrade_stages
 from components.layers import dns_records
 from components.runai.researcher import researcher_kubeconfig_output
+from stacks.cluster import Bootstrap
 from stacks.load import StackConfigError, load_stack
 from stacks.scheduling import SchedulerKind
 
@@ -23,6 +25,9 @@ def build() -> Cluster:
     pulumi.export("dnsRecords", dns_records(stack.config))
     pulumi.export("preflight", {name: check.report for name, check in cluster.preflight.items()})
     config = stack.config
+    if config.cluster.bootstrap is Bootstrap.KUBEADM:
+        # The order a change of kubernetesVersion rolls out in.
+        pulumi.export("upgradeStages", upgrade_stages(config))
     if config.oidc_flags:
         # kubeadm clusters get them; an existing cluster's admin sets them.
         pulumi.export("apiServerOidcFlags", config.oidc_flags)
