@@ -9,6 +9,7 @@ from components.alerts import Alerts
 from components.backup.etcd_backup import EtcdBackup
 from components.connection import NodeAccess, connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
+from components.kubeadm.certificates import CertificateRenewal
 from components.kubeadm.upgrade import KubernetesUpgrade
 from components.layers import ClusterLayers
 from components.networking.cni import PodNetwork
@@ -68,6 +69,7 @@ class Cluster(pulumi.ComponentResource):
         }
         joined: dict[str, pulumi.Resource] = {}
         settled: list[pulumi.Resource] = []
+        self.certificates: dict[str, CertificateRenewal] = {}
         if config.cluster.bootstrap is Bootstrap.KUBEADM:
             joined, self.kubeconfig = self._bootstrap(name, config, access)
             settled = self.upgrade.done
@@ -175,8 +177,17 @@ class Cluster(pulumi.ComponentResource):
 
         joined: dict[str, pulumi.Resource] = {first.name: init}
         previous: pulumi.Resource = init
+        self.certificates = {first.name: init.certificates}
+        renewed: pulumi.Resource = init.certificates
         for node in other_planes:  # one at a time: etcd grows by one member per join
             previous = joined[node.name] = join(node, previous)
+            # Renewals restart static pods: one control plane at a time.
+            renewed = self.certificates[node.name] = CertificateRenewal(
+                f"{node.name}-certificates",
+                access[node.name],
+                config.cluster.certificates.renew_within_days,
+                pulumi.ResourceOptions(parent=self, depends_on=[previous, renewed]),
+            )
         # Workers join once the control planes run the stack's version (a
         # kubelet must not be newer than its API server), and upgrade after.
         self.upgrade = KubernetesUpgrade(f"{name}-upgrade", config, access, child)

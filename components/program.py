@@ -28,6 +28,9 @@ def build() -> Cluster:
     if config.cluster.bootstrap is Bootstrap.KUBEADM:
         # The order a change of kubernetesVersion rolls out in.
         pulumi.export("upgradeStages", upgrade_stages(config))
+        # The earliest kubeadm certificate expiry per control plane (current
+        # after `pulumi refresh`); renewed inside cluster.certificates.renewWithinDays.
+        pulumi.export("certificateExpiry", {name: cert.earliest for name, cert in cluster.certificates.items()})
     if config.oidc_flags:
         # kubeadm clusters get them; an existing cluster's admin sets them.
         pulumi.export("apiServerOidcFlags", config.oidc_flags)

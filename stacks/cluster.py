@@ -78,6 +78,11 @@ class UpgradeSettings(Section):
     ready_timeout: int = Field(600, ge=30)
 
 
+class CertificateSettings(Section):
+    # kubeadm's certificates last a year; renewed when one expires sooner.
+    renew_within_days: int = Field(30, ge=1, le=300)
+
+
 class ClusterConfig(Section):
     name: str = Field(min_length=1, max_length=63)
     kubernetes_version: Annotated[str, AfterValidator(check_k8s_version)]
@@ -92,6 +97,7 @@ class ClusterConfig(Section):
     # Added to --enable-admission-plugins (PodNodeSelector for the KAI path).
     admission_plugins: list[str] = Field(default_factory=list)
     upgrade: UpgradeSettings = Field(default_factory=UpgradeSettings)
+    certificates: CertificateSettings = Field(default_factory=CertificateSettings)
     # Environment marker: "prod" turns warnings (even control planes) into errors.
     environment: str = "dev"
 

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 
 from components.connection import NodeAccess
+from components.kubeadm.certificates import CertificateRenewal
 from components.kubeadm.config import InitParams, render_init, render_join
 from components.kubeadm.kube_vip import render_kube_vip
 from components.remote.command import RemoteScript, step
@@ -83,11 +84,18 @@ class ControlPlaneInit(pulumi.ComponentResource):
             # Children do not inherit a component's dependencies: pass them on.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
+        self.certificates = CertificateRenewal(
+            f"{name}-certificates",
+            access,
+            config.cluster.certificates.renew_within_days,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.init]),
+        )
         reader = RemoteScript(
             f"{name}-admin-kubeconfig",
             **on_node,
             create_steps=[step("read-kubeconfig", "node", _script("read-kubeconfig"))],
-            triggers=[node.generation],
+            # Read again after a renewal: admin.conf holds a renewed certificate.
+            triggers=[node.generation, self.certificates.earliest],
             keep_stdout=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.init]),
         )

@@ -90,7 +90,7 @@ class RemoteScriptProvider(dynamic.ResourceProvider):
             run_steps(props["delete_steps"], props["connections"], props.get("env"))
 
 
-def _as_json_object(members: dict[str, pulumi.Output[str]]) -> pulumi.Output[str]:
+def as_json_object(members: dict[str, pulumi.Output[str]]) -> pulumi.Output[str]:
     """One JSON object from JSON members. Kept as a string on purpose: the SDK
     lifts every leaf of a dict Output into an Output of its own, which made a
     512-node program take minutes to evaluate."""
@@ -137,7 +137,7 @@ class RemoteScript(dynamic.Resource):
             name,
             {
                 "name": name,
-                "connections": pulumi.Output.secret(_as_json_object(connections)),
+                "connections": pulumi.Output.secret(as_json_object(connections)),
                 "hosts": hosts,
                 "create_steps": create_steps,
                 "delete_steps": delete_steps or [],

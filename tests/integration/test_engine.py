@@ -73,8 +73,8 @@ def backend(tmp_path: Path) -> dict[str, str]:
     return engine_env(backend=f"file://{directory}")
 
 
-@pytest.mark.parametrize(("stack", "nodes"), [("dev", 4), ("prod", 13)])
-def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[str, str]) -> None:
+@pytest.mark.parametrize(("stack", "nodes", "planes"), [("dev", 4, 1), ("prod", 13, 3)])
+def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, backend: dict[str, str]) -> None:
     work = workdir(stack, name=f"it-{stack}")
     secrets = throwaway_secrets()
     key = secrets["sshPrivateKey"]
@@ -85,7 +85,8 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     assert set(ops) == {"create"}
     types = collections.Counter(step["newState"]["type"] for step in preview["steps"])
     # per node: a preflight and a prep (component and script each), a join
-    # (or the init and the kubeconfig reader), an upgrade and a label patch
+    # (or the init and the kubeconfig reader), an upgrade and a label patch;
+    # per control plane its certificates' watch
     assert types["runai-cluster:preflight:Preflight"] == nodes
     assert types["runai-cluster:nodes:NodePrep"] == nodes
     assert types["runai-cluster:kubeadm:NodeJoin"] == nodes - 1
@@ -94,7 +95,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     # prod Run:ai's objects: the cluster's registration, 2 node pools, 2
     # departments, 3 projects, 3 access rules, 2 compute resources, 1 policy.
     runai_objects = 14 if stack == "prod" else 0
-    assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + 4 + runai_objects
+    assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + planes + 4 + runai_objects
     assert types["kubernetes:core/v1:NodePatch"] == nodes
     # prod also backs up etcd: the component, the agent's ConfigMap, the CronJob.
     backup = 3 if stack == "prod" else 0
@@ -114,7 +115,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, backend: dict[s
     # secret and chart, the cluster's registration, namespace, chart and
     # RunaiConfig settings, and the organisation's component and 13 objects.
     runai = 24 if stack == "prod" else 0  # plus the storage component and its release
-    assert preview["changeSummary"] == {"create": 8 * nodes + 6 + backup + layers + runai}
+    assert preview["changeSummary"] == {"create": 8 * nodes + planes + 6 + backup + layers + runai}
     if stack == "prod":
         names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}
         assert {"gpu-prod-runai-control-plane", "gpu-prod-runai-registration", "gpu-prod-runai-cluster"} <= names

@@ -1,0 +1,104 @@
+"""kubeadm certificate expiry and renewal, per control plane.
+
+A `CertificateRenewal` reads every certificate kubeadm renews (create, and
+`pulumi refresh` / `up --refresh`, which call read) and keeps the dates as
+outputs; the stack output `certificateExpiry` shows the earliest per control
+plane. When the earliest stored date falls inside `cluster.certificates
+.renewWithinDays`, the diff reports a change, so the preview shows the renewal
+before `up` runs it (`kubeadm certs renew all`, static pods restarted)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi import dynamic
+
+from components.connection import NodeAccess
+from components.managed import secret_outputs
+from components.remote.command import as_json_object, run_steps, step
+from components.scripts import render_script
+
+_SCRIPT = Path(__file__).parent / "certificates.sh"
+_DAY = 86400
+# The kubelet looks at its manifest directory every 20 seconds.
+STATIC_POD_WAIT = 20
+
+
+def parse_expiry(stdout: str) -> dict[str, int]:
+    """`CERT name epoch` lines -> {name: epoch}."""
+    found = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] == "CERT":
+            found[words[1]] = int(words[2])
+    return found
+
+
+def renewal_due(expiry: dict[str, int], within_days: int, now: float | None = None) -> bool:
+    return bool(expiry) and min(expiry.values()) - (now or time.time()) < within_days * _DAY
+
+
+def _phase(phase: str) -> list[dict[str, Any]]:
+    return [step(phase, "node", render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_WAIT": str(STATIC_POD_WAIT)}))]
+
+
+def _outputs(props: dict[str, Any], stdout: str) -> dict[str, Any]:
+    expiry = parse_expiry(stdout)
+    earliest = min(expiry.values()) if expiry else 0
+    return {
+        **props,
+        "expiry": expiry,
+        "earliest": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(earliest)) if earliest else "",
+    }
+
+
+class CertificateRenewalProvider(dynamic.ResourceProvider):
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        stdout = run_steps(_phase("probe"), props["connections"])
+        return dynamic.CreateResult(id_=props["name"], outs=_outputs(props, stdout))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        stdout = run_steps(_phase("probe"), props["connections"])
+        return dynamic.ReadResult(id_=id_, outs=_outputs(props, stdout))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        due = renewal_due(olds.get("expiry") or {}, int(news["renew_within_days"]))
+        moved = olds.get("hosts") != news.get("hosts") or olds.get("renew_within_days") != news["renew_within_days"]
+        return dynamic.DiffResult(changes=due or moved, replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        due = renewal_due(olds.get("expiry") or {}, int(news["renew_within_days"]))
+        stdout = run_steps(_phase("renew" if due else "probe"), news["connections"])
+        return dynamic.UpdateResult(outs=_outputs(news, stdout))
+
+
+class CertificateRenewal(dynamic.Resource):
+    """Expiry of one control plane's kubeadm certificates (`expiry`, per
+    certificate, and `earliest`), renewed inside the window."""
+
+    expiry: pulumi.Output[dict[str, int]]
+    earliest: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        access: NodeAccess,
+        renew_within_days: int,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            CertificateRenewalProvider(),
+            name,
+            {
+                "name": name,
+                "connections": pulumi.Output.secret(as_json_object({"node": access.connection})),
+                "hosts": {"node": access.host},
+                "renew_within_days": renew_within_days,
+                "expiry": None,
+                "earliest": None,
+            },
+            secret_outputs(opts, "connections"),
+        )

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# kubeadm's certificates on one control plane.
+#   PHASE=probe   print "CERT <name> <notAfter, seconds since the epoch>" for
+#                 each certificate kubeadm renews (read-only)
+#   PHASE=renew   `kubeadm certs renew all`, then each control-plane static
+#                 pod restarted in turn (the kubelet drops a pod whose manifest
+#                 is gone and starts it again when it is back; not every
+#                 component reloads its certificates), then probe
+# Parameters (assigned above this header by components/scripts.py):
+#   PHASE, STATIC_POD_WAIT (seconds the kubelet needs to see a manifest change)
+# PREP_ROOT (environment, default empty) prefixes every file path, for tests.
+set -euo pipefail
+: "${PHASE:?}"
+: "${STATIC_POD_WAIT:?}"
+: "${PREP_ROOT=}"
+R=$PREP_ROOT
+pki=$R/etc/kubernetes/pki
+
+not_after() {
+  date -d "$(openssl x509 -enddate -noout | cut -d= -f2)" +%s
+}
+
+probe() {
+  local file name conf data
+  for file in apiserver apiserver-kubelet-client apiserver-etcd-client front-proxy-client \
+    etcd/server etcd/peer etcd/healthcheck-client; do
+    if [[ -f $pki/$file.crt ]]; then
+      printf 'CERT %s %s\n' "$file" "$(not_after <"$pki/$file.crt")"
+    fi
+  done
+  for name in admin super-admin controller-manager scheduler; do
+    conf=$R/etc/kubernetes/$name.conf
+    [[ -f $conf ]] || continue
+    data=$(awk '$1 == "client-certificate-data:" { print $2; exit }' "$conf")
+    if [[ -n $data ]]; then
+      printf 'CERT %s.conf %s\n' "$name" "$(base64 -d <<<"$data" | not_after)"
+    fi
+  done
+}
+
+manifests=$R/etc/kubernetes/manifests
+aside=""
+put_back() {
+  if [[ -n $aside ]]; then
+    mv "$aside"/*.yaml "$manifests/" 2>/dev/null || true
+    rmdir "$aside"
+  fi
+}
+# Whatever happens, no manifest stays aside (its component would stay down).
+trap put_back EXIT
+
+restart_static_pods() {
+  local component
+  aside=$(mktemp -d "$R/etc/kubernetes/restarting.XXXXXX")
+  for component in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+    [[ -f $manifests/$component.yaml ]] || continue
+    echo "certificates: restarting $component"
+    mv "$manifests/$component.yaml" "$aside/"
+    sleep "$STATIC_POD_WAIT"
+    mv "$aside/$component.yaml" "$manifests/"
+    sleep "$STATIC_POD_WAIT"
+  done
+}
+
+case $PHASE in
+  probe) probe ;;
+  renew)
+    kubeadm certs renew all
+    restart_static_pods
+    probe
+    ;;
+  *)
+    echo "certificates: unknown phase '$PHASE'" >&2
+    exit 1
+    ;;
+esac

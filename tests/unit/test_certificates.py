@@ -1,0 +1,129 @@
+"""kubeadm certificate expiry and renewal: certificates.sh against real
+certificates made with openssl (renewal through a kubeadm stand-in), the
+renewal window, and the graph under mocks."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from components.kubeadm.certificates import CertificateRenewalProvider, parse_expiry, renewal_due
+from tests.support.fake_node import FakeNode
+from tools.mocked_program import Recorded
+
+SCRIPT = Path(__file__).resolve().parents[2] / "components" / "kubeadm" / "certificates.sh"
+DAY = 86400
+
+
+def certificate(path: Path, days: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(path.with_suffix(".key"))
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ed25519",
+            "-nodes",
+            "-days",
+            str(days),
+            "-subj",
+            "/CN=t",
+            "-keyout",
+            key,
+            "-out",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+# kubeadm certs renew all: every certificate a year again (here: 365 days).
+KUBEADM = r"""
+[[ "$*" == "certs renew all" ]] || { echo "fake kubeadm: unsupported: $*" >&2; exit 1; }
+for crt in "$PREP_ROOT"/etc/kubernetes/pki/*.crt "$PREP_ROOT"/etc/kubernetes/pki/etcd/*.crt; do
+  openssl req -x509 -newkey ed25519 -nodes -days 365 -subj /CN=renewed -keyout "${crt%.crt}.key" -out "$crt" 2>/dev/null
+done
+"""
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> FakeNode:
+    node = FakeNode(tmp_path)
+    node.stand_in("kubeadm", KUBEADM)
+    kubernetes = node.root / "etc" / "kubernetes"
+    certificate(kubernetes / "pki" / "apiserver.crt", 300)
+    certificate(kubernetes / "pki" / "etcd" / "server.crt", 12)
+    client = tmp_path / "client.crt"
+    certificate(client, 200)
+    data = base64.b64encode(client.read_bytes()).decode()
+    (kubernetes / "admin.conf").write_text(f"users:\n- name: admin\n  user:\n    client-certificate-data: {data}\n")
+    (kubernetes / "manifests").mkdir()
+    for component in ("etcd", "kube-apiserver"):
+        (kubernetes / "manifests" / f"{component}.yaml").write_text(f"name: {component}\n")
+    return node
+
+
+def days_left(expiry: dict[str, int], name: str) -> float:
+    return (expiry[name] - time.time()) / DAY
+
+
+def test_probe_reads_every_certificate_and_the_kubeconfigs(plane: FakeNode) -> None:
+    run = plane.run(SCRIPT, {"PHASE": "probe", "STATIC_POD_WAIT": "0"})
+    expiry = parse_expiry(run.stdout)
+    assert set(expiry) == {"apiserver", "etcd/server", "admin.conf"}
+    assert 11 < days_left(expiry, "etcd/server") <= 12
+    assert 199 < days_left(expiry, "admin.conf") <= 200
+    assert run.mutating() == []
+    assert renewal_due(expiry, 30)
+    assert not renewal_due({k: v for k, v in expiry.items() if k != "etcd/server"}, 30)
+
+
+def test_renew_renews_and_restarts_each_static_pod(plane: FakeNode) -> None:
+    manifests = plane.root / "etc" / "kubernetes" / "manifests"
+    before = sorted(p.name for p in manifests.iterdir())
+    run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "0"})
+    assert run.called("kubeadm", "certs", "renew", "all")
+    assert "restarting etcd" in run.stdout and "restarting kube-apiserver" in run.stdout
+    assert sorted(p.name for p in manifests.iterdir()) == before
+    assert not list((plane.root / "etc" / "kubernetes").glob("restarting.*"))
+    expiry = parse_expiry(run.stdout)
+    assert 364 < days_left(expiry, "etcd/server") <= 365
+
+
+def test_a_due_renewal_shows_in_the_diff() -> None:
+    provider = CertificateRenewalProvider()
+    soon = {"apiserver": int(time.time()) + 10 * DAY}
+    later = {"apiserver": int(time.time()) + 200 * DAY}
+    news = {"hosts": {"node": "root@cp"}, "renew_within_days": 30}
+    assert provider.diff("cp", {**news, "expiry": soon}, news).changes
+    assert not provider.diff("cp", {**news, "expiry": later}, news).changes
+    assert provider.diff("cp", {**news, "expiry": later}, {**news, "renew_within_days": 250}).changes
+
+
+def test_renewals_go_one_control_plane_at_a_time_and_refresh_the_kubeconfig(prod: Recorded) -> None:
+    def urn(name: str) -> str:
+        return prod.by_name(name).urn
+
+    assert urn("prod-cp-1-kubeadm-init") in prod.by_name("prod-cp-1-certificates").dependencies
+    second = prod.by_name("prod-cp-2-certificates").dependencies
+    assert {urn("prod-cp-1-certificates"), urn("prod-cp-2-join")} <= set(second)
+    assert urn("prod-cp-2-certificates") in prod.by_name("prod-cp-3-certificates").dependencies
+    assert prod.by_name("prod-cp-1-certificates").inputs["renew_within_days"] == 30
+    reader = prod.by_name("prod-cp-1-admin-kubeconfig")
+    assert urn("prod-cp-1-certificates") in reader.dependencies
+
+
+def test_a_failed_restart_puts_every_manifest_back(plane: FakeNode) -> None:
+    plane.stand_in("sleep", "exit 1\n")  # the kubelet wait is interrupted
+    result = plane.execute(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "20"})
+    assert result.returncode != 0
+    manifests = plane.root / "etc" / "kubernetes" / "manifests"
+    assert sorted(p.name for p in manifests.iterdir()) == ["etcd.yaml", "kube-apiserver.yaml"]
+    assert not list((plane.root / "etc" / "kubernetes").glob("restarting.*"))
