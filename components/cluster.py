@@ -10,6 +10,7 @@ from components.backup.etcd_backup import EtcdBackup
 from components.connection import NodeAccess, connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.kubeadm.certificates import CertificateRenewal
+from components.kubeadm.settings import ControlPlaneSettings
 from components.kubeadm.upgrade import KubernetesUpgrade
 from components.layers import ClusterLayers
 from components.networking.cni import PodNetwork
@@ -192,6 +193,7 @@ class Cluster(pulumi.ComponentResource):
         # kubelet must not be newer than its API server), and upgrade after.
         self.upgrade = KubernetesUpgrade(f"{name}-upgrade", config, access, child)
         planes_done = self.upgrade.control_planes(list(joined.values()))
+        ControlPlaneSettings(f"{name}-api-server", config, access, [planes_done], child)
         for node in config.nodes:
             if not node.is_control_plane:
                 joined[node.name] = join(node, planes_done)

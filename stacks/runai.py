@@ -123,11 +123,20 @@ class RunaiConfig(Section):
         trust the realm's tokens for client `runai`, usernames unprefixed."""
         if not self.researcher_authentication:
             return {}
-        return {"oidc-client-id": "runai", "oidc-issuer-url": self.issuer_url, "oidc-username-prefix": "-"}
+        flags = {"oidc-client-id": "runai", "oidc-issuer-url": self.issuer_url, "oidc-username-prefix": "-"}
+        if self.ca_file:
+            # The realm's certificate is the organisation's: the control planes
+            # get this file from the stack (components/kubeadm).
+            flags["oidc-ca-file"] = OIDC_CA_FILE
+        return flags
 
     @property
     def domain(self) -> str | None:
         return self.url.split("://", 1)[1] if self.url else None
+
+
+# Under /etc/kubernetes/pki, which kubeadm mounts into kube-apiserver.
+OIDC_CA_FILE = "/etc/kubernetes/pki/oidc-ca.crt"
 
 
 def registry_secret(name: str) -> str:

@@ -18,6 +18,7 @@ from components.scripts import render_script, script_hash
 from stacks.cluster import VipProvider
 from stacks.inventory import Node, Removal
 from stacks.model import StackConfig
+from stacks.runai import OIDC_CA_FILE
 
 _HERE = Path(__file__).parent
 
@@ -31,6 +32,13 @@ def kube_vip_manifest(config: StackConfig) -> str:
     if endpoint and endpoint.provider is VipProvider.KUBE_VIP:
         return render_kube_vip(endpoint)
     return ""
+
+
+def oidc_ca_env(config: StackConfig) -> dict[str, str]:
+    """The CA file --oidc-ca-file names, for the control planes to write."""
+    if "oidc-ca-file" not in config.oidc_flags or not config.runai.ca_file:
+        return {}
+    return {"OIDC_CA_PEM": Path(config.runai.ca_file).read_text(), "OIDC_CA_FILE": OIDC_CA_FILE}
 
 
 def init_config(node: Node, config: StackConfig) -> str:
@@ -80,7 +88,7 @@ class ControlPlaneInit(pulumi.ComponentResource):
             create_steps=[step("kubeadm-init", "node", script)],
             triggers=[script_hash(script)],
             # Read only by a first init: it names the version (see RemoteScript).
-            env={"KUBEADM_CONFIG": init_config(node, config)},
+            env={"KUBEADM_CONFIG": init_config(node, config), **oidc_ca_env(config)},
             # Children do not inherit a component's dependencies: pass them on.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
@@ -156,7 +164,7 @@ class NodeJoin(pulumi.ComponentResource):
             triggers=[script_hash(join)],
             # Its API version follows the Kubernetes version: read only by a
             # first join (see RemoteScript).
-            env={"JOIN_TEMPLATE": template},
+            env={"JOIN_TEMPLATE": template, **(oidc_ca_env(config) if control_plane else {})},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
         self.register_outputs({"joined": self.joined.id})

@@ -5,12 +5,15 @@ set -euo pipefail
 : "${KUBEADM_CONFIG:?}"
 : "${KUBE_VIP_MANIFEST=}"
 : "${NODE_GENERATION:?}"
+: "${OIDC_CA_PEM=}" "${OIDC_CA_FILE=}"
 
 if [ -f /etc/kubernetes/admin.conf ]; then
   echo "kubeadm-init: already initialised (generation $NODE_GENERATION)"
   exit 0
 fi
 
+# include: oidc-ca.sh
+write_oidc_ca
 install -d -m 0755 /etc/kubernetes/manifests
 config=/etc/kubernetes/kubeadm-init.yaml
 umask 077

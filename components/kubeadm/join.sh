@@ -7,6 +7,7 @@ set -euo pipefail
 : "${JOIN_COMMAND:?}"
 : "${KUBE_VIP_MANIFEST=}"
 : "${NODE_GENERATION:?}"
+: "${OIDC_CA_PEM=}" "${OIDC_CA_FILE=}"
 
 if [ -f /etc/kubernetes/kubelet.conf ]; then
   echo "kubeadm-join: already joined (generation $NODE_GENERATION)"
@@ -33,6 +34,8 @@ config=${config//@TOKEN@/$token}
 config=${config//@CA_HASH@/$ca_hash}
 config=${config//@CERT_KEY@/$cert_key}
 
+# include: oidc-ca.sh
+write_oidc_ca
 install -d -m 0755 /etc/kubernetes/manifests
 umask 077
 file=$(mktemp /etc/kubernetes/kubeadm-join.XXXXXX)

@@ -86,7 +86,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     types = collections.Counter(step["newState"]["type"] for step in preview["steps"])
     # per node: a preflight and a prep (component and script each), a join
     # (or the init and the kubeconfig reader), an upgrade and a label patch;
-    # per control plane its certificates' watch
+    # per control plane its certificates' watch and its API-server settings
     assert types["runai-cluster:preflight:Preflight"] == nodes
     assert types["runai-cluster:nodes:NodePrep"] == nodes
     assert types["runai-cluster:kubeadm:NodeJoin"] == nodes - 1
@@ -95,7 +95,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     # prod Run:ai's objects: the cluster's registration, 2 node pools, 2
     # departments, 3 projects, 3 access rules, 2 compute resources, 1 policy.
     runai_objects = 14 if stack == "prod" else 0
-    assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + planes + 4 + runai_objects
+    assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + 2 * planes + 4 + runai_objects
     assert types["kubernetes:core/v1:NodePatch"] == nodes
     # prod also backs up etcd: the component, the agent's ConfigMap, the CronJob.
     backup = 3 if stack == "prod" else 0
@@ -115,7 +115,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     # secret and chart, the cluster's registration, namespace, chart and
     # RunaiConfig settings, and the organisation's component and 13 objects.
     runai = 24 if stack == "prod" else 0  # plus the storage component and its release
-    assert preview["changeSummary"] == {"create": 8 * nodes + planes + 6 + backup + layers + runai}
+    assert preview["changeSummary"] == {"create": 8 * nodes + 2 * planes + 7 + backup + layers + runai}
     if stack == "prod":
         names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}
         assert {"gpu-prod-runai-control-plane", "gpu-prod-runai-registration", "gpu-prod-runai-cluster"} <= names
