@@ -36,6 +36,9 @@ def node_taints(node: Node, labels: Labels) -> list[dict[str, str]]:
     return taints
 
 
+GENERATION_ANNOTATION = "runai-cluster.io/generation"
+
+
 class NodeRoles(Component):
     """One server-side-apply patch per Node: labels and taints from the inventory."""
 
@@ -55,7 +58,13 @@ class NodeRoles(Component):
                 labels[GPU_OPERANDS_LABEL] = "false"  # the GPU Operator leaves this node alone
             self.patches[node.name] = k8s.core.v1.NodePatch(
                 f"{name}-{node.name}",
-                metadata={"name": node.name, "labels": labels},
+                metadata={
+                    "name": node.name,
+                    "labels": labels,
+                    # A reinstalled machine registers a new Node object: the
+                    # generation in the patch applies the labels to it again.
+                    "annotations": {GENERATION_ANNOTATION: str(node.generation)},
+                },
                 spec=spec,
                 opts=self.child(depends_on=[joined[node.name]] if node.name in joined else []),
             )

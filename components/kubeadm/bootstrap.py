@@ -111,14 +111,20 @@ class ControlPlaneInit(pulumi.ComponentResource):
         self.register_outputs({"kubeconfig": self.kubeconfig})
 
 
+def _remove(node: Node, only_stale: bool) -> dict[str, Any]:
+    script = _script(
+        "remove-node",
+        NODE_NAME=node.name,
+        CONTROL_PLANE=str(node.is_control_plane).lower(),
+        ONLY_STALE=str(only_stale).lower(),
+    )
+    return step("forget-stale" if only_stale else "remove-node", "first-control-plane", script)
+
+
 def removal_steps(node: Node) -> list[dict[str, Any]]:
     """What leaving the cluster runs: graceful drains and resets over SSH;
     force only talks to the surviving control plane."""
-    remove = step(
-        "remove-node",
-        "first-control-plane",
-        _script("remove-node", NODE_NAME=node.name, CONTROL_PLANE=str(node.is_control_plane).lower()),
-    )
+    remove = _remove(node, only_stale=False)
     if node.removal is Removal.FORCE:
         return [remove]
     return [
@@ -157,6 +163,10 @@ class NodeJoin(pulumi.ComponentResource):
             connections={"node": access.connection, "first-control-plane": first_plane.connection},
             hosts={"node": access.host, "first-control-plane": first_plane.host},
             create_steps=[
+                # A reinstalled machine (generation bumped) replaces its old
+                # record: Node, and for a control plane its etcd member.
+                step("machine-state", "node", _script("machine-state"), capture="MACHINE_STATE"),
+                _remove(node, only_stale=True),
                 step("join-command", "first-control-plane", ask, capture="JOIN_COMMAND"),
                 step("kubeadm-join", "node", join),
             ],

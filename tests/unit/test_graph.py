@@ -49,15 +49,19 @@ def test_join_asks_the_first_control_plane_for_a_fresh_command(prod: Recorded) -
     join = prod.by_name("prod-gpu-1-join").inputs
     steps = join["create_steps"]
     assert [(s["name"], s["on"]) for s in steps] == [
+        ("machine-state", "node"),
+        ("forget-stale", "first-control-plane"),
         ("join-command", "first-control-plane"),
         ("kubeadm-join", "node"),
     ]
     assert join["hosts"] == {"node": "ubuntu@198.51.100.31:22", "first-control-plane": "ubuntu@198.51.100.11:22"}
     assert json.loads(join["connections"])["first-control-plane"]["target"]["host"] == "198.51.100.11"
-    assert steps[0]["capture"] == "JOIN_COMMAND"
-    assert "CONTROL_PLANE_JOIN=false" in steps[0]["script"]
+    assert steps[0]["capture"] == "MACHINE_STATE"
+    assert "ONLY_STALE=true" in steps[1]["script"]
+    assert steps[2]["capture"] == "JOIN_COMMAND"
+    assert "CONTROL_PLANE_JOIN=false" in steps[2]["script"]
     cp_steps = prod.by_name("prod-cp-2-join").inputs["create_steps"]
-    assert "CONTROL_PLANE_JOIN=true" in cp_steps[0]["script"]
+    assert "CONTROL_PLANE_JOIN=true" in cp_steps[2]["script"]
     template = prod.by_name("prod-cp-2-join").inputs["env"]["JOIN_TEMPLATE"]
     assert "certificateKey:" in template and "@CERT_KEY@" in template
 
@@ -155,3 +159,17 @@ def test_scripts_carry_versions_and_kubeadm_config(dev: Recorded) -> None:
     init = dev.by_name("dev-cp-1-kubeadm-init").inputs
     assert "apiVersion: kubeadm.k8s.io/v1beta4" in init["env"]["KUBEADM_CONFIG"]
     assert "kubernetesVersion: v1.32.8" in init["env"]["KUBEADM_CONFIG"]
+
+
+def test_a_generation_bump_reaches_the_join_and_the_node_labels() -> None:
+    settings = copy.deepcopy(stack_settings("dev"))
+    node = next(n for n in settings["nodes"] if n["name"] == "dev-gpu-1")
+    before, _ = run_program(settings, stack="dev")
+    node["generation"] = 3
+    after, _ = run_program(settings, stack="dev")
+    # The join re-runs (its script carries the generation) and the labels are
+    # applied again to the Node the reinstalled machine registers.
+    assert before.by_name("dev-gpu-1-join").inputs["triggers"] != after.by_name("dev-gpu-1-join").inputs["triggers"]
+    patch = after.by_name("gpu-dev-node-roles-dev-gpu-1").inputs["metadata"]
+    assert patch["annotations"] == {"runai-cluster.io/generation": "3"}
+    assert before.by_name("dev-gpu-2-join").inputs == after.by_name("dev-gpu-2-join").inputs

@@ -167,3 +167,49 @@ def test_join_fills_the_template_from_a_fresh_join_command(tmp_path: Path) -> No
     result = subprocess.run(["bash", "-c", script], env=env, check=True, capture_output=True, text=True)
     assert "already joined" in result.stdout
     assert not log.exists()
+
+
+# kubectl and etcdctl (through `kubectl exec`) over a Node kept in $STATE.
+_FAKE_KUBECTL = r"""#!/usr/bin/env bash
+echo "kubectl $*" >>"$STATE/log"
+case "$*" in
+  "get node cp-2") [[ -f $STATE/node ]] ;;
+  "get node cp-2 -o jsonpath="*) cat "$STATE/node" ;;
+  "-n kube-system get pods -l component=etcd -o name") printf 'pod/etcd-cp-1\npod/etcd-cp-2\n' ;;
+  *"member list") echo "8e9e05c52164694d, started, cp-2, https://10.0.0.12:2380, https://10.0.0.12:2379, false" ;;
+  *"member remove 8e9e05c52164694d") ;;
+  "delete node cp-2 --ignore-not-found") rm -f "$STATE/node" ;;
+  *) echo "fake kubectl: unsupported: $*" >&2; exit 1 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("machine", "node", "removed", "fails"),
+    [
+        ("joined-before", "False", False, False),  # a member: never touched
+        ("not-joined", None, False, False),  # a new machine, no old record
+        ("not-joined", "False", True, False),  # reinstalled: old record forgotten
+        ("not-joined", "True", False, True),  # a Ready Node of that name: refused
+    ],
+)
+def test_a_reinstalled_machine_replaces_its_old_record(
+    tmp_path: Path, machine: str, node: str | None, removed: bool, fails: bool
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text(_FAKE_KUBECTL)
+    (bin_dir / "kubectl").chmod(0o755)
+    if node is not None:
+        (tmp_path / "node").write_text(node)
+    script = render_script(
+        KUBEADM_DIR / "remove-node.sh", {"NODE_NAME": "cp-2", "CONTROL_PLANE": "true", "ONLY_STALE": "true"}
+    )
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", STATE=str(tmp_path), MACHINE_STATE=machine)
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False)
+    assert (result.returncode != 0) == fails, result.stderr
+    log = (tmp_path / "log").read_text() if (tmp_path / "log").exists() else ""
+    assert ("member remove 8e9e05c52164694d" in log) == removed
+    assert ("delete node cp-2" in log) == removed
+    if fails:
+        assert "is Ready, yet the machine at this node's address never joined" in result.stderr
