@@ -146,6 +146,7 @@ class Cluster(pulumi.ComponentResource):
             config,
             stack.secrets,
             connection,
+            self.kubeconfig,
             pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=below)),
         )
         assert install.cluster_id is not None  # the model requires clusterId or cluster.install

@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 
 from components.charts import release
 from components.managed import MANAGED_BY, Component
+from components.runai.backend_upgrade import BackendUpgradePrep
 from components.runai.registration import ClusterRegistration
 from stacks.load import Secrets
 from stacks.model import StackConfig
@@ -76,11 +77,13 @@ class RunaiInstall(Component):
         config: StackConfig,
         secrets: Secrets,
         connection: pulumi.Output[str],
+        kubeconfig: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:runai:RunaiInstall", name, opts)
         runai = config.runai
         self._config = config
+        self._kubeconfig = kubeconfig
         # Read once: both namespaces get a copy.
         self._ca_pem = Path(runai.ca_file).read_text() if runai.ca_file else None
         self.ready: list[pulumi.Resource] = []
@@ -151,6 +154,15 @@ class RunaiInstall(Component):
                     opts=self.child(),
                 )
             )
+        inputs.append(
+            BackendUpgradePrep(
+                f"{name}-control-plane-upgrade-prep",
+                namespace=namespace.metadata["name"],
+                chart_version=plane.chart.version,
+                kubeconfig=self._kubeconfig,
+                opts=self.child(),
+            )
+        )
         return release(
             f"{name}-control-plane",
             plane.chart,

@@ -1,5 +1,6 @@
-"""The lab tier's shared fixture: a directory for a lab and a backend of its
-own; the lab is destroyed and stopped afterwards whatever happened."""
+"""The lab tier's shared fixtures: a directory for a lab and a backend of its
+own (the lab is destroyed and stopped afterwards whatever happened), and a
+bare control plane (etcd, kube-apiserver, kube-controller-manager)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.lab.__main__ import down
+from tools.lab.__main__ import ADMISSION_PLUGINS, dev_kubernetes_version, down, lab_binaries, terminate
+from tools.lab.control_plane import ControlPlane
+from tools.lab.sshd import free_port
 
 
 @pytest.fixture
@@ -18,3 +21,12 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     directory = tmp_path / "lab"
     yield directory
     down(directory)
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[tuple[ControlPlane, dict[str, int]]]:
+    control = ControlPlane(lab_binaries(dev_kubernetes_version()), tmp_path / "control-plane", free_port(), free_port())
+    control.directory.mkdir()
+    pids = control.start(ADMISSION_PLUGINS)
+    yield control, pids
+    terminate(*pids.values(), wait=15)

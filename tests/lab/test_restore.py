@@ -5,11 +5,7 @@ data wiped, `python -m tools.backup restore`, objects back."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import signal
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -18,27 +14,8 @@ import pytest
 from components.backup.agent import S3Store, etcd_snapshot, take
 from tests.support.s3 import moto_server, use_test_credentials
 from tools import backup as backup_cli
-from tools.lab.__main__ import ADMISSION_PLUGINS, alive, dev_kubernetes_version, lab_binaries
+from tools.lab.__main__ import ADMISSION_PLUGINS, terminate
 from tools.lab.control_plane import ControlPlane
-from tools.lab.sshd import free_port
-
-
-@pytest.fixture
-def plane(tmp_path: Path) -> Iterator[tuple[ControlPlane, dict[str, int]]]:
-    control = ControlPlane(lab_binaries(dev_kubernetes_version()), tmp_path / "control-plane", free_port(), free_port())
-    control.directory.mkdir()
-    pids = control.start(ADMISSION_PLUGINS)
-    yield control, pids
-    for pid in pids.values():
-        stop(pid)
-
-
-def stop(pid: int) -> None:
-    if alive(pid):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def config_map(name: str, value: str) -> dict[str, object]:
@@ -69,7 +46,7 @@ def test_snapshot_to_s3_wipe_and_restore(
         control.request("DELETE", "/api/v1/namespaces/default/configmaps/keep-0")
         assert names(control) == {"keep-1", "keep-2", "after-backup"}
         for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
-            stop(pids[name])
+            terminate(pids[name], wait=15)
         shutil.rmtree(control.etcd_data)
 
         etcdutl = str(Path(control.binaries) / "etcdutl")

@@ -84,6 +84,12 @@ def test_control_plane_chart_values_and_secrets(installed: Recorded) -> None:
     ingress = next(r for r in installed.of_type(RELEASE) if r.inputs["name"] == "ingress-nginx")
     prometheus = next(r for r in installed.of_type(RELEASE) if r.inputs["name"] == "kube-prometheus-stack")
     assert {ingress.urn, prometheus.urn} <= set(chart.dependencies)
+    # Seed 001's step before an upgrade: the chart's version reaches it, the
+    # chart waits for it, and the kubeconfig it acts with stays secret.
+    prep = next(r for r in installed.resources.values() if r.name.endswith("-runai-control-plane-upgrade-prep"))
+    assert prep.urn in chart.dependencies
+    assert prep.inputs["chart_version"] == chart.inputs["version"]
+    assert "kubeconfig" in prep.secret_paths
 
 
 def test_cluster_registered_installed_and_configured_in_order(installed: Recorded) -> None:

@@ -279,15 +279,20 @@ def status(directory: Path) -> int:
     return 0
 
 
-def stop(directory: Path, state: LabState) -> None:
-    """Stop every process and forget the lab: keys, certificates, etcd data."""
-    for pid in state.pids.values():
+def terminate(*pids: int, wait: float = 10) -> None:
+    """SIGTERM each process, then wait up to `wait` seconds for each to go."""
+    for pid in pids:
         if alive(pid):
             os.kill(pid, signal.SIGTERM)
-    for pid in state.pids.values():
-        deadline = time.monotonic() + 10
+    for pid in pids:
+        deadline = time.monotonic() + wait
         while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
+
+
+def stop(directory: Path, state: LabState) -> None:
+    """Stop every process and forget the lab: keys, certificates, etcd data."""
+    terminate(*state.pids.values())
     shutil.rmtree(directory, ignore_errors=True)
 
 
