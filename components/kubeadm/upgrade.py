@@ -20,7 +20,7 @@ from components.connection import NodeAccess
 from components.node_prep.prep import kubernetes_env
 from components.remote.command import RemoteScript, step
 from components.scripts import render_script
-from stacks.inventory import Node
+from stacks.inventory import Node, Role
 from stacks.model import StackConfig
 from stacks.scheduling import SchedulerKind
 
@@ -31,6 +31,7 @@ PHASES = (
     ("kubelet", "node"),
     ("uncordon", "first-control-plane"),
 )
+DRIVER_PHASES = (("drain", "first-control-plane"), ("driver", "node"), ("uncordon", "first-control-plane"))
 
 
 def upgrade_stages(config: StackConfig) -> list[list[str]]:
@@ -64,16 +65,46 @@ def upgrade_steps(node: Node, role: str, config: StackConfig) -> list[dict[str, 
     """The four phases, each rendered with the target version: a new version
     changes them, which is what re-runs them."""
     version = {key: value for key, value in kubernetes_env(config).items() if key not in upgrade_env(config)}
+    return _steps(PHASES, {**version, "UPGRADE": "kubernetes", "NODE_NAME": node.name, "ROLE": role})
+
+
+def driver_steps(node: Node, config: StackConfig) -> list[dict[str, object]]:
+    """Drain, driver (its verdict captured: a reboot to wait for or not),
+    uncordon, rendered with the driver's package and version."""
+    nvidia = config.packages.nvidia
+    params = {
+        "UPGRADE": "nvidia-driver",
+        "NODE_NAME": node.name,
+        "ROLE": "worker",
+        "NVIDIA_DRIVER_PACKAGE": nvidia.driver_package,
+        "NVIDIA_DRIVER_VERSION": nvidia.driver_version,
+    }
+    return _steps(DRIVER_PHASES, params, capture={"driver": "REBOOT"})
+
+
+def driver_rollout(config: StackConfig) -> list[Node]:
+    """The GPU workers whose host driver rolls out node by node: the stack
+    installs it on the host at an exact version."""
+    nvidia = config.packages.nvidia
+    if not (nvidia.install_on_host and nvidia.driver_package and nvidia.driver_version):
+        return []
+    return [node for node in config.nodes if Role.GPU_WORKER in node.roles]
+
+
+def _steps(
+    phases: tuple[tuple[str, str], ...], params: dict[str, str], capture: dict[str, str] | None = None
+) -> list[dict[str, object]]:
     return [
-        step(phase, on, render_script(_SCRIPT, {**version, "PHASE": phase, "NODE_NAME": node.name, "ROLE": role}))
-        for phase, on in PHASES
+        step(phase, on, render_script(_SCRIPT, {**params, "PHASE": phase}), capture=(capture or {}).get(phase))
+        for phase, on in phases
     ]
 
 
 class KubernetesUpgrade(pulumi.ComponentResource):
     """The per-node upgrade resources in `upgrade_stages` order: first the
     control planes (`control_planes`), after which the workers join, then the
-    workers in batches (`workers`), each after its own join too."""
+    workers in batches (`workers`), each after its own join too; then the host
+    drivers of GPU workers, one node at a time (`drivers`)."""
 
     def __init__(
         self,
@@ -87,6 +118,7 @@ class KubernetesUpgrade(pulumi.ComponentResource):
         self._access = access
         self._first = config.control_planes[0]
         self.by_node: dict[str, RemoteScript] = {}
+        self.drivers: list[RemoteScript] = []
 
     def control_planes(self, joined: Sequence[pulumi.Resource]) -> pulumi.Resource:
         """One control plane at a time, after every control plane joined;
@@ -103,22 +135,41 @@ class KubernetesUpgrade(pulumi.ComponentResource):
         by_name = {node.name: node for node in self._config.nodes}
         for stage in upgrade_stages(self._config)[len(self._config.control_planes) :]:
             previous = [self._node(by_name[name], "worker", [*previous, joined[name]]) for name in stage]
+        # Host drivers after the Kubernetes rollout, one GPU node at a time.
+        previous = self.done
+        for node in driver_rollout(self._config):
+            steps = driver_steps(node, self._config)
+            previous = [self._script(f"{node.name}-nvidia-driver-upgrade", node, steps, previous)]
+            self.drivers.append(previous[0])
         self.register_outputs({"stages": upgrade_stages(self._config)})
 
     @property
     def done(self) -> list[pulumi.Resource]:
-        return list(self.by_node.values())
+        return [*self.by_node.values(), *self.drivers]
 
     def _node(self, node: Node, role: str, after: list[pulumi.Resource]) -> RemoteScript:
-        config, access, first = self._config, self._access, self._first
-        self.by_node[node.name] = RemoteScript(
-            f"{node.name}-kubernetes-upgrade",
-            connections={"node": access[node.name].connection, "first-control-plane": access[first.name].connection},
-            hosts={"node": access[node.name].host, "first-control-plane": access[first.name].host},
-            create_steps=upgrade_steps(node, role, config),
-            env=upgrade_env(config),
-            run_on_create=False,
-            kubernetes_version=config.cluster.kubernetes_version,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        steps = upgrade_steps(node, role, self._config)
+        self.by_node[node.name] = self._script(
+            f"{node.name}-kubernetes-upgrade", node, steps, after, self._config.cluster.kubernetes_version
         )
         return self.by_node[node.name]
+
+    def _script(
+        self,
+        name: str,
+        node: Node,
+        steps: list[dict[str, object]],
+        after: list[pulumi.Resource],
+        kubernetes_version: str | None = None,
+    ) -> RemoteScript:
+        access, first = self._access, self._first
+        return RemoteScript(
+            name,
+            connections={"node": access[node.name].connection, "first-control-plane": access[first.name].connection},
+            hosts={"node": access[node.name].host, "first-control-plane": access[first.name].host},
+            create_steps=steps,
+            env=upgrade_env(self._config),
+            run_on_create=False,
+            kubernetes_version=kubernetes_version,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        )

@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# One phase of one node's Kubernetes upgrade, the way kubeadm's upgrade guide
-# orders it. Every phase compares first, so a rollout that failed half way
-# resumes where it stopped and a finished node is left alone:
+# One phase of one node's upgrade: of Kubernetes (UPGRADE=kubernetes), the way
+# kubeadm's upgrade guide orders it, or of the NVIDIA driver installed on the
+# host (UPGRADE=nvidia-driver). Every phase compares first, so a rollout that
+# failed half way resumes where it stopped and a finished node is left alone:
 #   kubeadm   (on the node) package source moved to the new minor, kubeadm
 #             installed; on the first control plane an etcd snapshot, then
 #             `kubeadm upgrade apply`; elsewhere `kubeadm upgrade node`
 #   drain     (on the first control plane) Run:ai's drain taint when Run:ai
 #             schedules, cordon, drain; what was already there is recorded on
-#             the Node so uncordon gives back only what we took
+#             the Node so uncordon gives back only what we took, and so is
+#             the Node's boot ID
 #   kubelet   (on the node) kubelet and kubectl installed, kubelet restarted
-#   uncordon  (on the first control plane) wait until the Node is Ready at
-#             the new version, then undo what drain recorded
+#   driver    (on the node) the driver package installed, then a reboot when
+#             the loaded module is not the new one; prints "rebooting" or
+#             "loaded" last (captured as REBOOT for uncordon)
+#   uncordon  (on the first control plane) wait until the Node is Ready (and,
+#             after a reboot, reports a new boot ID), mark it done, then undo
+#             what drain recorded
 #
 # Parameters, assigned above this header by components/scripts.py:
-#   PHASE, NODE_NAME, ROLE (first-control-plane, control-plane or worker)
-#   KUBERNETES_VERSION, KUBERNETES_MINOR, KUBERNETES_PACKAGE_REVISION
+#   UPGRADE, PHASE, NODE_NAME, ROLE (first-control-plane, control-plane or
+#   worker); for kubernetes KUBERNETES_VERSION, KUBERNETES_MINOR,
+#   KUBERNETES_PACKAGE_REVISION; for nvidia-driver NVIDIA_DRIVER_PACKAGE and
+#   NVIDIA_DRIVER_VERSION (an apt version: 570.172.08-0ubuntu1 loads module
+#   570.172.08)
 # and exported by the runner (a change of these alone re-runs nothing):
 #   KUBERNETES_APT_REPO, KUBERNETES_APT_KEY_URL
 #   DRAIN_TAINT         Run:ai's drain taint (runai=drain:NoExecute), put on
@@ -23,14 +32,18 @@
 # PREP_ROOT (environment, default empty) prefixes every file path, for tests.
 set -euo pipefail
 
+: "${UPGRADE:?}"
 : "${PHASE:?}"
 : "${NODE_NAME:?}"
 : "${ROLE:?}"
-: "${KUBERNETES_VERSION:?}"
-: "${KUBERNETES_MINOR:?}"
-: "${KUBERNETES_PACKAGE_REVISION:?}"
-: "${KUBERNETES_APT_REPO:?}"
-: "${KUBERNETES_APT_KEY_URL:?}"
+: "${KUBERNETES_VERSION=}"
+: "${KUBERNETES_MINOR=}"
+: "${KUBERNETES_PACKAGE_REVISION=}"
+: "${KUBERNETES_APT_REPO=}"
+: "${KUBERNETES_APT_KEY_URL=}"
+: "${NVIDIA_DRIVER_PACKAGE=}"
+: "${NVIDIA_DRIVER_VERSION=}"
+: "${REBOOT=}"
 : "${DRAIN_TAINT=}"
 : "${DRAIN_TIMEOUT:?}"
 : "${READY_TIMEOUT:?}"
@@ -41,8 +54,12 @@ export DEBIAN_FRONTEND=noninteractive
 export KUBECONFIG=$R/etc/kubernetes/admin.conf
 changed=()
 package=$KUBERNETES_VERSION-$KUBERNETES_PACKAGE_REVISION
-# What drain took from the Node, for uncordon to give back.
+# What drain took from the Node, for uncordon to give back; the boot ID then.
 undo_key=runai-cluster.io/upgrade-undo
+boot_key=runai-cluster.io/upgrade-boot-id
+# The driver a Node runs, set once its rollout finished there.
+driver_key=runai-cluster.io/nvidia-driver
+driver_target=$NVIDIA_DRIVER_PACKAGE=$NVIDIA_DRIVER_VERSION
 
 say() { printf 'upgrade %s %s: %s\n' "$NODE_NAME" "$PHASE" "$*"; }
 die() {
@@ -61,7 +78,15 @@ node_field() {
 }
 
 node_at_target() {
-  [[ "$(node_field '{.status.nodeInfo.kubeletVersion}')" == "v$KUBERNETES_VERSION" ]]
+  if [[ $UPGRADE == kubernetes ]]; then
+    [[ "$(node_field '{.status.nodeInfo.kubeletVersion}')" == "v$KUBERNETES_VERSION" ]]
+  else
+    [[ "$(node_field "{.metadata.annotations.runai-cluster\\.io/nvidia-driver}")" == "$driver_target" ]]
+  fi
+}
+
+boot_id() {
+  node_field '{.status.nodeInfo.bootID}'
 }
 
 static_pods_at_target() {
@@ -118,7 +143,7 @@ phase_kubeadm() {
 
 phase_drain() {
   if node_at_target; then
-    say "Node already runs kubelet v$KUBERNETES_VERSION"
+    say "Node already upgraded"
     return 0
   fi
   if [[ -z "$(node_field "{.metadata.annotations.runai-cluster\\.io/upgrade-undo}")" ]]; then
@@ -129,7 +154,7 @@ phase_drain() {
       undo+=(untaint)
     fi
     undo+=(recorded)
-    kubectl annotate node "$NODE_NAME" --overwrite "$undo_key=${undo[*]}" >/dev/null
+    kubectl annotate node "$NODE_NAME" --overwrite "$undo_key=${undo[*]}" "$boot_key=$(boot_id)" >/dev/null
   fi
   if [[ -n $DRAIN_TAINT ]]; then
     say "tainting $DRAIN_TAINT: Run:ai moves its workloads off"
@@ -151,28 +176,70 @@ phase_kubelet() {
   changed+=(kubelet-restarted)
 }
 
-phase_uncordon() {
-  local undo waited=0
-  kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout="$READY_TIMEOUT" >/dev/null
-  until node_at_target; do
-    ((waited < ${READY_TIMEOUT%s})) || die "Node still reports kubelet $(node_field '{.status.nodeInfo.kubeletVersion}')"
+phase_driver() {
+  local loaded="" target=${NVIDIA_DRIVER_VERSION%%-*}
+  if [[ -f $R/sys/module/nvidia/version ]]; then loaded=$(<"$R/sys/module/nvidia/version"); fi
+  if [[ $loaded == "$target" ]]; then
+    say "driver $target loaded" >&2
+    echo loaded
+    return 0
+  fi
+  ensure_packages nvidia-driver hold "$driver_target" >&2
+  say "driver $target installed (module loaded: ${loaded:-none}); rebooting" >&2
+  # Detached, so that this session ends cleanly before the machine goes down.
+  systemd-run --on-active=5 --unit=upgrade-reboot systemctl reboot >/dev/null
+  echo rebooting
+}
+
+# wait_for CONDITION...: poll (every 5 s) up to READY_TIMEOUT seconds.
+wait_for() {
+  local waited=0
+  until "$@"; do
+    ((waited < ${READY_TIMEOUT%s})) || die "gave up after $READY_TIMEOUT waiting for: $*"
     sleep 5
     waited=$((waited + 5))
   done
+}
+
+rebooted() {
+  [[ "$(boot_id)" != "$(node_field "{.metadata.annotations.runai-cluster\\.io/upgrade-boot-id}")" ]]
+}
+
+phase_uncordon() {
+  local undo
+  if [[ $REBOOT == rebooting ]]; then
+    wait_for rebooted
+  fi
+  kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout="$READY_TIMEOUT" >/dev/null
+  if [[ $UPGRADE == kubernetes ]]; then
+    wait_for node_at_target
+  elif ! node_at_target; then
+    kubectl annotate node "$NODE_NAME" --overwrite "$driver_key=$driver_target" >/dev/null
+    changed+=(driver-recorded)
+  fi
   undo=$(node_field "{.metadata.annotations.runai-cluster\\.io/upgrade-undo}")
   if [[ -z $undo ]]; then
-    say "Ready at v$KUBERNETES_VERSION"
+    say "Ready"
     return 0
   fi
   if [[ " $undo " == *" uncordon "* ]]; then kubectl uncordon "$NODE_NAME" >/dev/null; fi
   if [[ " $undo " == *" untaint "* ]]; then kubectl taint nodes "$NODE_NAME" "$DRAIN_TAINT-" >/dev/null; fi
-  kubectl annotate node "$NODE_NAME" "$undo_key-" >/dev/null
-  say "Ready at v$KUBERNETES_VERSION; gave back: $undo"
+  kubectl annotate node "$NODE_NAME" "$undo_key-" "$boot_key-" >/dev/null
+  say "Ready; gave back: $undo"
   changed+=(uncordoned)
 }
 
-[[ $KUBERNETES_VERSION == "$KUBERNETES_MINOR".* ]] ||
-  die "KUBERNETES_VERSION $KUBERNETES_VERSION is not in minor $KUBERNETES_MINOR"
+case $UPGRADE in
+  kubernetes)
+    [[ -n $KUBERNETES_VERSION && $KUBERNETES_VERSION == "$KUBERNETES_MINOR".* ]] ||
+      die "KUBERNETES_VERSION '$KUBERNETES_VERSION' is not in minor '$KUBERNETES_MINOR'"
+    ;;
+  nvidia-driver)
+    [[ -n $NVIDIA_DRIVER_PACKAGE && $NVIDIA_DRIVER_VERSION =~ ^[0-9]+\.[0-9.]+- ]] ||
+      die "the driver rollout needs NVIDIA_DRIVER_PACKAGE and an apt NVIDIA_DRIVER_VERSION like 570.172.08-0ubuntu1"
+    ;;
+  *) die "unknown upgrade '$UPGRADE'" ;;
+esac
 [[ -z $DRAIN_TAINT || $DRAIN_TAINT =~ ^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*:NoExecute$ ]] ||
   die "DRAIN_TAINT '$DRAIN_TAINT' is not key=value:NoExecute"
 [[ $DRAIN_TIMEOUT =~ ^[0-9]+s$ && $READY_TIMEOUT =~ ^[0-9]+s$ ]] || die "timeouts are whole seconds like 600s"
@@ -180,6 +247,7 @@ case $PHASE in
   kubeadm) phase_kubeadm ;;
   drain) phase_drain ;;
   kubelet) phase_kubelet ;;
+  driver) phase_driver ;;
   uncordon) phase_uncordon ;;
   *) die "unknown phase '$PHASE'" ;;
 esac
@@ -188,4 +256,6 @@ if ((${#changed[@]})); then
   printf -v summary '%s, ' "${changed[@]}"
   summary=${summary%, }
 fi
+# The driver phase's standard output is its verdict alone (captured).
+if [[ $PHASE == driver ]]; then exec >&2; fi
 say "done (changed: $summary)"

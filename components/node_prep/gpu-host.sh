@@ -5,7 +5,9 @@
 # Idempotent: compares first, acts only on a difference, restarts containerd
 # only when its runtime config changed.
 #
-# Parameters (assigned above this header by components/scripts.py):
+# Parameters (assigned above this header by components/scripts.py; the two
+# NVIDIA_DRIVER_* ones exported by the runner instead, so that a new driver
+# does not re-run this script on running nodes):
 #   NVIDIA_DRIVER_PACKAGE     e.g. nvidia-driver-570-server; empty: the GPU
 #                             Operator manages the driver, skipped here
 #   NVIDIA_DRIVER_VERSION     apt version; empty: the candidate (still held)
@@ -116,7 +118,11 @@ if [[ -n $NVIDIA_CONTAINER_TOOLKIT_VERSION ]]; then
 fi
 
 # --- 2. driver --------------------------------------------------------------
-if [[ -n $NVIDIA_DRIVER_PACKAGE ]]; then
+if [[ -n $NVIDIA_DRIVER_PACKAGE && -f $R/etc/kubernetes/kubelet.conf && -d $R/sys/module/nvidia ]]; then
+  # A cluster member with a driver loaded: a new one comes with the driver
+  # rollout (upgrade.sh, drained and rebooted one node at a time).
+  say "driver: a member's driver is the rollout's to change, left as it is"
+elif [[ -n $NVIDIA_DRIVER_PACKAGE ]]; then
   ensure_packages nvidia-driver hold "$NVIDIA_DRIVER_PACKAGE${NVIDIA_DRIVER_VERSION:+=$NVIDIA_DRIVER_VERSION}"
   if [[ ! -d $R/sys/module/nvidia ]]; then
     say "the nvidia kernel module is not loaded: reboot this node to load the driver"

@@ -51,11 +51,17 @@ def node_prep_params(node: Node, config: StackConfig) -> dict[str, str]:
     }
 
 
+def driver_env(config: StackConfig) -> dict[str, str]:
+    """The host driver a GPU machine is prepared with: exported, like the
+    Kubernetes version, so that a new driver re-runs no preparation (members
+    get it through the driver rollout, node by node, drained)."""
+    nvidia = config.packages.nvidia
+    return {"NVIDIA_DRIVER_PACKAGE": nvidia.driver_package, "NVIDIA_DRIVER_VERSION": nvidia.driver_version}
+
+
 def gpu_host_params(config: StackConfig) -> dict[str, str]:
     nvidia = config.packages.nvidia
     return {
-        "NVIDIA_DRIVER_PACKAGE": nvidia.driver_package,
-        "NVIDIA_DRIVER_VERSION": nvidia.driver_version,
         "NVIDIA_CONTAINER_TOOLKIT_VERSION": nvidia.container_toolkit_version,
         "NVIDIA_APT_REPO": nvidia.apt_repo,
         "NVIDIA_APT_KEY_URL": nvidia.apt_key_url,
@@ -92,7 +98,7 @@ class NodePrep(pulumi.ComponentResource):
             hosts={"node": access.host},
             create_steps=[step(script_name, "node", text) for script_name, text in scripts],
             triggers=[script_hash(text) for _, text in scripts],
-            env=kubernetes_env(config),
+            env={**kubernetes_env(config), **driver_env(config)},
             # After this node's preflight: a failed check stops its changes.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[after] if after else []),
         )

@@ -34,6 +34,9 @@ case $1 in
     case $path in
       *kubeletVersion*) v=$(<"$S/dpkg/kubelet"); printf 'v%s' "${v%%-*}" ;;
       *upgrade-undo*) if [[ -f $n/undo ]]; then cat "$n/undo"; fi ;;
+      *upgrade-boot-id*) if [[ -f $n/recorded-boot ]]; then cat "$n/recorded-boot"; fi ;;
+      *nvidia-driver*) if [[ -f $n/driver ]]; then cat "$n/driver"; fi ;;
+      *bootID*) cat "$S/boot-id" 2>/dev/null || echo boot-1 ;;
       *unschedulable*) if [[ -f $n/unschedulable ]]; then printf true; fi ;;
       *taints*) cat "$n/taints" ;;
       *) echo "fake kubectl: unsupported jsonpath $path" >&2; exit 1 ;;
@@ -44,6 +47,9 @@ case $1 in
       case $arg in
         runai-cluster.io/upgrade-undo-) rm -f "$n/undo" ;;
         runai-cluster.io/upgrade-undo=*) printf '%s' "${arg#*=}" >"$n/undo" ;;
+        runai-cluster.io/upgrade-boot-id-) rm -f "$n/recorded-boot" ;;
+        runai-cluster.io/upgrade-boot-id=*) printf '%s' "${arg#*=}" >"$n/recorded-boot" ;;
+        runai-cluster.io/nvidia-driver=*) printf '%s' "${arg#*=}" >"$n/driver" ;;
       esac
     done
     ;;
@@ -98,6 +104,7 @@ esac
 
 def params(phase: str, role: str = "worker", *, taint: bool = True) -> dict[str, str]:
     return {
+        "UPGRADE": "kubernetes",
         "PHASE": phase,
         "NODE_NAME": "gpu-1",
         "ROLE": role,
@@ -229,7 +236,7 @@ def test_a_failed_drain_stops_the_node_and_a_rerun_resumes_it(member: FakeNode) 
 def test_a_wrong_minor_is_refused_before_anything_runs(member: FakeNode) -> None:
     result = member.execute(SCRIPT, {**params("kubeadm"), "KUBERNETES_MINOR": "1.31"})
     assert result.returncode != 0
-    assert "is not in minor 1.31" in result.stderr
+    assert "KUBERNETES_VERSION '1.32.8' is not in minor '1.31'" in result.stderr
     assert member.installed("kubeadm") == OLD
 
 
@@ -295,3 +302,121 @@ def test_the_version_bump_changes_only_the_upgrade_resources() -> None:
 
 def upgrade_stages_of(settings: dict[str, Any]) -> list[list[str]]:
     return upgrade_stages(StackConfig.model_validate(settings))
+
+
+# --- the host driver's rollout -------------------------------------------------
+
+DRIVER_OLD, DRIVER_NEW = "570.172.08-0ubuntu1", "580.95.05-0ubuntu1"
+
+
+def driver_params(phase: str) -> dict[str, str]:
+    return {
+        **params(phase),
+        "UPGRADE": "nvidia-driver",
+        "NVIDIA_DRIVER_PACKAGE": "nvidia-driver-580-server",
+        "NVIDIA_DRIVER_VERSION": DRIVER_NEW,
+    }
+
+
+@pytest.fixture
+def gpu_member(member: FakeNode) -> FakeNode:
+    (member.state / "dpkg" / "nvidia-driver-580-server").write_text(DRIVER_OLD + "\n")
+    (member.state / "holds" / "nvidia-driver-580-server").touch()
+    module = member.root / "sys" / "module" / "nvidia"
+    module.mkdir(parents=True)
+    (module / "version").write_text("570.172.08\n")
+    member.stand_in("systemd-run", "")  # the reboot it schedules is the test's to play
+    return member
+
+
+def reboot(node: FakeNode) -> None:
+    (node.state / "boot-id").write_text("boot-2\n")
+    (node.root / "sys" / "module" / "nvidia" / "version").write_text("580.95.05\n")
+
+
+def test_a_driver_rolls_out_drained_and_rebooted_then_a_rerun_changes_nothing(gpu_member: FakeNode) -> None:
+    drain = gpu_member.run(SCRIPT, driver_params("drain"))
+    assert drain.called("kubectl", "drain", "gpu-1")
+    driver = gpu_member.run(SCRIPT, driver_params("driver"))
+    assert driver.called("apt-get", "install", f"nvidia-driver-580-server={DRIVER_NEW}")
+    assert driver.called("systemd-run", "systemctl", "reboot")
+    assert driver.stdout.strip() == "rebooting"  # its whole standard output: the captured verdict
+    reboot(gpu_member)
+    uncordon = gpu_member.run(SCRIPT, driver_params("uncordon"), {"REBOOT": "rebooting"})
+    assert uncordon.called("kubectl", "uncordon", "gpu-1")
+    assert (gpu_member.state / "node" / "driver").read_text() == f"nvidia-driver-580-server={DRIVER_NEW}"
+    assert node_state(gpu_member) == {"cordoned": False, "taints": [], "undo": None}
+    assert "nvidia-driver-580-server" in gpu_member.held()
+
+    before = gpu_member.snapshot()
+    for phase in ("drain", "driver", "uncordon"):
+        again = gpu_member.run(SCRIPT, driver_params(phase), {"REBOOT": "loaded"})
+        assert again.mutating() == [], (phase, again.mutating())
+    assert gpu_member.run(SCRIPT, driver_params("driver")).stdout.strip() == "loaded"
+    assert gpu_member.snapshot() == before
+
+
+def test_uncordon_waits_for_the_reboot_and_gives_up_when_none_comes(gpu_member: FakeNode) -> None:
+    gpu_member.run(SCRIPT, driver_params("drain"))
+    gpu_member.run(SCRIPT, driver_params("driver"))
+    gpu_member.stand_in("sleep", "")
+    stuck = gpu_member.execute(SCRIPT, {**driver_params("uncordon"), "READY_TIMEOUT": "30s"}, {"REBOOT": "rebooting"})
+    assert stuck.returncode != 0 and "gave up after 30s waiting for: rebooted" in stuck.stderr
+    assert node_state(gpu_member)["cordoned"]  # left drained, the rest of the cluster serving
+
+
+def test_node_prep_leaves_a_members_driver_to_the_rollout(gpu_member: FakeNode) -> None:
+    gpu_host = SCRIPT.parents[1] / "node_prep" / "gpu-host.sh"
+    driver = {"NVIDIA_DRIVER_PACKAGE": "nvidia-driver-580-server", "NVIDIA_DRIVER_VERSION": DRIVER_NEW}
+    run = gpu_member.run(gpu_host, {"CONTAINERD_CONFIG_VERSION": "2"}, driver)
+    assert not run.called("apt-get", "install")
+    assert "a member's driver is the rollout's to change" in run.stdout
+    assert gpu_member.installed("nvidia-driver-580-server") == DRIVER_OLD
+
+
+def driver_settings() -> dict[str, Any]:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings.setdefault("packages", {}).setdefault("nvidia", {})["driverVersion"] = DRIVER_OLD
+    return settings
+
+
+def test_drivers_roll_out_one_gpu_node_at_a_time_after_kubernetes() -> None:
+    recorded, _ = run_program(driver_settings(), stack="prod")
+    scripts = recorded.of_type("pulumi-python:dynamic:Resource")
+    drivers = [r for r in scripts if r.name.endswith("-nvidia-driver-upgrade")]
+    assert [r.name for r in drivers] == [f"prod-gpu-{i}-nvidia-driver-upgrade" for i in range(1, 9)]
+    kubernetes = {r.urn for r in scripts if r.name.endswith("-kubernetes-upgrade")}
+    assert kubernetes <= set(drivers[0].dependencies)
+    for previous, current in itertools.pairwise(drivers):
+        assert current.dependencies == [previous.urn]
+    steps = drivers[0].inputs["create_steps"]
+    assert [(s["name"], s["on"], s.get("capture")) for s in steps] == [
+        ("drain", "first-control-plane", None),
+        ("driver", "node", "REBOOT"),
+        ("uncordon", "first-control-plane", None),
+    ]
+    assert drivers[0].inputs["run_on_create"] is False
+    prep = recorded.by_name("prod-gpu-1-prep").inputs
+    assert prep["env"]["NVIDIA_DRIVER_VERSION"] == DRIVER_OLD
+    assert DRIVER_OLD not in str(prep["create_steps"])
+
+
+def test_a_driver_bump_changes_only_the_driver_rollout() -> None:
+    before, _ = run_program(driver_settings(), stack="prod")
+    bumped = driver_settings()
+    bumped["packages"]["nvidia"]["driverVersion"] = DRIVER_NEW
+    after, _ = run_program(bumped, stack="prod")
+    changed = sorted(
+        r.name
+        for r in after.of_type("pulumi-python:dynamic:Resource")
+        if {k: v for k, v in r.inputs.items() if k != "env"}
+        != {k: v for k, v in before.by_name(r.name).inputs.items() if k != "env"}
+    )
+    assert changed == sorted(f"prod-gpu-{i}-nvidia-driver-upgrade" for i in range(1, 9))
+
+
+@pytest.mark.parametrize("phase", ["drain", "driver", "uncordon"])
+def test_rendered_driver_phases_are_shellcheck_clean(phase: str) -> None:
+    text = render_script(SCRIPT, driver_params(phase))
+    result = subprocess.run(["shellcheck", "-s", "bash", "-"], input=text, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
