@@ -6,7 +6,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.alerts import Alerts
-from components.backup.etcd_backup import EtcdBackup
+from components.backup.etcd_backup import EtcdBackup, runai_backup
+from components.backup.runai_access import RunaiBackupAccess
 from components.connection import NodeAccess, connection_for
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.kubeadm.certificates import CertificateRenewal
@@ -125,6 +126,8 @@ class Cluster(pulumi.ComponentResource):
                 config.backup,
                 stack.secrets.backup_access_key_id,
                 stack.secrets.backup_secret_access_key,
+                runai_backup(config),
+                stack.secrets.runai_postgres_password,
                 on_nodes,
             )
         if config.alerts.enabled:
@@ -149,6 +152,14 @@ class Cluster(pulumi.ComponentResource):
             self.kubeconfig,
             pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=below)),
         )
+        backed_up = runai_backup(config)
+        if config.backup.enabled and backed_up:
+            RunaiBackupAccess(
+                f"{name}-backup-runai",
+                backed_up,
+                config.backup.namespace,
+                pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=install.ready)),
+            )
         assert install.cluster_id is not None  # the model requires clusterId or cluster.install
         self.organisation = RunaiOrganisation(
             f"{name}-runai-org",

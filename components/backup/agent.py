@@ -1,6 +1,7 @@
 """The backup agent: takes an etcd snapshot, uploads it with the cluster's PKI
-to S3-compatible storage or an NFS path, prunes old backups, and fetches one
-back for a restore.
+(and, on the Run:ai path, the values of Run:ai's Helm releases, the RunaiConfig
+and a dump of an external control-plane database) to S3-compatible storage or
+an NFS path, prunes old backups, and fetches one back for a restore.
 
 One file on purpose: the CronJob mounts it from a ConfigMap and runs it with
 `python agent.py take`; operators import it (`python -m tools.backup`). It
@@ -16,13 +17,17 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import gzip
 import hashlib
 import io
 import json
 import os
 import ssl
+import subprocess
 import sys
 import tarfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -231,6 +236,79 @@ def tar_directory(path: Path) -> bytes:
     return buffer.getvalue()
 
 
+def release_values(secrets: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What `helm get values` prints, from a release's storage Secrets (Helm 3:
+    data.release is base64 of gzip'ed JSON, inside the Secret's own base64):
+    the newest deployed revision's user-supplied values."""
+    deployed = [s for s in secrets if s.get("metadata", {}).get("labels", {}).get("status") == "deployed"]
+    if not deployed:
+        return None
+    newest = max(deployed, key=lambda s: int(s["metadata"]["labels"]["version"]))
+    payload = base64.b64decode(base64.b64decode(newest["data"]["release"]))
+    if payload[:2] == b"\x1f\x8b":
+        payload = gzip.decompress(payload)
+    config: dict[str, Any] = json.loads(payload).get("config") or {}
+    return config
+
+
+def in_cluster_get(env: dict[str, str]) -> Any:
+    """GET on the API server as the pod's service account."""
+    account = Path(env.get("SERVICE_ACCOUNT_DIR", "/var/run/secrets/kubernetes.io/serviceaccount"))
+    context = ssl.create_default_context(cafile=str(account / "ca.crt"))
+    token = (account / "token").read_text().strip()
+    server = f"https://{env['KUBERNETES_SERVICE_HOST']}:{env.get('KUBERNETES_SERVICE_PORT', '443')}"
+
+    def get(path: str) -> Any:
+        request = urllib.request.Request(server + path, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=60) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise BackupError(f"GET {path}: HTTP {error.code} {error.reason}") from None
+
+    return get
+
+
+def runai_state(env: dict[str, str], get: Any) -> dict[str, bytes]:
+    """HELM_RELEASES ("namespace/release,...") and RUNAICONFIG
+    ("namespace/name"): the chart values and the RunaiConfig spec Run:ai's
+    backup guide asks to keep, as one JSON object (null: not installed yet)."""
+    state: dict[str, Any] = {"helmValues": {}, "runaiConfig": None}
+    for entry in filter(None, env.get("HELM_RELEASES", "").split(",")):
+        namespace, release = entry.split("/")
+        selector = urllib.parse.quote(f"owner=helm,name={release}")
+        answer = get(f"/api/v1/namespaces/{namespace}/secrets?labelSelector={selector}") or {"items": []}
+        state["helmValues"][entry] = release_values(answer["items"])
+    if env.get("RUNAICONFIG"):
+        namespace, name = env["RUNAICONFIG"].split("/")
+        found = get(f"/apis/run.ai/v1/namespaces/{namespace}/runaiconfigs/{name}")
+        state["runaiConfig"] = found.get("spec") if found else None
+    return {"runai-state.json": json.dumps(state, indent=2, sort_keys=True).encode()}
+
+
+def database_dump(env: dict[str, str]) -> dict[str, bytes]:
+    """`pg_dump --format=custom` of PG_DATABASE on PG_HOST (PGPASSWORD from
+    the environment, never on the command line); nothing without PG_HOST."""
+    if not env.get("PG_HOST"):
+        return {}
+    command = [
+        env.get("PG_DUMP", "pg_dump"),
+        "--format=custom",
+        "--no-password",
+        f"--host={env['PG_HOST']}",
+        f"--port={env.get('PG_PORT', '5432')}",
+        f"--username={env['PG_USER']}",
+        f"--dbname={env['PG_DATABASE']}",
+    ]
+    result = subprocess.run(command, capture_output=True, env=env, check=False, timeout=3600)
+    if result.returncode != 0 or not result.stdout:
+        detail = result.stderr.decode(errors="replace").strip()[-500:]
+        raise BackupError(f"pg_dump of {env['PG_DATABASE']} on {env['PG_HOST']} failed: {detail or 'no output'}")
+    return {"runai-db.dump": result.stdout}
+
+
 def store_from_env(env: dict[str, str]) -> Store:
     """The store the CronJob's environment names: BACKUP_DIR (an NFS mount)
     or S3_ENDPOINT/S3_BUCKET/S3_PREFIX with AWS_* credentials."""
@@ -254,7 +332,10 @@ def run_from_env(env: dict[str, str], now: dt.datetime) -> Backup:
     files = {
         "etcd.snapshot": etcd_snapshot(env.get("ETCD_ENDPOINT", "https://127.0.0.1:2379"), context),
         "pki.tar.gz": tar_directory(Path(env.get("PKI_DIR", "/etc/kubernetes/pki"))),
+        **database_dump(env),
     }
+    if env.get("HELM_RELEASES") or env.get("RUNAICONFIG"):
+        files |= runai_state(env, in_cluster_get(env))
     store = store_from_env(env)
     backup = take(store, files, now)
     deleted = prune(store, int(env.get("KEEP", "14")), dt.timedelta(days=int(env.get("MAX_AGE_DAYS", "30"))), now)
@@ -268,7 +349,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         run_from_env(dict(os.environ), dt.datetime.now(dt.UTC))
-    except (BackupError, OSError, KeyError) as error:
+    except (BackupError, OSError, KeyError, subprocess.SubprocessError) as error:
         print(f"backup failed: {error}", file=sys.stderr)
         return 1
     return 0

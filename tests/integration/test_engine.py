@@ -98,8 +98,9 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     runai_objects = 15 if stack == "prod" else 0
     assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + 2 * planes + 4 + runai_objects
     assert types["kubernetes:core/v1:NodePatch"] == nodes
-    # prod also backs up etcd: the component, the agent's ConfigMap, the CronJob.
-    backup = 3 if stack == "prod" else 0
+    # prod also backs up etcd: the component, the agent's ConfigMap and
+    # service account, the CronJob.
+    backup = 4 if stack == "prod" else 0
     assert types["kubernetes:batch/v1:CronJob"] == (1 if backup else 0)
     # The cluster layers, whatever the node count: components, one release per
     # chart (prod adds the Network Operator and its NicClusterPolicy), MetalLB's
@@ -114,8 +115,9 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     layers = 28 + network
     # prod's Run:ai: the install component, the control plane's namespace, TLS
     # secret, upgrade step and chart, the cluster's registration, namespace, chart and
-    # RunaiConfig settings, and the organisation's component and 13 objects.
-    runai = 25 if stack == "prod" else 0  # plus the storage component and its release
+    # RunaiConfig settings, the organisation's component and 13 objects, and
+    # the backup's read access to Run:ai (component, 2 Roles, 2 RoleBindings).
+    runai = 30 if stack == "prod" else 0  # plus the storage component and its release
     assert preview["changeSummary"] == {"create": 8 * nodes + 2 * planes + 7 + backup + layers + runai}
     if stack == "prod":
         names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}

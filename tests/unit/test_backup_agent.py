@@ -4,7 +4,9 @@ selection, and the failures that must be loud."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +22,11 @@ from components.backup.agent import (
     DirectoryStore,
     S3Store,
     backups,
+    database_dump,
     fetch,
     prune,
+    release_values,
+    runai_state,
     store_from_env,
     take,
 )
@@ -159,3 +164,84 @@ def test_a_directory_store_for_nfs(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "nfs").iterdir()) == ["20261124T120000Z", "20261125T000000Z"]
     nfs = store_from_env({"BACKUP_DIR": str(tmp_path / "nfs")})
     assert [b.id for b in backups(nfs)] == ["20261124T120000Z"]
+
+
+# --- Run:ai's state ------------------------------------------------------------
+
+
+def helm_secret(release: str, version: int, status: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A Helm 3 release Secret as the API returns it."""
+    body = json.dumps({"name": release, "version": version, "config": values, "info": {"status": status}})
+    helm_encoded = base64.b64encode(gzip.compress(body.encode()))
+    return {
+        "metadata": {"labels": {"owner": "helm", "name": release, "status": status, "version": str(version)}},
+        "data": {"release": base64.b64encode(helm_encoded).decode()},
+    }
+
+
+def test_values_come_from_the_newest_deployed_revision() -> None:
+    secrets = [
+        helm_secret("runai-backend", 1, "superseded", {"global": {"domain": "old.example.com"}}),
+        helm_secret("runai-backend", 3, "deployed", {"global": {"domain": "runai.example.com"}}),
+        helm_secret("runai-backend", 4, "failed", {"global": {"domain": "broken.example.com"}}),
+    ]
+    assert release_values(secrets) == {"global": {"domain": "runai.example.com"}}
+    assert release_values([helm_secret("runai-backend", 1, "pending-install", {})]) is None
+
+
+def test_runai_state_holds_values_and_runaiconfig() -> None:
+    asked: list[str] = []
+    answers = {
+        "runai-backend": [helm_secret("runai-backend", 2, "deployed", {"postgresql": {"enabled": False}})],
+        "runai": [],
+    }
+
+    def get(path: str) -> Any:
+        asked.append(path)
+        if "/runaiconfigs/" in path:
+            return {"spec": {"workload-controller": {"externalAuthUrlEnabled": False}}}
+        namespace = path.split("/")[4]
+        return {"items": answers[namespace]}
+
+    files = runai_state(
+        {"HELM_RELEASES": "runai-backend/runai-backend,runai/runai-cluster", "RUNAICONFIG": "runai/runai"}, get
+    )
+    state = json.loads(files["runai-state.json"])
+    assert state == {
+        "helmValues": {"runai-backend/runai-backend": {"postgresql": {"enabled": False}}, "runai/runai-cluster": None},
+        "runaiConfig": {"workload-controller": {"externalAuthUrlEnabled": False}},
+    }
+    assert "/api/v1/namespaces/runai-backend/secrets?labelSelector=owner%3Dhelm%2Cname%3Drunai-backend" in asked
+
+
+PG_DUMP = """#!/usr/bin/env bash
+[[ $PGPASSWORD == pg-pass-77a1 ]] || { echo "password missing" >&2; exit 2; }
+[[ "$*" == "--format=custom --no-password --host=db.example.com --port=5432 --username=runai --dbname=backend" ]] ||
+  { echo "unexpected arguments: $*" >&2; exit 2; }
+if [[ -n ${FAIL-} ]]; then
+  echo 'pg_dump: error: connection to server failed: FATAL: password authentication failed' >&2
+  exit 1
+fi
+printf 'PGDMP-custom-format'
+"""
+
+
+def test_the_database_dump_runs_pg_dump_with_the_password_in_the_environment(tmp_path: Path) -> None:
+    tool = tmp_path / "pg_dump"
+    tool.write_text(PG_DUMP)
+    tool.chmod(0o755)
+    settings = {
+        "PATH": "/usr/bin:/bin",
+        "PG_DUMP": str(tool),
+        "PG_HOST": "db.example.com",
+        "PG_PORT": "5432",
+        "PG_USER": "runai",
+        "PG_DATABASE": "backend",
+        "PGPASSWORD": "pg-pass-77a1",
+    }
+    assert database_dump(settings) == {"runai-db.dump": b"PGDMP-custom-format"}
+    assert database_dump({"PATH": "/usr/bin"}) == {}
+    with pytest.raises(BackupError) as failed:
+        database_dump({**settings, "FAIL": "1"})
+    assert "pg_dump of backend on db.example.com failed: pg_dump: error: connection" in str(failed.value)
+    assert "pg-pass-77a1" not in str(failed.value)

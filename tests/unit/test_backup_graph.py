@@ -98,3 +98,47 @@ def test_bad_backup_settings(change: dict[str, Any], expected: str) -> None:
 def test_no_backup_layer_unless_enabled() -> None:
     recorded, _ = run_program(stack_settings("dev"))
     assert recorded.of_type(CRON_JOB) == []
+
+
+def test_prod_backups_hold_runai_state_read_by_its_own_account(prod: Recorded) -> None:
+    spec = pod(prod)
+    settings = env(spec)
+    assert settings["HELM_RELEASES"] == "runai-backend/runai-backend,runai/runai-cluster"
+    assert settings["RUNAICONFIG"] == "runai/runai"
+    assert "PG_HOST" not in settings  # prod's database is the bundled one: its volume is the backup
+    assert spec["serviceAccountName"] == "runai-cluster-backup"
+    roles = {
+        r.inputs["metadata"]["namespace"]: r.inputs["rules"]
+        for r in prod.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+    }
+    assert roles["runai-backend"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]
+    assert {"apiGroups": ["run.ai"], "resources": ["runaiconfigs"], "verbs": ["get"]} in roles["runai"]
+    for binding in prod.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"):
+        if binding.inputs["metadata"]["name"] == "runai-cluster-backup-reader":
+            assert binding.inputs["subjects"] == [
+                {"kind": "ServiceAccount", "name": "runai-cluster-backup", "namespace": "kube-system"}
+            ]
+
+
+def test_an_external_database_is_dumped_with_its_password_kept_secret() -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["runai"]["controlPlane"]["externalPostgres"] = {"host": "db.example.com", "database": "backend"}
+    recorded, _ = run_program(
+        settings, stack="prod", secrets={**DEFAULT_SECRETS, "runaiPostgresPassword": "pg-pass-77a1"}
+    )
+    spec = pod(recorded)
+    assert {k: v for k, v in env(spec).items() if k.startswith("PG_")} == {
+        "PG_HOST": "db.example.com",
+        "PG_PORT": "5432",
+        "PG_USER": "runai",
+        "PG_DATABASE": "backend",
+    }
+    assert {"secretRef": {"name": "runai-cluster-backup-postgres"}} in spec["containers"][0]["envFrom"]
+    [secret] = [
+        s
+        for s in recorded.of_type("kubernetes:core/v1:Secret")
+        if s.inputs["metadata"]["name"] == "runai-cluster-backup-postgres"
+    ]
+    assert secret.inputs["stringData"] == {"PGPASSWORD": "pg-pass-77a1"}
+    assert "stringData" in secret.secret_paths
+    assert "pg-pass-77a1" not in str(spec)
