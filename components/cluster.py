@@ -23,6 +23,7 @@ from components.runai.organisation import RunaiOrganisation
 from components.runai.resources import runai_connection
 from components.scheduling.kai import KaiScheduling
 from components.storage.storage import DefaultStorage, DepartmentShares
+from components.validation import ValidationJobs
 from stacks.cluster import Bootstrap
 from stacks.inventory import Node, Role
 from stacks.load import LoadedStack
@@ -108,9 +109,12 @@ class Cluster(pulumi.ComponentResource):
         self.storage: DefaultStorage | None = None
         if config.storage.provisioner is not Provisioner.NONE:
             self.storage = DefaultStorage(f"{name}-storage", config, on_nodes)
+        # What makes the organisation's projects and their namespaces.
+        self.projects: list[pulumi.Resource] = []
         if config.scheduler.kind is SchedulerKind.KAI:
             # Project namespaces select node pools by the labels just placed.
             self.scheduling = KaiScheduling(f"{name}-kai", config, on_nodes)
+            self.projects.append(self.scheduling)
             if config.storage.shares:
                 DepartmentShares(
                     f"{name}-shares",
@@ -129,6 +133,14 @@ class Cluster(pulumi.ComponentResource):
                 runai_backup(config),
                 stack.secrets.runai_postgres_password,
                 on_nodes,
+            )
+        if config.validation.enabled:
+            # In the project's namespace, once the project and the MPI Operator are there.
+            below = [*self.layers.ready, *self.projects]
+            ValidationJobs(
+                f"{name}-validation",
+                config,
+                pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=below)),
             )
         if config.alerts.enabled:
             # PrometheusRule is kube-prometheus-stack's CRD.
@@ -169,6 +181,7 @@ class Cluster(pulumi.ComponentResource):
             stack.secrets.registry_passwords,
             pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=install.ready)),
         )
+        self.projects.append(self.organisation)
 
     def _bootstrap(
         self, name: str, config: StackConfig, access: dict[str, NodeAccess]

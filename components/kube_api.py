@@ -51,14 +51,19 @@ class KubeApi:
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The decoded answer, or None for 404."""
-        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        text = self.text(method, path, body)
+        return None if text is None else json.loads(text or "{}")
+
+    def text(self, method: str, path: str, body: dict[str, Any] | None = None) -> str | None:
+        """The answer as text (a pod's log), or None for 404."""
+        headers = {"Accept": "application/json, */*", "Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.server}{path}", data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, context=self.context, timeout=self.timeout) as answer:
-                return json.loads(answer.read() or b"{}")
+                return answer.read().decode(errors="replace")
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 return None

@@ -18,13 +18,13 @@ from stacks.base import Section
 from stacks.cluster import Bootstrap, ClusterConfig
 from stacks.compat import unsupported
 from stacks.inventory import Node, Role
-from stacks.later import ValidationConfig
 from stacks.org import OrgConfig, PoolQuota
 from stacks.packages import PackagesConfig
 from stacks.preflight import PreflightConfig
 from stacks.runai import RunaiConfig
 from stacks.scheduling import NON_PREEMPTIBLE, SchedulerConfig, SchedulerKind
 from stacks.storage import Provisioner, StorageConfig
+from stacks.validation import ValidationConfig
 
 # GPU families with Multi-Instance GPU.
 MIG_CAPABLE = ("A30", "A100", "A800", "H100", "H800", "H200", "H20", "B100", "B200", "GB200")
@@ -247,6 +247,37 @@ class StackConfig(Section):
                     f"{where}: {name!r} ({classes[name]}) is preemptible but "
                     f"org.noPreemption is true; use a class of {NON_PREEMPTIBLE} or more"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _validation(self) -> StackConfig:
+        validation = self.validation
+        if not validation.enabled:
+            return self
+        projects = [p.name for _, p in self.org.projects]
+        if validation.project not in projects:
+            raise ValueError(
+                f"validation.project: '{validation.project}' is not a project in org "
+                f"({', '.join(projects) or 'none'}); add it to a department (seed 000 calls it validation)"
+            )
+        gpu_nodes = [n for n in self.nodes if n.gpu]
+        for key, test in (("nccl", validation.nccl), ("hpl", validation.hpl)):
+            if test is None:
+                continue
+            if test.nodes > len(gpu_nodes):
+                raise ValueError(
+                    f"validation.{key}.nodes: {test.nodes}, but the inventory has {len(gpu_nodes)} GPU nodes"
+                )
+            fewest = min(n.gpu.count for n in gpu_nodes if n.gpu)
+            if test.gpus_per_node > fewest:
+                raise ValueError(
+                    f"validation.{key}.gpusPerNode: {test.gpus_per_node}, but a GPU node may have {fewest}; "
+                    f"use {fewest} or fewer"
+                )
+            if not self.addons.training.enabled:
+                raise ValueError(f"validation.{key}: runs as an MPIJob; turn addons.training on")
+        if validation.fraction and self.scheduler.kind is SchedulerKind.KAI and not self.scheduler.kai.gpu_sharing:
+            raise ValueError("validation.fraction: GPU fractions need scheduler.kai.gpuSharing; set it or fraction: 0")
         return self
 
     @model_validator(mode="after")
