@@ -276,6 +276,8 @@ class StackConfig(Section):
                 )
             if not self.addons.training.enabled:
                 raise ValueError(f"validation.{key}: runs as an MPIJob; turn addons.training on")
+        if validation.autoscale and not self.addons.knative.enabled:
+            raise ValueError("validation.autoscale: needs Knative; turn addons.knative on or remove autoscale")
         if validation.fraction and self.scheduler.kind is SchedulerKind.KAI and not self.scheduler.kai.gpu_sharing:
             raise ValueError("validation.fraction: GPU fractions need scheduler.kai.gpuSharing; set it or fraction: 0")
         return self

@@ -32,6 +32,28 @@ class HplTest(Section):
     min_gflops: float = Field(gt=0)
 
 
+class AutoscaleTest(Section):
+    """Seed 000's "check if auto-scale works": a Knative Service that answers
+    with its pod's name, a concurrency target of 1, and a Job sending
+    `concurrency` requests at a time for `seconds`; passes when answers came
+    from `minPods` pods or more."""
+
+    # Answers with "Hostname: <pod>" and honours ?wait= (traefik/whoami does).
+    image: str = "traefik/whoami:v1.10.3"
+    load_image: str = "curlimages/curl:8.11.1"
+    concurrency: int = Field(20, ge=2, le=500)
+    seconds: int = Field(60, ge=10, le=1800)
+    min_pods: int = Field(2, ge=2)
+
+
+class HostPath(Section):
+    """Seed 000's host-path data source: a directory of the shared file
+    system, mounted into the GPU tests."""
+
+    path: str = Field(pattern=r"^/")
+    mount_path: str = Field("/mount/data", pattern=r"^/")
+
+
 class ValidationConfig(Section):
     """Jobs in the project `project` (it must be in `org`), with the
     registry credential `registry` (a `runai.registries` name) when given.
@@ -45,12 +67,23 @@ class ValidationConfig(Section):
     fraction: float = Field(0.1, ge=0, lt=1)
     nccl: NcclTest | None = None
     hpl: HplTest | None = None
+    autoscale: AutoscaleTest | None = None
+    # A Secret in the project's namespace the pods pull with (seed 000's nvcr.io key).
+    pull_secret: str | None = None
+    host_path: HostPath | None = None
     # A user who must not reach the project: the access check expects a refusal.
     outsider: str | None = None
 
     @model_validator(mode="after")
     def _images_pinned(self) -> ValidationConfig:
-        for key, image in (("cudaImage", self.cuda_image), ("nccl.image", self.nccl and self.nccl.image)):
+        images = {
+            "cudaImage": self.cuda_image,
+            "nccl.image": self.nccl and self.nccl.image,
+            "hpl.image": self.hpl and self.hpl.image,
+            "autoscale.image": self.autoscale and self.autoscale.image,
+            "autoscale.loadImage": self.autoscale and self.autoscale.load_image,
+        }
+        for key, image in images.items():
             if image and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")):
                 raise ValueError(f"{key}: {image!r} is not pinned; give a version tag or a digest")
         return self

@@ -4,7 +4,8 @@
 
 One line per test of the newest run (or --run): passed, failed or running,
 with the measurement against its threshold for NCCL (average bus bandwidth,
-GB/s) and HPL (GFLOPS), read from the MPIJob launcher's log; and, when the
+GB/s) and HPL (GFLOPS), read from the MPIJob launcher's log, and for Knative's
+autoscaling (pods that answered the load Job); and, when the
 stack names an outsider, whether the API server refuses them pods in the
 project (a SubjectAccessReview). Exit status 0 when everything passed, 1 when
 something failed, 2 when something has not finished."""
@@ -53,9 +54,16 @@ def hpl_gflops(log: str) -> float | None:
     return max(values) if values else None
 
 
+def distinct_pods(log: str) -> float | None:
+    """The autoscale load's last line: `distinct pods: 4`."""
+    found = re.findall(r"distinct pods:\s*([0-9]+)", log)
+    return float(found[-1]) if found else None
+
+
 MEASURES: dict[str, tuple[str, Callable[[str], float | None]]] = {
     "nccl": ("GB/s average bus bandwidth", avg_bus_bandwidth),
     "hpl": ("GFLOPS", hpl_gflops),
+    "autoscale": ("pods answered", distinct_pods),
 }
 
 
@@ -63,29 +71,33 @@ def _condition(status: dict[str, Any], kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
-def judge_job(job: dict[str, Any]) -> tuple[str, str]:
-    status = job.get("status") or {}
-    if status.get("succeeded"):
-        return PASSED, "completed"
-    if status.get("failed") or _condition(status, "Failed"):
-        return FAILED, "the pod failed (see its log)"
-    return RUNNING, "not finished"
+def state(item: dict[str, Any], mpi: bool) -> str:
+    """A Job's or an MPIJob's state from its status."""
+    status = item.get("status") or {}
+    if _condition(status, "Failed") or (not mpi and status.get("failed")):
+        return FAILED
+    if _condition(status, "Succeeded") or (not mpi and status.get("succeeded")):
+        return PASSED
+    return RUNNING
 
 
-def judge_mpijob(mpijob: dict[str, Any], launcher_log: Callable[[], str | None]) -> tuple[str, str]:
-    test = mpijob["metadata"]["labels"][TEST_LABEL]
-    status = mpijob.get("status") or {}
-    if _condition(status, "Failed"):
-        return FAILED, "the MPIJob failed (see the launcher's log)"
-    if not _condition(status, "Succeeded"):
+def judge(item: dict[str, Any], mpi: bool, log: Callable[[], str | None]) -> tuple[str, str]:
+    """The state, and for a measured test its measurement against the
+    threshold (read from the log of its launcher, or of its only pod)."""
+    result = state(item, mpi)
+    if result == RUNNING:
         return RUNNING, "not finished"
+    if result == FAILED:
+        return FAILED, "failed (see its log)"
+    test = item["metadata"]["labels"][TEST_LABEL]
+    if test not in MEASURES:
+        return PASSED, "completed"
     unit, measure = MEASURES[test]
-    threshold = float(mpijob["metadata"]["annotations"][THRESHOLD])
-    value = measure(launcher_log() or "")
+    threshold = float(item["metadata"]["annotations"][THRESHOLD])
+    value = measure(log() or "")
     if value is None:
-        return FAILED, f"no {unit} in the launcher's log"
-    result = PASSED if value >= threshold else FAILED
-    return result, f"{value:g} {unit} (threshold {threshold:g})"
+        return FAILED, f"no {unit} in its log"
+    return (PASSED if value >= threshold else FAILED), f"{value:g} {unit} (threshold {threshold:g})"
 
 
 def _items(api: KubeApi, path: str) -> list[dict[str, Any]]:
@@ -106,10 +118,7 @@ def verdicts(api: KubeApi, namespace: str, run: int | None = None) -> list[Verdi
     found = []
     for item, mpi in sorted(chosen, key=lambda pair: pair[0]["metadata"]["labels"][TEST_LABEL]):
         name = item["metadata"]["name"]
-        if mpi:
-            result, detail = judge_mpijob(item, lambda name=name: launcher_log(api, namespace, name))
-        else:
-            result, detail = judge_job(item)
+        result, detail = judge(item, mpi, lambda name=name, mpi=mpi: pod_log(api, namespace, name, mpi))
         found.append(Verdict(item["metadata"]["labels"][TEST_LABEL], result, detail))
     outsider = next((o["metadata"].get("annotations", {}).get(OUTSIDER) for o, _ in chosen), None)
     if outsider:
@@ -117,8 +126,12 @@ def verdicts(api: KubeApi, namespace: str, run: int | None = None) -> list[Verdi
     return found
 
 
-def launcher_log(api: KubeApi, namespace: str, mpijob: str) -> str | None:
-    selector = urllib.parse.quote(f"training.kubeflow.org/job-name={mpijob},training.kubeflow.org/job-role=launcher")
+def pod_log(api: KubeApi, namespace: str, name: str, mpi: bool) -> str | None:
+    """The log of an MPIJob's launcher, or of a Job's pod."""
+    wanted = (
+        f"training.kubeflow.org/job-name={name},training.kubeflow.org/job-role=launcher" if mpi else f"job-name={name}"
+    )
+    selector = urllib.parse.quote(wanted)
     pods = (api.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}") or {}).get("items", [])
     if not pods:
         return None

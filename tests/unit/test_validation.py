@@ -4,6 +4,8 @@ and the verdicts read from recorded job states and logs."""
 from __future__ import annotations
 
 import copy
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +38,53 @@ def test_bad_validation_settings_are_refused(validation: dict[str, Any], message
     with pytest.raises(StackConfigError) as caught:
         parse_stack(with_validation(**validation))
     assert message in str(caught.value)
+
+
+def test_autoscale_needs_knative() -> None:
+    settings = with_validation(autoscale={})
+    settings["addons"]["knative"] = {"enabled": False}
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack(settings)
+    assert "validation.autoscale: needs Knative" in str(caught.value)
+
+
+def test_knative_autoscaling_under_load_with_the_pull_secret_and_host_path() -> None:
+    settings = with_validation(
+        autoscale={"concurrency": 30, "seconds": 90, "minPods": 3},
+        pullSecret="nvcr-secret",
+        hostPath={"path": "/lustre/validation"},
+    )
+    recorded, _ = run_program(settings, stack="prod")
+    [service] = recorded.of_type("kubernetes:serving.knative.dev/v1:Service")
+    template = service.inputs["spec"]["template"]
+    assert template["metadata"]["annotations"]["autoscaling.knative.dev/target"] == "1"
+    assert template["spec"]["schedulerName"] == "runai-scheduler"
+    jobs = {r.inputs["metadata"]["name"]: r for r in recorded.of_type("kubernetes:batch/v1:Job")}
+    load = jobs["validation-autoscale-1"]
+    assert service.urn in load.dependencies
+    assert load.inputs["metadata"]["annotations"]["runai-cluster.io/validation-threshold"] == "3"
+    script = load.inputs["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert "http://validation-autoscale-service-1.runai-serving.svc.cluster.local/?wait=500ms" in script
+    assert '[ "$i" -lt 30 ]' in script and "+ 90 ))" in script
+    smoke = jobs["validation-gpu-smoke-1"].inputs["spec"]["template"]["spec"]
+    assert smoke["imagePullSecrets"] == [{"name": "nvcr-secret"}]
+    assert smoke["volumes"] == [{"name": "data", "hostPath": {"path": "/lustre/validation", "type": "Directory"}}]
+    assert smoke["containers"][0]["volumeMounts"] == [{"name": "data", "mountPath": "/mount/data"}]
+
+
+def test_the_load_script_counts_the_pods_that_answered(tmp_path: Path) -> None:
+    # The Job's script for real under sh, with curl answering from three pods.
+    settings = with_validation(autoscale={"concurrency": 3, "seconds": 10})
+    recorded, _ = run_program(settings, stack="prod")
+    load = next(r for r in recorded.of_type("kubernetes:batch/v1:Job") if r.name.endswith("-autoscale"))
+    script = load.inputs["spec"]["template"]["spec"]["containers"][0]["command"][2].replace("/tmp/", f"{tmp_path}/")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").write_text('#!/bin/sh\nsleep 0.2\necho "Hostname: pod-$(( $$ % 3 ))"\n')
+    (bin_dir / "curl").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "distinct pods: 3"
 
 
 def test_mpi_tests_need_the_training_layer() -> None:
@@ -96,7 +145,8 @@ class FakeApi:
 
     def __init__(self, jobs: list[dict[str, Any]], mpijobs: list[dict[str, Any]], allowed: bool = False) -> None:
         self.jobs, self.mpijobs, self.allowed = jobs, mpijobs, allowed
-        self.logs = {"nccl-launcher": NCCL_LOG, "hpl-launcher": HPL_LOG}
+        # Pod names by test (the Job's pod shares the launcher's naming here).
+        self.logs = {"nccl-launcher": NCCL_LOG, "hpl-launcher": HPL_LOG, "autoscale-launcher": "distinct pods: 3\n"}
 
     def get(self, path: str) -> dict[str, Any]:
         if "/jobs?" in path:
@@ -148,12 +198,14 @@ def test_verdicts_of_the_newest_run() -> None:
         ],
         mpijobs=[recorded("nccl", 2, succeeded(), threshold=150), recorded("hpl", 2, succeeded(), threshold=2e5)],
     )
+    api.jobs.append(recorded("autoscale", 2, {"succeeded": 1}, threshold=4))
     found = {v.test: (v.result, v.detail) for v in verdicts(api, "runai-serving")}  # type: ignore[arg-type]
     assert found == {
         "gpu-smoke": (PASSED, "completed"),
         "gpu-fraction": (RUNNING, "not finished"),
         "nccl": (PASSED, "182.41 GB/s average bus bandwidth (threshold 150)"),
         "hpl": (FAILED, "175900 GFLOPS (threshold 200000)"),
+        "autoscale": (FAILED, "3 pods answered (threshold 4)"),
         "access": (PASSED, "mallory@example.com is refused pods in runai-serving"),
     }
     older = {v.test: v.result for v in verdicts(api, "runai-serving", run=1)}  # type: ignore[arg-type]
