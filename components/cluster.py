@@ -111,6 +111,7 @@ class Cluster(pulumi.ComponentResource):
             self.storage = DefaultStorage(f"{name}-storage", config, on_nodes)
         # What makes the organisation's projects and their namespaces.
         self.projects: list[pulumi.Resource] = []
+        self.organisation: RunaiOrganisation | None = None
         if config.scheduler.kind is SchedulerKind.KAI:
             # Project namespaces select node pools by the labels just placed.
             self.scheduling = KaiScheduling(f"{name}-kai", config, on_nodes)

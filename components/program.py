@@ -38,4 +38,8 @@ def build() -> Cluster:
         pulumi.export(
             "researcherKubeconfig", researcher_kubeconfig_output(config.runai, config.cluster.name, cluster.kubeconfig)
         )
+    organisation = cluster.organisation
+    if organisation is not None and organisation.users:
+        # Temporary passwords, each shown once by Run:ai; users change them at first sign-in.
+        pulumi.export("runaiUserPasswords", {email: user.once for email, user in organisation.users.items()})
     return cluster

@@ -216,6 +216,10 @@ class StackConfig(Section):
         pools = self.node_pools
         classes = self.scheduler.priority_classes()
         kai = self.scheduler.kind is SchedulerKind.KAI
+        if kai and self.org.local_users:
+            raise ValueError(
+                "org.localUsers: Run:ai local users; on the KAI path people come from scheduler.kai.oidc, remove them"
+            )
         for d, department in enumerate(self.org.departments):
             where = f"org.departments[{d}]"
             _quotas_on_known_pools(where, department.quotas, pools, kai)

@@ -23,6 +23,12 @@ Amount = float | Literal["unlimited"]
 _ORG_NAME = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
 
 
+def _email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError(f"{value!r} is not an email address (Run:ai names local users by email)")
+    return value
+
+
 def check_org_name(value: str) -> str:
     if not _ORG_NAME.match(value):
         raise ValueError(f"{value!r}: use lowercase letters, digits and '-', starting with a letter (Run:ai's rule)")
@@ -195,6 +201,9 @@ class OrgConfig(Section):
     """Node pools, departments, projects, quotas, priorities, access."""
 
     departments: list[Department] = Field(default_factory=list)
+    # Run:ai local users (emails), made with a temporary password (seed 002's
+    # create_user flow); their access comes from the access lists.
+    local_users: list[Annotated[str, AfterValidator(_email)]] = Field(default_factory=list)
     compute_resources: list[ComputeResource] = Field(default_factory=list)
     workload_policies: list[WorkloadPolicy] = Field(default_factory=list)
     # For trusted, cooperative users: nothing is ever preempted. Means over-quota off
@@ -210,6 +219,7 @@ class OrgConfig(Section):
         _unique("departments[].name", [d.name for d in self.departments])
         _unique("departments[].projects[].name", [p.name for _, p in self.projects])
         _unique("departments[].projects[].namespace", [p.namespace_name for _, p in self.projects])
+        _unique("localUsers", self.local_users)
         _unique("computeResources[].name", [c.name for c in self.compute_resources])
         _unique(
             "workloadPolicies[] (workload and scope)",

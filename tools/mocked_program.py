@@ -66,6 +66,8 @@ class Registration:
     dependencies: list[str]
     inputs: dict[str, Any]
     secret_paths: set[str] = field(default_factory=set)
+    # Outputs the engine keeps secret (additional_secret_outputs).
+    secret_outputs: set[str] = field(default_factory=set)
     protect: bool = False
     # What a component published with register_outputs.
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +132,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             dependencies=list(request.dependencies),
             inputs=inputs,
             secret_paths=secret_paths,
+            secret_outputs=set(request.additionalSecretOutputs),
             protect=bool(request.protect),
         )
         return response

@@ -52,6 +52,11 @@ def _asset_id(item: dict[str, Any]) -> str:
     return str(item["meta"]["id"])
 
 
+def _user(item: dict[str, Any]) -> Any:
+    # Created by email; listed and read back with it as `username`.
+    return item.get("username") or item.get("email")
+
+
 def _access_rule(item: dict[str, Any]) -> Any:
     fields = ("subjectType", "subjectId", "roleId", "scopeType", "scopeId")
     return tuple(str(item.get(field)) for field in fields)
@@ -68,6 +73,8 @@ KINDS = {
     "nfs": Kind("/api/v1/asset/datasource/nfs", "entries", _asset, _asset_id),
     "compute": Kind("/api/v1/asset/compute", "entries", _asset, _asset_id),
     "dockerregistry": Kind("/api/v1/asset/credentials/docker-registry", "entries", _asset, _asset_id),
+    # Local users: listed as a bare array; no update exists.
+    "users": Kind("/api/v1/users", "", _user),
 }
 ROLES = "/api/v1/authorization/roles"
 POLICIES = "/api/v2/policy"

@@ -87,6 +87,17 @@ class RunaiOrganisation(Component):
             )
             for pool in config.node_pools
         }
+        # Local users first: access rules name them.
+        self.users = {
+            email: RunaiObject(
+                f"{name}-user-{email}",
+                kind="users",
+                spec={"email": email},
+                connection=connection,
+                opts=self.child(),
+            )
+            for email in config.org.local_users
+        }
         summary: list[dict[str, Any]] = []
         self.departments: dict[str, RunaiObject] = {}
         self.projects: dict[str, RunaiObject] = {}
@@ -200,7 +211,7 @@ class RunaiOrganisation(Component):
                     "clusterId": self._cluster_id,
                 },
                 connection=connection,
-                opts=self.child(),
+                opts=self.child(depends_on=list(self.users.values())),
             )
 
     def _unit_spec(

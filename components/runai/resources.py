@@ -58,6 +58,9 @@ def whole_numbers(value: Any) -> Any:
 def request_body(api: RunaiApi, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     """What is sent: access rules name their role, Run:ai wants its id."""
     body = whole_numbers(spec)
+    if kind == "users":
+        # A temporary password the user changes at first sign-in.
+        return {**body, "resetPassword": True}
     if kind != "accessrules":
         return dict(body)
     body = {key: value for key, value in body.items() if key != "roleName"}
@@ -67,7 +70,7 @@ def request_body(api: RunaiApi, kind: str, spec: dict[str, Any]) -> dict[str, An
 def immutable(kind: str, key: str) -> bool:
     """Whether a change to `key` needs a new object: access rules and
     registry credentials have no update; an asset's meta holds its scope."""
-    if kind in ("accessrules", "dockerregistry"):
+    if kind in ("accessrules", "dockerregistry", "users"):
         return True
     return key in IMMUTABLE or (kind in ASSETS and key == "meta")
 
@@ -84,14 +87,18 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         api = api_for(props["connection"])
         kind = props["kind"]
         created = api.create(kind, request_body(api, kind, props["spec"]))
-        return dynamic.CreateResult(
-            id_=KINDS[kind].id_of(created), outs={**props, "status": created.get("status") or {}}
-        )
+        # What the control plane shows only once (a new user's temporary
+        # password); empty when the object already existed.
+        once = created.get("tempPassword") or ""
+        outs = {**props, "status": created.get("status") or {}, "once": once}
+        return dynamic.CreateResult(id_=KINDS[kind].id_of(created), outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         current = api_for(props["connection"]).get(props["kind"], id_)
         if current is None:  # deleted in the UI: the next up creates it again
             return dynamic.ReadResult(id_="", outs={})
+        if props["kind"] == "users":
+            current = {**current, "email": current.get("username")}
         spec = observed(props["spec"], current)
         if props["kind"] in WRITE_ONLY:
             section, field = WRITE_ONLY[props["kind"]]
@@ -110,7 +117,7 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         api_for(news["connection"]).update(news["kind"], id_, update_body(news["kind"], news["spec"]))
-        return dynamic.UpdateResult(outs={**news, "status": _olds.get("status") or {}})
+        return dynamic.UpdateResult(outs={**news, "status": _olds.get("status") or {}, "once": _olds.get("once", "")})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         api_for(props["connection"]).delete(props["kind"], id_)
@@ -128,10 +135,12 @@ def runai_connection(runai: RunaiConfig, client_secret: pulumi.Output[str]) -> p
 
 class RunaiObject(dynamic.Resource):
     """One Run:ai object of a kind in components.runai.api.KINDS; its
-    `connection` is stored as a secret."""
+    `connection`, and `once` (what the control plane shows only at creation),
+    are stored as secrets."""
 
     spec: pulumi.Output[dict[str, Any]]
     status: pulumi.Output[dict[str, Any]]
+    once: pulumi.Output[str]
 
     def __init__(
         self,
@@ -142,8 +151,14 @@ class RunaiObject(dynamic.Resource):
         connection: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {"kind": kind, "spec": spec, "connection": pulumi.Output.secret(connection), "status": None}
-        super().__init__(RunaiObjectProvider(), name, props, secret_outputs(opts, "connection"))
+        props = {
+            "kind": kind,
+            "spec": spec,
+            "connection": pulumi.Output.secret(connection),
+            "status": None,
+            "once": None,
+        }
+        super().__init__(RunaiObjectProvider(), name, props, secret_outputs(opts, "connection", "once"))
 
 
 def _scope(meta: dict[str, Any]) -> tuple[str, object]:

@@ -1,12 +1,14 @@
 """The Run:ai path on the real engine against the local fake control plane:
 `up` creates the pools, departments, projects, access rules, compute
 resources, workload policies, registry credentials (whose password stays
-out of the state) and the share's data source; a quota changed in the UI
+out of the state), a local user (her temporary password a secret output) and
+the share's data source; a quota changed in the UI
 behind the stack's back shows as drift on refresh and the next `up` puts the
 stack's value back; `destroy` removes them."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -39,6 +41,8 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         settings[f"{PROJECT}:org"] = {
             **settings[f"{PROJECT}:org"],
             "computeResources": [{"name": f"gpu-{n}", "gpus": n} for n in range(3)],
+            # seed 002's create_user flow: a local user, then the access rule naming her.
+            "localUsers": ["alice@example.com"],
             # Failed trainings are not retried behind the user's back.
             "workloadPolicies": [
                 {"workload": "trainings", "defaults": {"backoffLimit": 0}},
@@ -72,6 +76,10 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         backend = Path(os.environ["PULUMI_BACKEND_URL"].removeprefix("file://"))
         state = "".join(f.read_text(errors="ignore") for f in backend.rglob("*.json"))
         assert PASSWORD not in state and fake.client_secret not in state
+        [alice] = fake.store["users"].values()
+        assert alice["username"] == "alice@example.com" and alice["tempPassword"] not in state
+        outputs = json.loads(checked(["stack", "output", "--json", "--show-secrets", "--stack", STACK], work, env))
+        assert outputs["runaiUserPasswords"] == {"alice@example.com": alice["tempPassword"]}
         [source] = fake.store["nfs"].values()
         assert source["meta"]["name"] == "datasets" and source["spec"]["path"] == "/exports/research"
 

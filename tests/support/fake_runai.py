@@ -31,6 +31,7 @@ from uuid import uuid4
 
 CLUSTER_ID = "3f6a9a39-0c2f-4bd1-9b3d-5c1e7a2b9d10"
 CLUSTERS = "/api/v1/clusters"
+USERS = "/api/v1/users"
 COLLECTIONS = {
     "/api/v1/node-pools": "nodepools",
     "/api/v1/org-unit/departments": "departments",
@@ -75,7 +76,7 @@ class FakeRunai:
     token_seconds: int = 3600
     store: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: (
-            {c: {} for c in [*REQUIRED, *ASSETS, "policies"]}
+            {c: {} for c in [*REQUIRED, *ASSETS, "policies", "users"]}
             | {"clusters": {CLUSTER_ID: _cluster(CLUSTER_ID, "registered-before", "2.20")}}
         )
     )
@@ -242,6 +243,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"accessToken": fake.token(fake.token_seconds)})
 
     def _route(self, path: str, body: Any) -> None:
+        if path == USERS or path.startswith(USERS + "/"):
+            self._users(path[len(USERS) :].strip("/"), body)
+            return
         if path == CLUSTERS or path.startswith(CLUSTERS + "/"):
             self._clusters(path[len(CLUSTERS) :].strip("/").split("/"), body)
             return
@@ -275,6 +279,37 @@ class _Handler(BaseHTTPRequestHandler):
                 self._item(collection, rest[0], rest[1:], body)
                 return
         self._error(404, f"no route {path}")
+
+    def _users(self, identifier: str, body: Any) -> None:
+        """Local users: create by email (201 with a temporary password, shown
+        only then; 409 for a taken email), list (a bare array), get, delete
+        (204); there is no update."""
+        users = self.server.fake.store["users"]
+        if not identifier:
+            if self.command == "GET":
+                self._send(200, [{k: v for k, v in u.items() if k != "tempPassword"} for u in users.values()])
+            elif self.command == "POST":
+                email = body.get("email") if isinstance(body, dict) else None
+                if not isinstance(email, str) or "@" not in email:
+                    self._error(400, "email is required and must be an email address")
+                elif any(u["username"] == email for u in users.values()):
+                    self._error(409, f"user {email} already exists")
+                else:
+                    user = {"id": str(uuid4()), "username": email, "isLocal": True, "tempPassword": uuid4().hex}
+                    users[user["id"]] = user
+                    self._send(201, {key: user[key] for key in ("id", "username", "tempPassword")})
+            else:
+                self._error(405, "method not allowed")
+            return
+        if identifier not in users:
+            self._error(404, f"user {identifier} not found")
+        elif self.command == "GET":
+            self._send(200, {k: v for k, v in users[identifier].items() if k != "tempPassword"})
+        elif self.command == "DELETE":
+            del users[identifier]
+            self._send(204)
+        else:
+            self._error(405, "users have no update")
 
     def _clusters(self, parts: list[str], body: Any) -> None:
         """Registration: create (201, a UUID), list (a bare array), get, rename

@@ -4,12 +4,14 @@ creates, and errors that keep the secret out."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from components.runai.api import Credentials, RunaiApi, RunaiApiError
+from components.runai.resources import RunaiObjectProvider
 from tests.support.fake_runai import CLUSTER_ID, FakeRunai, fake_runai
 
 
@@ -198,3 +200,24 @@ def test_registry_credentials_are_write_only(server: tuple[str, FakeRunai]) -> N
     assert read is not None and "password" not in read["spec"] and read["spec"]["user"] == "$oauthtoken"
     with pytest.raises(RunaiApiError, match="credentials cannot change"):
         client.update("dockerregistry", created["meta"]["id"], {"meta": {"name": "nvcr-secret"}, "spec": spec})
+
+
+def test_local_users_through_the_provider(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+    provider = RunaiObjectProvider()
+    props = {"kind": "users", "spec": {"email": "ada@example.com"}, "connection": connection}
+    created = provider.create(props)
+    assert len(created.outs["once"]) == 32  # the temporary password, shown only now
+    stored = fake.store["users"][created.id]
+    assert stored["username"] == "ada@example.com" and stored["tempPassword"] == created.outs["once"]
+    read = provider.read(created.id, created.outs)
+    assert read.outs["spec"] == {"email": "ada@example.com"} and read.outs["once"] == created.outs["once"]
+    renamed = {**created.outs, "spec": {"email": "ada.l@example.com"}}
+    assert provider.diff(created.id, created.outs, renamed).replaces == ["spec.email"]
+    # A create whose answer was lost finds the user; its password was shown then.
+    again = provider.create(props)
+    assert again.id == created.id and again.outs["once"] == ""
+    provider.delete(created.id, created.outs)
+    assert fake.store["users"] == {}
+    assert provider.read(created.id, created.outs).id == ""  # deleted in the UI: made again by the next up

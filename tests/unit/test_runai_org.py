@@ -266,3 +266,38 @@ def test_compute_resource_names_unique() -> None:
     settings["org"]["computeResources"] = [{"name": "gpu-1", "gpus": 1}, {"name": "gpu-1", "gpus": 2}]
     with pytest.raises(StackConfigError, match=r"computeResources\[\]\.name: gpu-1 used more than once"):
         parse_stack(settings)
+
+
+def test_local_users_before_the_access_rules_that_name_them() -> None:
+    settings = runai_settings()
+    settings["org"]["localUsers"] = ["ada@example.com", "alan@example.com"]
+    settings["org"]["departments"][0]["access"] = [{"user": "ada@example.com", "role": "researcher"}]
+    recorded, _ = run_program(settings, secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
+    users = [r for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.inputs.get("kind") == "users"]
+    assert sorted(u.inputs["spec"]["email"] for u in users) == ["ada@example.com", "alan@example.com"]
+    for user in users:
+        assert "once" in user.secret_outputs  # the temporary password
+    rules = [r for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.inputs.get("kind") == "accessrules"]
+    ada = next(r for r in rules if r.inputs["spec"]["subjectId"] == "ada@example.com")
+    assert {u.urn for u in users} <= set(ada.dependencies)
+
+
+@pytest.mark.parametrize(
+    ("users", "expected"),
+    [
+        (["not-an-email"], r"'not-an-email' is not an email address"),
+        (["ada@example.com", "ada@example.com"], r"localUsers: ada@example\.com used more than once"),
+    ],
+)
+def test_bad_local_users(users: list[str], expected: str) -> None:
+    settings = runai_settings()
+    settings["org"]["localUsers"] = users
+    with pytest.raises(StackConfigError, match=expected):
+        parse_stack(settings)
+
+
+def test_local_users_are_refused_on_the_kai_path() -> None:
+    settings = kai_settings()
+    settings["org"]["localUsers"] = ["ada@example.com"]
+    with pytest.raises(StackConfigError, match=r"org\.localUsers: Run:ai local users"):
+        parse_stack(settings)
