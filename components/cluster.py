@@ -218,10 +218,16 @@ class Cluster(pulumi.ComponentResource):
         # Workers join once the control planes run the stack's version (a
         # kubelet must not be newer than its API server), and upgrade after.
         self.upgrade = KubernetesUpgrade(f"{name}-upgrade", config, access, child)
-        planes_done = self.upgrade.control_planes(list(joined.values()))
+        # The chain names the join scripts, not their components: a
+        # dependency on a component makes the SDK's cycle check walk the whole
+        # chain again for every link (quadratic in the node count).
+        scripts: dict[str, pulumi.Resource] = {first.name: init.init}
+        scripts |= {name: join.joined for name, join in joined.items() if isinstance(join, NodeJoin)}
+        planes_done = self.upgrade.control_planes(list(scripts.values()))
         ControlPlaneSettings(f"{name}-api-server", config, access, [planes_done], child)
         for node in config.nodes:
             if not node.is_control_plane:
                 joined[node.name] = join(node, planes_done)
-        self.upgrade.workers(planes_done, joined)
+                scripts[node.name] = joined[node.name].joined
+        self.upgrade.workers(planes_done, scripts)
         return joined, init.kubeconfig

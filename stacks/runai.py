@@ -3,6 +3,7 @@ keeps the organisation (node pools, departments, projects)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
@@ -69,6 +70,15 @@ class ClusterInstall(Section):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
+class WorkloadSettingKey(StrEnum):
+    ENABLE_POLICIES = "enablePolicies"
+    WORKLOAD_SUBMISSION_V2 = "workloadSubmissionV2Enabled"
+    ENABLE_TEMPLATES_V2 = "enableTemplatesV2"
+    ENABLE_HYBRID_SUBMISSION = "enableHybridSubmission"
+    GPU_OVER_PROVISIONING = "gpuOverProvisioning"
+    APPLICATION_SUBMISSION = "applicationSubmission"
+
+
 class RunaiConfig(Section):
     """The client secret is the runaiClientSecret secret."""
 
@@ -85,6 +95,8 @@ class RunaiConfig(Section):
     cluster: ClusterInstall = ClusterInstall()
     # Researchers sign in through Run:ai's identity service: the API server
     # trusts its realm (flags below), and a kubeconfig template is exported.
+    # Tenant-wide workloads settings by key (seed 000: enablePolicies on).
+    workload_settings: dict[WorkloadSettingKey, bool] = Field(default_factory=dict)
     researcher_authentication: bool = False
     realm: str = Field("runai", pattern=r"^[-a-zA-Z0-9_]+$")
 

@@ -77,6 +77,7 @@ KINDS = {
     "users": Kind("/api/v1/users", "", _user),
 }
 ROLES = "/api/v1/authorization/roles"
+WORKLOAD_SETTINGS = "/api/v1/workloads/settings"
 POLICIES = "/api/v2/policy"
 SCOPE_IDS = {"department": "departmentId", "project": "projectId"}
 
@@ -227,6 +228,23 @@ class RunaiApi:
         except RunaiApiError as error:
             if error.status != 404:  # already gone is what we wanted
                 raise
+
+    # Tenant-wide workloads settings (Admin > General settings > Workloads).
+
+    def workload_setting(self, key: str) -> bool | None:
+        """Whether the setting is on; None when the control plane has no such
+        setting (404)."""
+        try:
+            found = self._call("GET", f"{WORKLOAD_SETTINGS}/{key}") or {}
+        except RunaiApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        value = found.get("value")
+        return bool(value.get("enabled") if isinstance(value, dict) else value)
+
+    def set_workload_setting(self, key: str, enabled: bool) -> None:
+        self._call("PUT", f"{WORKLOAD_SETTINGS}/{key}", {"enabled": enabled})
 
     # Workload policies: one per workload type and scope, written whole by PUT.
 

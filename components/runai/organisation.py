@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 
 from components.managed import Component
-from components.runai.resources import RunaiObject, WorkloadPolicy
+from components.runai.resources import RunaiObject, WorkloadPolicy, WorkloadSetting
 from components.scheduling.access import binding_name
 from stacks.model import StackConfig
 from stacks.org import Access, AccessRole, ComputeResource, PoolQuota
@@ -155,6 +155,13 @@ class RunaiOrganisation(Component):
                 connection=connection,
                 opts=self.child(),
             )
+        # Settings first: seed 000 switches policies on before writing any.
+        self.settings = [
+            WorkloadSetting(
+                f"{name}-setting-{key.value}", key=key.value, enabled=enabled, connection=connection, opts=self.child()
+            )
+            for key, enabled in runai.workload_settings.items()
+        ]
         for policy in config.org.workload_policies:
             self._workload_policy(name, policy, connection)
         for registry in runai.registries:
@@ -188,7 +195,7 @@ class RunaiOrganisation(Component):
             meta=meta,
             policy=body,
             connection=connection,
-            opts=self.child(),
+            opts=self.child(depends_on=self.settings),
         )
 
     def _access_rules(

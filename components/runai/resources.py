@@ -221,3 +221,39 @@ class WorkloadPolicy(dynamic.Resource):
         secret = pulumi.Output.secret(connection)
         props = {"workload": workload, "meta": meta, "policy": policy, "connection": secret}
         super().__init__(WorkloadPolicyProvider(), name, props, secret_outputs(opts, "connection"))
+
+
+class WorkloadSettingProvider(dynamic.ResourceProvider):
+    """One tenant-wide workloads setting (seed 000 switches `enablePolicies`
+    on in the UI). Deleting the resource leaves the setting as it is: turning
+    policies off under running workloads is a decision for a person."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        api_for(props["connection"]).set_workload_setting(props["key"], bool(props["enabled"]))
+        return dynamic.CreateResult(id_=props["key"], outs=props)
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        current = api_for(props["connection"]).workload_setting(props["key"])
+        return dynamic.ReadResult(id_=id_, outs={**props, "enabled": current})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        changed = olds.get("enabled") != news["enabled"] or olds.get("key") != news["key"]
+        return dynamic.DiffResult(changes=changed, replaces=["key"] if olds.get("key") != news["key"] else [])
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        api_for(news["connection"]).set_workload_setting(news["key"], bool(news["enabled"]))
+        return dynamic.UpdateResult(outs=news)
+
+
+class WorkloadSetting(dynamic.Resource):
+    def __init__(
+        self,
+        name: str,
+        *,
+        key: str,
+        enabled: bool,
+        connection: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {"key": key, "enabled": enabled, "connection": pulumi.Output.secret(connection)}
+        super().__init__(WorkloadSettingProvider(), name, props, secret_outputs(opts, "connection"))

@@ -51,6 +51,15 @@ ASSETS = {
     "dockerregistry": ("/api/v1/asset/credentials/docker-registry", ("url", "user", "password")),
 }
 POLICIES = "/api/v2/policy"
+WORKLOAD_SETTINGS = "/api/v1/workloads/settings"
+SETTING_KEYS = (
+    "enablePolicies",
+    "workloadSubmissionV2Enabled",
+    "enableTemplatesV2",
+    "enableHybridSubmission",
+    "gpuOverProvisioning",
+    "applicationSubmission",
+)
 WORKLOAD_TYPES = {"trainings", "workspaces", "distributed", "inferences"}
 # Ids differ between installs; these are this fake's.
 ROLES = {
@@ -81,6 +90,8 @@ class FakeRunai:
         )
     )
     faults: dict[str, list[int]] = field(default_factory=dict)
+    # Tenant-wide workloads settings, all off on a fresh control plane.
+    workload_settings: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(SETTING_KEYS, False))
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     tokens_issued: int = 0
     # Tokens numbered below this are refused (a restarted identity service).
@@ -243,6 +254,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"accessToken": fake.token(fake.token_seconds)})
 
     def _route(self, path: str, body: Any) -> None:
+        if path.startswith(WORKLOAD_SETTINGS + "/"):
+            self._workload_setting(path[len(WORKLOAD_SETTINGS) + 1 :], body)
+            return
         if path == USERS or path.startswith(USERS + "/"):
             self._users(path[len(USERS) :].strip("/"), body)
             return
@@ -279,6 +293,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self._item(collection, rest[0], rest[1:], body)
                 return
         self._error(404, f"no route {path}")
+
+    def _workload_setting(self, key: str, body: Any) -> None:
+        """GET answers `{value: {enabled}, displayName, ...}`; PUT takes
+        `{enabled: bool}`; a key outside the enum is a 400."""
+        settings = self.server.fake.workload_settings
+        if key not in settings:
+            self._error(400, f"key must be one of {', '.join(SETTING_KEYS)}")
+        elif self.command == "GET":
+            self._send(200, {"value": {"enabled": settings[key]}, "displayName": key, "stage": "GA"})
+        elif self.command == "PUT":
+            if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
+                self._error(400, "enabled must be a boolean")
+                return
+            settings[key] = body["enabled"]
+            self._send(200, {"enabled": settings[key]})
+        else:
+            self._error(405, "method not allowed")
 
     def _users(self, identifier: str, body: Any) -> None:
         """Local users: create by email (201 with a temporary password, shown

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from components.runai.api import Credentials, RunaiApi, RunaiApiError
-from components.runai.resources import RunaiObjectProvider
+from components.runai.resources import RunaiObjectProvider, WorkloadSettingProvider
 from tests.support.fake_runai import CLUSTER_ID, FakeRunai, fake_runai
 
 
@@ -221,3 +221,22 @@ def test_local_users_through_the_provider(server: tuple[str, FakeRunai]) -> None
     provider.delete(created.id, created.outs)
     assert fake.store["users"] == {}
     assert provider.read(created.id, created.outs).id == ""  # deleted in the UI: made again by the next up
+
+
+def test_workloads_settings_through_the_provider(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+    provider = WorkloadSettingProvider()
+    props = {"key": "enablePolicies", "enabled": True, "connection": connection}
+    provider.create(props)
+    assert fake.workload_settings["enablePolicies"] is True
+    fake.workload_settings["enablePolicies"] = False  # switched off in the UI
+    read = provider.read("enablePolicies", props)
+    assert read.outs["enabled"] is False
+    assert provider.diff("enablePolicies", read.outs, props).changes  # refresh shows the drift; up puts it back
+    provider.update("enablePolicies", read.outs, props)
+    assert fake.workload_settings["enablePolicies"] is True
+    provider.delete("enablePolicies", props)
+    assert fake.workload_settings["enablePolicies"] is True  # left as it is
+    with pytest.raises(RunaiApiError, match="400"):
+        api(url, fake).set_workload_setting("noSuchSetting", True)

@@ -301,3 +301,17 @@ def test_local_users_are_refused_on_the_kai_path() -> None:
     settings["org"]["localUsers"] = ["ada@example.com"]
     with pytest.raises(StackConfigError, match=r"org\.localUsers: Run:ai local users"):
         parse_stack(settings)
+
+
+def test_workload_settings_before_the_policies() -> None:
+    settings = runai_settings()
+    settings["runai"]["workloadSettings"] = {"enablePolicies": True}
+    settings["org"]["workloadPolicies"] = [{"workload": "trainings", "defaults": {"backoffLimit": 0}}]
+    recorded, _ = run_program(settings, secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
+    [setting] = [r for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.inputs.get("key")]
+    assert (setting.inputs["key"], setting.inputs["enabled"]) == ("enablePolicies", True)
+    [policy] = [r for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.inputs.get("workload")]
+    assert setting.urn in policy.dependencies
+    settings["runai"]["workloadSettings"] = {"enableEverything": True}
+    with pytest.raises(StackConfigError, match="workloadSettings"):
+        parse_stack(settings)
