@@ -11,6 +11,7 @@ helpers are inlined rather than sourced.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shlex
 from collections.abc import Mapping
@@ -34,7 +35,9 @@ def render_script(path: Path, params: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n" + rest
 
 
+@functools.cache
 def _inline_includes(path: Path) -> str:
+    # Cached: a 512-node program renders the same few files thousands of times.
     lines = []
     for line in path.read_text().splitlines(keepends=True):
         if line.startswith(_INCLUDE):

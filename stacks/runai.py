@@ -3,7 +3,9 @@ keeps the organisation (node pools, departments, projects)."""
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
@@ -127,6 +129,11 @@ class RunaiConfig(Section):
         if len(set(names)) != len(names):
             raise ValueError("registries: each name once")
         return self
+
+    @functools.cached_property
+    def ca_pem(self) -> str | None:
+        """The organisation's CA, read once for every consumer."""
+        return Path(self.ca_file).read_text() if self.ca_file else None
 
     @property
     def issuer_url(self) -> str:

@@ -36,9 +36,9 @@ def kube_vip_manifest(config: StackConfig) -> str:
 
 def oidc_ca_env(config: StackConfig) -> dict[str, str]:
     """The CA file --oidc-ca-file names, for the control planes to write."""
-    if "oidc-ca-file" not in config.oidc_flags or not config.runai.ca_file:
+    if "oidc-ca-file" not in config.oidc_flags or not config.runai.ca_pem:
         return {}
-    return {"OIDC_CA_PEM": Path(config.runai.ca_file).read_text(), "OIDC_CA_FILE": OIDC_CA_FILE}
+    return {"OIDC_CA_PEM": config.runai.ca_pem, "OIDC_CA_FILE": OIDC_CA_FILE}
 
 
 def init_config(node: Node, config: StackConfig) -> str:

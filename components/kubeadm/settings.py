@@ -26,12 +26,12 @@ _SCRIPT = Path(__file__).parent / "control-plane-settings.sh"
 LIVEZ_TIMEOUT = 300
 
 
-def settings_hash(config: StackConfig) -> str:
-    """The settings whose change re-applies them."""
+def settings_hash(config: StackConfig, ca: dict[str, str]) -> str:
+    """The settings whose change re-applies them (`ca`: oidc_ca_env's)."""
     wanted = {
         "args": config.api_server_extra_args,
         "plugins": config.admission_plugins,
-        "ca": oidc_ca_env(config).get("OIDC_CA_PEM", ""),
+        "ca": ca.get("OIDC_CA_PEM", ""),
     }
     return script_hash(json.dumps(wanted, sort_keys=True))
 
@@ -47,6 +47,8 @@ class ControlPlaneSettings(pulumi.ComponentResource):
     ) -> None:
         super().__init__("runai-cluster:kubeadm:ControlPlaneSettings", name, None, opts)
         first = config.control_planes[0]
+        ca = oidc_ca_env(config)
+        trigger = settings_hash(config, ca)
         previous = list(after)
         for node in config.control_planes:
             script = render_script(_SCRIPT, {"FIRST": str(node is first).lower(), "LIVEZ_TIMEOUT": str(LIVEZ_TIMEOUT)})
@@ -56,8 +58,8 @@ class ControlPlaneSettings(pulumi.ComponentResource):
                     connections={"node": access[node.name].connection},
                     hosts={"node": access[node.name].host},
                     create_steps=[step("api-server-settings", "node", script)],
-                    triggers=[settings_hash(config)],
-                    env={"KUBEADM_CONFIG": init_config(node, config), **oidc_ca_env(config)},
+                    triggers=[trigger],
+                    env={"KUBEADM_CONFIG": init_config(node, config), **ca},
                     run_on_create=False,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=previous),
                 )

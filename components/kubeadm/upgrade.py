@@ -17,7 +17,7 @@ from pathlib import Path
 import pulumi
 
 from components.connection import NodeAccess
-from components.node_prep.prep import kubernetes_env
+from components.node_prep.prep import kubernetes_source, kubernetes_version
 from components.remote.command import RemoteScript, step
 from components.scripts import render_script
 from stacks.inventory import Node, Role
@@ -51,10 +51,8 @@ def upgrade_env(config: StackConfig) -> dict[str, str]:
     labels = config.labels
     runai = config.scheduler.kind is SchedulerKind.RUNAI
     settings = config.cluster.upgrade
-    kubernetes = kubernetes_env(config)
     return {
-        "KUBERNETES_APT_REPO": kubernetes["KUBERNETES_APT_REPO"],
-        "KUBERNETES_APT_KEY_URL": kubernetes["KUBERNETES_APT_KEY_URL"],
+        **kubernetes_source(config),
         "DRAIN_TAINT": f"{labels.drain_taint_key}={labels.drain_taint_value}:NoExecute" if runai else "",
         "DRAIN_TIMEOUT": f"{settings.drain_timeout}s",
         "READY_TIMEOUT": f"{settings.ready_timeout}s",
@@ -64,8 +62,8 @@ def upgrade_env(config: StackConfig) -> dict[str, str]:
 def upgrade_steps(node: Node, role: str, config: StackConfig) -> list[dict[str, object]]:
     """The four phases, each rendered with the target version: a new version
     changes them, which is what re-runs them."""
-    version = {key: value for key, value in kubernetes_env(config).items() if key not in upgrade_env(config)}
-    return _steps(PHASES, {**version, "UPGRADE": "kubernetes", "NODE_NAME": node.name, "ROLE": role})
+    params = {**kubernetes_version(config), "UPGRADE": "kubernetes", "NODE_NAME": node.name, "ROLE": role}
+    return _steps(PHASES, params)
 
 
 def driver_steps(node: Node, config: StackConfig) -> list[dict[str, object]]:
@@ -117,6 +115,7 @@ class KubernetesUpgrade(pulumi.ComponentResource):
         self._config = config
         self._access = access
         self._first = config.control_planes[0]
+        self._env = upgrade_env(config)  # the same for every node
         self.by_node: dict[str, RemoteScript] = {}
         self.drivers: list[RemoteScript] = []
 
@@ -168,7 +167,7 @@ class KubernetesUpgrade(pulumi.ComponentResource):
             connections={"node": access[node.name].connection, "first-control-plane": access[first.name].connection},
             hosts={"node": access[node.name].host, "first-control-plane": access[first.name].host},
             create_steps=steps,
-            env=upgrade_env(self._config),
+            env=self._env,
             run_on_create=False,
             kubernetes_version=kubernetes_version,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),

@@ -117,15 +117,9 @@ phase_kubeadm() {
     say "kubelet already at $package"
     return 0
   fi
-  local keyring=/etc/apt/keyrings/kubernetes-apt-keyring.gpg line
-  fetch_key "$KUBERNETES_APT_KEY_URL" "$keyring"
-  line=$(apt_line "$keyring" "$KUBERNETES_APT_REPO")
-  write_file 0644 "$R/etc/apt/sources.list.d/kubernetes.list" <<<"$line"
-  if ((WROTE)); then SOURCES_CHANGED=1; fi
-  if ((SOURCES_CHANGED)); then
-    apt_update
-    changed+=(apt-sources)
-  fi
+  apt_source "$KUBERNETES_APT_KEY_URL" /etc/apt/keyrings/kubernetes-apt-keyring.gpg "$KUBERNETES_APT_REPO" \
+    /etc/apt/sources.list.d/kubernetes.list
+  refresh_sources
   ensure_packages kubeadm hold "kubeadm=$package"
   if [[ $ROLE != worker ]] && static_pods_at_target; then
     say "control-plane static pods already at v$KUBERNETES_VERSION"

@@ -106,15 +106,9 @@ fi
 
 # --- 1. NVIDIA's apt source, first so that one apt-get update serves all -----
 if [[ -n $NVIDIA_CONTAINER_TOOLKIT_VERSION ]]; then
-  keyring=/etc/apt/keyrings/nvidia-container-toolkit-keyring.gpg
-  fetch_key "$NVIDIA_APT_KEY_URL" "$keyring"
-  line=$(apt_line "$keyring" "$NVIDIA_APT_REPO")
-  write_file 0644 "$R/etc/apt/sources.list.d/nvidia-container-toolkit.list" <<<"$line"
-  if ((WROTE)); then SOURCES_CHANGED=1; fi
-  if ((SOURCES_CHANGED)); then
-    apt_update
-    changed+=(apt-sources)
-  fi
+  apt_source "$NVIDIA_APT_KEY_URL" /etc/apt/keyrings/nvidia-container-toolkit-keyring.gpg "$NVIDIA_APT_REPO" \
+    /etc/apt/sources.list.d/nvidia-container-toolkit.list
+  refresh_sources
 fi
 
 # --- 2. driver --------------------------------------------------------------

@@ -135,3 +135,22 @@ apt_line() {
   fi
   printf 'deb [signed-by=%s] %s\n' "$keyring" "${words[*]}"
 }
+
+# apt_source KEY_URL KEYRING SPEC LIST: one repository's keyring and its deb
+# line in LIST (a path under /etc/apt/sources.list.d); SOURCES_CHANGED=1 when
+# either changed.
+apt_source() {
+  local line
+  fetch_key "$1" "$2"
+  line=$(apt_line "$2" "$3")
+  write_file 0644 "$R$4" <<<"$line"
+  if ((WROTE)); then SOURCES_CHANGED=1; fi
+}
+
+# refresh_sources: one apt-get update after the sources changed.
+refresh_sources() {
+  if ((SOURCES_CHANGED)); then
+    apt_update
+    changed+=(apt-sources)
+  fi
+}

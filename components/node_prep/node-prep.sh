@@ -134,28 +134,20 @@ ensure_packages prerequisites nohold ca-certificates curl gpg
 keyrings=/etc/apt/keyrings
 mkdir -p "$R$keyrings"
 
-k8s_keyring=$keyrings/kubernetes-apt-keyring.gpg
-fetch_key "$KUBERNETES_APT_KEY_URL" "$k8s_keyring"
-line=$(apt_line "$k8s_keyring" "$KUBERNETES_APT_REPO")
-write_file 0644 "$R/etc/apt/sources.list.d/kubernetes.list" <<<"$line"
-if ((WROTE)); then SOURCES_CHANGED=1; fi
+apt_source "$KUBERNETES_APT_KEY_URL" $keyrings/kubernetes-apt-keyring.gpg "$KUBERNETES_APT_REPO" \
+  /etc/apt/sources.list.d/kubernetes.list
 
-ctd_list=$R/etc/apt/sources.list.d/containerd.list
+ctd_list=/etc/apt/sources.list.d/containerd.list
 ctd_keyring=$keyrings/containerd-apt-keyring.gpg
 if [[ -n $CONTAINERD_APT_REPO ]]; then
-  fetch_key "$CONTAINERD_APT_KEY_URL" "$ctd_keyring"
-  line=$(apt_line "$ctd_keyring" "$CONTAINERD_APT_REPO")
-  write_file 0644 "$ctd_list" <<<"$line"
-  if ((WROTE)); then SOURCES_CHANGED=1; fi
-elif [[ -e $ctd_list || -e $R$ctd_keyring ]]; then
+  apt_source "$CONTAINERD_APT_KEY_URL" "$ctd_keyring" "$CONTAINERD_APT_REPO" "$ctd_list"
+elif [[ -e $R$ctd_list || -e $R$ctd_keyring ]]; then
   # Back to the distro's containerd: drop the third-party source we added.
-  rm -f "$ctd_list" "$R$ctd_keyring"
+  rm -f "$R$ctd_list" "$R$ctd_keyring"
+  # shellcheck disable=SC2034 # read by refresh_sources (helpers.sh)
   SOURCES_CHANGED=1
 fi
-if ((SOURCES_CHANGED)); then
-  apt_update
-  changed+=(apt-sources)
-fi
+refresh_sources
 
 # --- 4. containerd ----------------------------------------------------------
 if [[ -n $CONTAINERD_VERSION ]]; then

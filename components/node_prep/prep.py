@@ -15,19 +15,29 @@ from stacks.model import StackConfig
 _HERE = Path(__file__).parent
 
 
+def kubernetes_version(config: StackConfig) -> dict[str, str]:
+    """The Kubernetes version, as the node scripts take it."""
+    return {
+        "KUBERNETES_VERSION": config.cluster.kubernetes_version,
+        "KUBERNETES_MINOR": config.cluster.minor,
+        "KUBERNETES_PACKAGE_REVISION": config.packages.kubernetes_package_revision,
+    }
+
+
+def kubernetes_source(config: StackConfig) -> dict[str, str]:
+    """The package repository of the stack's Kubernetes minor, and its key."""
+    minor = config.cluster.minor
+    return {
+        "KUBERNETES_APT_REPO": config.packages.kubernetes_repo(minor),
+        "KUBERNETES_APT_KEY_URL": config.packages.kubernetes_key(minor),
+    }
+
+
 def kubernetes_env(config: StackConfig) -> dict[str, str]:
     """The Kubernetes version a machine is prepared at, and its package
     source: exported to the scripts rather than rendered into them, so that a
     version bump re-runs no preparation (the upgrade rollout moves members)."""
-    packages = config.packages
-    minor = config.cluster.minor
-    return {
-        "KUBERNETES_VERSION": config.cluster.kubernetes_version,
-        "KUBERNETES_MINOR": minor,
-        "KUBERNETES_PACKAGE_REVISION": packages.kubernetes_package_revision,
-        "KUBERNETES_APT_REPO": packages.kubernetes_repo(minor),
-        "KUBERNETES_APT_KEY_URL": packages.kubernetes_key(minor),
-    }
+    return {**kubernetes_version(config), **kubernetes_source(config)}
 
 
 def node_prep_params(node: Node, config: StackConfig) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -84,8 +83,8 @@ class RunaiInstall(Component):
         runai = config.runai
         self._config = config
         self._kubeconfig = kubeconfig
-        # Read once: both namespaces get a copy.
-        self._ca_pem = Path(runai.ca_file).read_text() if runai.ca_file else None
+        # Both namespaces get a copy.
+        self._ca_pem = runai.ca_pem
         self.ready: list[pulumi.Resource] = []
         if runai.control_plane.install:
             self.ready.append(self._control_plane(name, secrets))

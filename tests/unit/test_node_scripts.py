@@ -364,3 +364,12 @@ def test_node_prep_leaves_a_members_kubernetes_version_to_the_upgrade(node: Fake
     for name in ("kubelet", "kubeadm", "kubectl"):
         assert node.installed(name) == "1.31.9-1.1"
     assert {"kubelet", "kubeadm", "kubectl"} <= node.held()
+
+
+def test_node_prep_drops_the_containerd_source_when_back_to_the_distros(node: FakeNode) -> None:
+    node.run(NODE_PREP, node_params(3, mirrors=False, ca=False))
+    assert (node.root / "etc/apt/sources.list.d/containerd.list").exists()
+    back = node.run(NODE_PREP, node_params(2, mirrors=False, ca=False))
+    assert not (node.root / "etc/apt/sources.list.d/containerd.list").exists()
+    assert not (node.root / "etc/apt/keyrings/containerd-apt-keyring.gpg").exists()
+    assert back.called("apt-get", "update")
