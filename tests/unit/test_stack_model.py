@@ -178,3 +178,22 @@ def test_required_host_keys() -> None:
     settings = dev()
     settings["ssh"]["requireHostKeys"] = True
     assert "nodes[0].hostKey: required because ssh.requireHostKeys is true" in refused(settings)
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "message"),
+    [
+        ("upgrade", {"batchSize": 0}, "cluster.upgrade.batchSize: Input should be greater than or equal to 1"),
+        ("upgrade", {"drainTimeout": 5}, "cluster.upgrade.drainTimeout: Input should be greater than or equal to 30"),
+        ("upgrade", {"readyTimeout": 10}, "cluster.upgrade.readyTimeout: Input should be greater than or equal to 30"),
+        (
+            "certificates",
+            {"renewWithinDays": 400},
+            "cluster.certificates.renewWithinDays: Input should be less than or equal to 300",
+        ),
+    ],
+)
+def test_bad_lifecycle_settings_are_named(section: str, value: dict[str, int], message: str) -> None:
+    settings = dev()
+    settings["cluster"][section] = value
+    assert message in refused(settings)

@@ -216,3 +216,17 @@ def test_an_outsider_allowed_in_fails_the_access_check() -> None:
     api = FakeApi(jobs=[recorded("gpu-smoke", 1, {"succeeded": 1})], mpijobs=[], allowed=True)
     [_, access] = verdicts(api, "runai-serving")  # type: ignore[arg-type]
     assert (access.test, access.result) == ("access", FAILED)
+
+
+@pytest.mark.parametrize(
+    ("autoscale", "message"),
+    [
+        ({"concurrency": 1}, "validation.autoscale.concurrency: Input should be greater than or equal to 2"),
+        ({"minPods": 1}, "validation.autoscale.minPods: Input should be greater than or equal to 2"),
+        ({"image": "traefik/whoami"}, "autoscale.image: 'traefik/whoami' is not pinned"),
+    ],
+)
+def test_bad_autoscale_settings_are_refused(autoscale: dict[str, Any], message: str) -> None:
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack(with_validation(autoscale=autoscale))
+    assert message in str(caught.value)
