@@ -20,7 +20,6 @@ from components.node_roles import NodeRoles
 from components.preflight.check import Preflight
 from components.runai.install import RunaiInstall
 from components.runai.organisation import RunaiOrganisation
-from components.runai.resources import runai_connection
 from components.scheduling.kai import KaiScheduling
 from components.storage.storage import DefaultStorage, DepartmentShares
 from components.validation import ValidationJobs
@@ -112,6 +111,8 @@ class Cluster(pulumi.ComponentResource):
         # What makes the organisation's projects and their namespaces.
         self.projects: list[pulumi.Resource] = []
         self.organisation: RunaiOrganisation | None = None
+        # The application the stack made for itself on the control plane.
+        self.runai_application: pulumi.Output[str] | None = None
         if config.scheduler.kind is SchedulerKind.KAI:
             # Project namespaces select node pools by the labels just placed.
             self.scheduling = KaiScheduling(f"{name}-kai", config, on_nodes)
@@ -154,14 +155,11 @@ class Cluster(pulumi.ComponentResource):
         """Run:ai's control plane and cluster (when the stack installs them),
         on the layers and storage they need, then the organisation."""
         config = stack.config
-        assert stack.secrets.runai_client_secret is not None  # checked by load_stack
-        connection = runai_connection(config.runai, stack.secrets.runai_client_secret)
         below = [*self.layers.ready, *([self.storage] if self.storage else [])]
         install = RunaiInstall(
             f"{name}-runai",
             config,
             stack.secrets,
-            connection,
             self.kubeconfig,
             pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=below)),
         )
@@ -173,11 +171,12 @@ class Cluster(pulumi.ComponentResource):
                 config.backup.namespace,
                 pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=install.ready)),
             )
+        self.runai_application = install.application
         assert install.cluster_id is not None  # the model requires clusterId or cluster.install
         self.organisation = RunaiOrganisation(
             f"{name}-runai-org",
             config,
-            connection,
+            install.connection,
             install.cluster_id,
             stack.secrets.registry_passwords,
             pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=install.ready)),

@@ -38,6 +38,9 @@ def build() -> Cluster:
         pulumi.export(
             "researcherKubeconfig", researcher_kubeconfig_output(config.runai, config.cluster.name, cluster.kubeconfig)
         )
+    if cluster.runai_application is not None:
+        # What the stack signs in to Run:ai as (its secret stays in the state, encrypted).
+        pulumi.export("runaiApplication", cluster.runai_application)
     organisation = cluster.organisation
     if organisation is not None and organisation.users:
         # Temporary passwords, each shown once by Run:ai; users change them at first sign-in.

@@ -28,6 +28,7 @@ SECRET_KEYS: dict[str, str] = {
     "backupAccessKeyId": "pulumi config set --secret backupAccessKeyId",
     "backupSecretAccessKey": "pulumi config set --secret backupSecretAccessKey",
     "runaiClientSecret": "pulumi config set --secret runaiClientSecret",
+    "runaiAdminPassword": "pulumi config set --secret runaiAdminPassword",
     "runaiTlsKey": "pulumi config set --secret runaiTlsKey < runai.example.com.key",
     "runaiPostgresPassword": "pulumi config set --secret runaiPostgresPassword",
     "runaiRegistryToken": "pulumi config set --secret runaiRegistryToken",
@@ -46,6 +47,7 @@ class Secrets:
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
     runai_client_secret: pulumi.Output[str] | None = None
+    runai_admin_password: pulumi.Output[str] | None = None
     runai_tls_key: pulumi.Output[str] | None = None
     runai_postgres_password: pulumi.Output[str] | None = None
     runai_registry_token: pulumi.Output[str] | None = None
@@ -141,8 +143,7 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
             for key in ("backupAccessKeyId", "backupSecretAccessKey")
             if key not in secret
         ]
-    if config.runai.url and "runaiClientSecret" not in secret:
-        problems.append(f"runaiClientSecret: required with runai.url; set it with `{SECRET_KEYS['runaiClientSecret']}`")
+    problems += _runai_identity_problems(config, secret)
     control_plane = config.runai.control_plane
     if control_plane.install and "runaiTlsKey" not in secret:
         problems.append(
@@ -155,6 +156,30 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
         )
     if problems:
         raise StackConfigError("\n".join(problems))
+
+
+def _runai_identity_problems(config: StackConfig, secret: set[str]) -> list[str]:
+    """Who the stack is on the control plane: its own application (made with
+    the administrator's password) or one made by hand, not both."""
+    runai = config.runai
+    if not runai.url:
+        return []
+    if "runaiAdminPassword" in secret:
+        if runai.client_id:
+            return [
+                "runai.clientId: with runaiAdminPassword the stack makes its own application; remove clientId "
+                "(and runaiClientSecret), or remove runaiAdminPassword to act as the application made by hand"
+            ]
+        return []
+    if not runai.client_id:
+        return [
+            "runai.url: say who the stack is on the control plane: set the administrator's password with "
+            f"`{SECRET_KEYS['runaiAdminPassword']}` (the stack makes its own application), or give runai.clientId "
+            "and runaiClientSecret (an application made by hand)"
+        ]
+    if "runaiClientSecret" not in secret:
+        return [f"runaiClientSecret: required with runai.clientId; set it with `{SECRET_KEYS['runaiClientSecret']}`"]
+    return []
 
 
 def load_stack() -> LoadedStack:
@@ -173,6 +198,7 @@ def load_stack() -> LoadedStack:
             backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
             backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
             runai_client_secret=cfg.get_secret("runaiClientSecret"),
+            runai_admin_password=cfg.get_secret("runaiAdminPassword"),
             runai_tls_key=cfg.get_secret("runaiTlsKey"),
             runai_postgres_password=cfg.get_secret("runaiPostgresPassword"),
             runai_registry_token=cfg.get_secret("runaiRegistryToken"),

@@ -72,6 +72,20 @@ class ClusterInstall(Section):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
+class RunaiAdmin(Section):
+    """The control plane's first administrator. With the runaiAdminPassword
+    secret the stack signs in as them to replace the initial password with
+    that secret and to make its own application (System administrator, its
+    secret a Pulumi secret); every other call is the application's."""
+
+    email: str = Field("test@run.ai", pattern=r"^[^@\s]+@[^@\s]+$")
+    # What a fresh control plane accepts: the chart's documented first
+    # password, useless once the stack has replaced it.
+    initial_password: str = Field("Abcd!234", min_length=1)
+    # Run:ai's application name pattern (2.20+).
+    application: str = Field("runai-cluster-stack", pattern=r"^[a-z][-_a-z0-9]*[a-z0-9]$")
+
+
 class WorkloadSettingKey(StrEnum):
     ENABLE_POLICIES = "enablePolicies"
     WORKLOAD_SUBMISSION_V2 = "workloadSubmissionV2Enabled"
@@ -82,13 +96,18 @@ class WorkloadSettingKey(StrEnum):
 
 
 class RunaiConfig(Section):
-    """The client secret is the runaiClientSecret secret."""
+    """The stack acts on the control plane as an application: its own, made
+    with the runaiAdminPassword secret, or one made by hand (clientId, its
+    secret runaiClientSecret)."""
 
     version: str = Field("2.20", pattern=r"^2\.\d+$", description="Run:ai minor version, e.g. 2.20")
     # The control plane's URL; with it the organisation is kept in Run:ai.
     url: str | None = Field(None, pattern=r"^https?://[^/]+$")
-    # The application the stack acts as, and the registered cluster.
+    # An application made by hand for the stack to act as (its secret
+    # runaiClientSecret); without it the stack makes its own (admin below).
     client_id: str | None = None
+    admin: RunaiAdmin = RunaiAdmin()
+    # The registered cluster (unless cluster.install registers it).
     cluster_id: str | None = Field(None, pattern=_UUID)
     # The organisation's CA, to verify the control plane's certificate.
     ca_file: str | None = None
@@ -118,8 +137,6 @@ class RunaiConfig(Section):
                 "clusterId: with cluster.install the stack registers the cluster itself; remove clusterId "
                 "(or cluster.install to keep a cluster registered by hand)"
             )
-        if self.url and not self.client_id:
-            raise ValueError("url: also give clientId (the application the stack acts as)")
         if self.url and not (self.cluster_id or self.cluster.install):
             raise ValueError(
                 "url: also give clusterId (the registered cluster's UUID), or cluster.install: true to register "

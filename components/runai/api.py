@@ -6,6 +6,8 @@ What it adds to runapy:
   retries POST, which after a lost response would create twice; a create
   here is retried by looking the object up by name first;
 - a fresh token on 401 (runapy's own retry resends the expired one);
+- a person's sign-in (the password grant), which runapy lacks: the first
+  administrator makes the stack's application with it;
 - timeouts, TLS verified against the organisation's CA;
 - errors that name the call and the status, never a secret (the client
   secret, tokens and request bodies are left out).
@@ -75,11 +77,19 @@ KINDS = {
     "dockerregistry": Kind("/api/v1/asset/credentials/docker-registry", "entries", _asset, _asset_id),
     # Local users: listed as a bare array; no update exists.
     "users": Kind("/api/v1/users", "", _user),
+    # Applications (what automation signs in as): a bare array, by name.
+    "apps": Kind("/api/v1/apps", "", _by_name),
 }
 ROLES = "/api/v1/authorization/roles"
+TOKEN = "/api/v1/token"
+MY_PASSWORD = "/api/v1/me/password"
+# A person's sign-in is refused with one of these (the exact one is not
+# documented for 2.19-2.22).
+REFUSED = {400, 401, 403}
 WORKLOAD_SETTINGS = "/api/v1/workloads/settings"
 POLICIES = "/api/v2/policy"
 SCOPE_IDS = {"department": "departmentId", "project": "projectId"}
+SYSTEM_ADMINISTRATOR = "System administrator"
 
 
 def _server_message(error: ApiException) -> str:
@@ -109,26 +119,80 @@ class Credentials:
         return f"Credentials(url={self.url!r}, client_id={self.client_id!r})"
 
 
+@dataclass(frozen=True)
+class AdminCredentials:
+    """A person's account, signed in with the password grant: the control
+    plane's first administrator, used only to make the stack's application."""
+
+    url: str
+    username: str
+    password: str
+    ca_file: str | None = None
+
+    def __repr__(self) -> str:  # never the password
+        return f"AdminCredentials(url={self.url!r}, username={self.username!r})"
+
+
+class _PasswordSignIn(ApiClient):  # type: ignore[misc]
+    """runapy asks for application tokens only; a person's token comes from
+    the same endpoint with the password grant (TokenRequest, 2.19-2.22), and
+    runapy's refresher renews it the same way."""
+
+    def __init__(self, configuration: Configuration, credentials: AdminCredentials) -> None:
+        self._sign_in = json.dumps(
+            {
+                "grantType": "password",
+                "clientID": "cli",
+                "username": credentials.username,
+                "password": credentials.password,
+            }
+        )
+        super().__init__(configuration)
+
+    def _make_token_request(self) -> str:
+        response = self.rest_client.request(
+            method="POST",
+            url=f"{self.configuration.runai_base_url}{TOKEN}",
+            body=self._sign_in,
+            headers={"Accept": "*/*", "Content-Type": "application/json"},
+        )
+        try:
+            answer = json.loads(response.read() or b"{}")
+        except ValueError:
+            answer = {}
+        if response.status != 200 or "accessToken" not in answer:
+            # The answer may echo the request: only its `message` is shown.
+            message = answer.get("message") if isinstance(answer, dict) else None
+            raise RunaiApiError(f"POST {TOKEN}: {response.status} {message or response.reason}", response.status)
+        return str(answer["accessToken"])
+
+
 class RunaiApi:
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credentials | AdminCredentials,
         *,
         attempts: int = 4,
         backoff: float = 0.5,
         timeout: float = 30,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        application = isinstance(credentials, Credentials)
         configuration = Configuration(
-            client_id=credentials.client_id,
-            client_secret=credentials.client_secret,
+            client_id=credentials.client_id if application else None,
+            client_secret=credentials.client_secret if application else None,
             runai_base_url=credentials.url,
             ssl_ca_cert=credentials.ca_file,
             retry_enabled=False,  # ours below: idempotent calls only
         )
         self._attempts, self._backoff, self._timeout, self._sleep = attempts, backoff, timeout, sleep
         try:
-            self._client = ApiClient(configuration)
+            if isinstance(credentials, Credentials):
+                self._client = ApiClient(configuration)
+            else:
+                self._client = _PasswordSignIn(configuration, credentials)
+        except RunaiApiError:
+            raise
         except Exception as error:  # runapy raises ValueError, urllib3 errors, ...
             raise RunaiApiError(
                 f"Run:ai at {credentials.url}: could not get a token ({type(error).__name__})"
@@ -228,6 +292,28 @@ class RunaiApi:
         except RunaiApiError as error:
             if error.status != 404:  # already gone is what we wanted
                 raise
+
+    # The stack's own identity: the first administrator's password, and the
+    # application the stack signs in as afterwards.
+
+    def change_my_password(self, current: str, new: str) -> None:
+        self._call("POST", MY_PASSWORD, {"currentPassword": current, "newPassword": new}, retry=False)
+
+    def new_app_secret(self, app_id: str) -> str:
+        """A new secret for an application (the old one stops working): Run:ai
+        shows a secret only when it is made."""
+        answer: dict[str, Any] = self._call("POST", f"{KINDS['apps'].path}/{app_id}/secret", retry=False)
+        return str(answer["secret"])
+
+    def admin_scope(self, username: str) -> tuple[str, str]:
+        """Where `username` is System administrator (scope type and id): an
+        application made by that administrator is granted the same."""
+        admin = self.role_id(SYSTEM_ADMINISTRATOR)
+        for rule in self.list("accessrules"):
+            mine = rule.get("subjectType") == "user" and rule.get("subjectId") == username
+            if mine and int(rule.get("roleId", -1)) == admin:
+                return str(rule["scopeType"]), str(rule["scopeId"])
+        raise RunaiApiError(f"{username} holds no {SYSTEM_ADMINISTRATOR} access rule; sign in as one who does")
 
     # Tenant-wide workloads settings (Admin > General settings > Workloads).
 

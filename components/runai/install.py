@@ -13,7 +13,9 @@ import pulumi_kubernetes as k8s
 from components.charts import release
 from components.managed import MANAGED_BY, Component
 from components.runai.backend_upgrade import BackendUpgradePrep
+from components.runai.identity import AdminPassword, Application
 from components.runai.registration import ClusterRegistration
+from components.runai.resources import runai_connection
 from stacks.load import Secrets
 from stacks.model import StackConfig
 from stacks.storage import Provisioner
@@ -75,7 +77,6 @@ class RunaiInstall(Component):
         name: str,
         config: StackConfig,
         secrets: Secrets,
-        connection: pulumi.Output[str],
         kubeconfig: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -88,6 +89,8 @@ class RunaiInstall(Component):
         self.ready: list[pulumi.Resource] = []
         if runai.control_plane.install:
             self.ready.append(self._control_plane(name, secrets))
+        self.application: pulumi.Output[str] | None = None
+        self.connection = self._identity(name, secrets)
         self.cluster_id: pulumi.Input[str] | None = runai.cluster_id
         if runai.cluster.install:
             registration = ClusterRegistration(
@@ -96,12 +99,36 @@ class RunaiInstall(Component):
                 version=runai.version,
                 domain=runai.domain or "",
                 cluster_url=self.cluster_url,
-                connection=connection,
+                connection=self.connection,
                 opts=self.child(depends_on=self.ready),
             )
             self.cluster_id = registration.uuid
             self.ready += self._cluster(name, registration)
-        self.register_outputs({"clusterId": self.cluster_id})
+        self.register_outputs({"clusterId": self.cluster_id, "application": self.application})
+
+    def _identity(self, name: str, secrets: Secrets) -> pulumi.Output[str]:
+        """Who the stack is on the control plane (see components.runai.identity):
+        its own application once the control plane is up, or the one made by
+        hand."""
+        runai = self._config.runai
+        if secrets.runai_admin_password is None:
+            assert secrets.runai_client_secret is not None  # checked by load_stack
+            return runai_connection(runai, secrets.runai_client_secret)
+        password = AdminPassword(
+            f"{name}-admin-password",
+            runai=runai,
+            password=secrets.runai_admin_password,
+            opts=self.child(depends_on=self.ready),
+        )
+        application = Application(
+            f"{name}-application",
+            runai=runai,
+            admin_password=secrets.runai_admin_password,
+            opts=self.child(depends_on=[password]),
+        )
+        self.ready.append(application)
+        self.application = application.clientId
+        return application.connection(runai)
 
     @property
     def cluster_url(self) -> str:

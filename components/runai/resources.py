@@ -123,12 +123,17 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         api_for(props["connection"]).delete(props["kind"], id_)
 
 
-def runai_connection(runai: RunaiConfig, client_secret: pulumi.Output[str]) -> pulumi.Output[str]:
-    """How our providers reach the control plane: URL, application, CA (JSON,
-    secret because of the client secret)."""
-    return pulumi.Output.secret(client_secret).apply(
-        lambda secret: json.dumps(
-            {"url": runai.url, "client_id": runai.client_id, "client_secret": secret, "ca_file": runai.ca_file}
+def runai_connection(
+    runai: RunaiConfig, client_secret: pulumi.Output[str], client_id: pulumi.Input[str] | None = None
+) -> pulumi.Output[str]:
+    """How our providers reach the control plane: URL, application (runai.clientId
+    unless the stack made its own), CA (JSON, secret because of the client
+    secret)."""
+    return pulumi.Output.secret(
+        pulumi.Output.all(client_id or runai.client_id, client_secret).apply(
+            lambda pair: json.dumps(
+                {"url": runai.url, "client_id": pair[0], "client_secret": pair[1], "ca_file": runai.ca_file}
+            )
         )
     )
 

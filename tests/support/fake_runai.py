@@ -1,7 +1,10 @@
 """A stateful local Run:ai control-plane API for tests, following the REST
 contract (2.19 to 2.22) as far as this project uses it: tokens, node pools,
 departments, projects, roles, access rules, NFS data sources, compute
-resources, registry credentials and workload policies.
+resources, registry credentials, workload policies, local users and
+applications, and the first administrator's sign-in (`test@run.ai` with the
+chart's initial password, System administrator on the tenant) and password
+change.
 
 What it holds to, as the real one does: JWT access tokens with `exp` (a
 request with an expired one gets 401), token requests tolerant of key case
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 import threading
 import time
 import uuid
@@ -30,8 +34,12 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
 CLUSTER_ID = "3f6a9a39-0c2f-4bd1-9b3d-5c1e7a2b9d10"
+TENANT_ID = 1001
 CLUSTERS = "/api/v1/clusters"
 USERS = "/api/v1/users"
+APPS = "/api/v1/apps"
+MY_PASSWORD = "/api/v1/me/password"
+APP_NAME = re.compile(r"^[a-z][-_a-z0-9]*[a-z0-9]$")
 COLLECTIONS = {
     "/api/v1/node-pools": "nodepools",
     "/api/v1/org-unit/departments": "departments",
@@ -74,6 +82,16 @@ ROLES = {
 }
 
 
+ADMIN_RULE = {
+    "subjectType": "user",
+    "roleId": ROLES["System administrator"],
+    "roleName": "System administrator",
+    "scopeType": "tenant",
+    "scopeId": str(TENANT_ID),
+    "scopeName": "tenant",
+}
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -83,9 +101,12 @@ class FakeRunai:
     client_id: str = "automation"
     client_secret: str = "app-secret-value-7f3e"
     token_seconds: int = 3600
+    # The first administrator, as a fresh control plane has them.
+    admin_email: str = "test@run.ai"
+    admin_password: str = "Abcd!234"
     store: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: (
-            {c: {} for c in [*REQUIRED, *ASSETS, "policies", "users"]}
+            {c: {} for c in [*REQUIRED, *ASSETS, "policies", "users", "apps"]}
             | {"clusters": {CLUSTER_ID: _cluster(CLUSTER_ID, "registered-before", "2.20")}}
         )
     )
@@ -99,10 +120,14 @@ class FakeRunai:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def token(self, lifetime: int) -> str:
+    def __post_init__(self) -> None:
+        # The administrator's own rule: what the UI shows under Access rules.
+        self.store["accessRules"]["0"] = ADMIN_RULE | {"id": 0, "subjectId": self.admin_email}
+
+    def token(self, lifetime: int, subject: str | None = None) -> str:
         header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
         self.tokens_issued += 1
-        claims = {"sub": self.client_id, "exp": int(time.time()) + lifetime, "n": self.tokens_issued}
+        claims = {"sub": subject or self.client_id, "exp": int(time.time()) + lifetime, "n": self.tokens_issued}
         payload = _b64(json.dumps(claims).encode())
         return f"{header}.{payload}.{_b64(b'unsigned')}"
 
@@ -127,7 +152,7 @@ class FakeRunai:
 def _cluster(uuid: str, name: str, version: str | None, domain: str | None = None) -> dict[str, Any]:
     return {
         "uuid": uuid,
-        "tenantId": 1001,
+        "tenantId": TENANT_ID,
         "name": name,
         "version": version,
         "domain": domain,
@@ -142,15 +167,19 @@ def _public(cluster: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in cluster.items() if not key.startswith("_")}
 
 
-def _valid_token(header: str | None, valid_from: int) -> bool:
+def _signed_in(header: str | None, valid_from: int) -> str | None:
+    """Who a bearer token was issued to; None when it is missing, malformed,
+    expired or revoked."""
     if not header or not header.lower().startswith("bearer "):
-        return False
+        return None
     try:
         payload = header.split()[1].split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError):
-        return False
-    return int(claims.get("exp", 0)) > time.time() and int(claims.get("n", 0)) >= valid_from
+        return None
+    if int(claims.get("exp", 0)) <= time.time() or int(claims.get("n", 0)) < valid_from:
+        return None
+    return str(claims.get("sub"))
 
 
 def _bad_resources(resources: Any) -> str | None:
@@ -235,23 +264,94 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/api/v1/token" and self.command == "POST":
                 self._token(body or {})
                 return
-            if not _valid_token(self.headers.get("Authorization"), fake.valid_from):
+            subject = _signed_in(self.headers.get("Authorization"), fake.valid_from)
+            if subject is None:
                 self._error(401, "missing, malformed or expired token")
+                return
+            if path == MY_PASSWORD and self.command == "POST":
+                self._change_password(subject, body)
                 return
             self._route(path, body)
 
     def _token(self, body: dict[str, Any]) -> None:
         fake = self.server.fake
         keys = {key.lower(): value for key, value in body.items()}
-        if keys.get("granttype") not in {"app_token", "client_credentials"}:
-            self._error(400, "grantType must be app_token or client_credentials")
+        grant = keys.get("granttype")
+        if grant == "password":
+            if not keys.get("username") or not keys.get("password"):
+                self._error(400, "username and password are required")
+            elif keys["username"] != fake.admin_email or keys["password"] != fake.admin_password:
+                self._error(401, "invalid user credentials")
+            else:
+                self._send(200, {"accessToken": fake.token(fake.token_seconds, keys["username"])})
+            return
+        if grant not in {"app_token", "client_credentials"}:
+            self._error(400, "grantType must be app_token, client_credentials or password")
             return
         client = keys.get("appid") or keys.get("clientid")
         secret = keys.get("appsecret") or keys.get("clientsecret")
-        if client != fake.client_id or secret != fake.client_secret:
+        apps = {(app["name"], app["secret"]) for app in fake.store["apps"].values()}
+        if (client, secret) != (fake.client_id, fake.client_secret) and (client, secret) not in apps:
             self._error(401, "invalid client credentials")
             return
-        self._send(200, {"accessToken": fake.token(fake.token_seconds)})
+        self._send(200, {"accessToken": fake.token(fake.token_seconds, client)})
+
+    def _change_password(self, subject: str, body: Any) -> None:
+        """A person changes their own password; an application has none."""
+        fake = self.server.fake
+        if not isinstance(body, dict) or not body.get("currentPassword") or not body.get("newPassword"):
+            self._error(400, "currentPassword and newPassword are required")
+        elif subject != fake.admin_email:
+            self._error(403, "only a user has a password")
+        elif body["currentPassword"] != fake.admin_password:
+            self._error(400, "the current password is wrong")
+        else:
+            fake.admin_password = body["newPassword"]
+            self._send(200, {})
+
+    def _apps(self, rest: list[str], body: Any) -> None:
+        """Applications: create by name (201 with its secret, shown only then;
+        409 for a taken name; 400 outside Run:ai's name pattern), list (a bare
+        array), get, delete (204), and a new secret (the old one stops
+        working)."""
+        apps = self.server.fake.store["apps"]
+        public = ("id", "name", "clientId", "enabled", "createdAt")
+        if rest == [""]:
+            if self.command == "GET":
+                self._send(200, [{k: a[k] for k in public} for a in apps.values()])
+            elif self.command != "POST":
+                self._error(405, "method not allowed")
+            elif not isinstance(body, dict) or not APP_NAME.match(str(body.get("name", ""))):
+                self._error(400, "name must match ^[a-z][-_a-z0-9]*[a-z0-9]$")
+            elif any(a["name"] == body["name"] for a in apps.values()):
+                self._error(409, "Resource with this name already exists")
+            else:
+                app = {
+                    "id": str(uuid4()),
+                    "name": body["name"],
+                    "clientId": body["name"],
+                    "enabled": True,
+                    "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "secret": uuid4().hex,
+                }
+                apps[app["id"]] = app
+                self._send(201, {k: app[k] for k in ("id", "name", "clientId", "secret")})
+            return
+        app = apps.get(rest[0])
+        if app is None:
+            self._error(404, f"application {rest[0]} not found")
+        elif rest[1:] == ["secret"] and self.command == "POST":
+            app["secret"] = uuid4().hex
+            self._send(200, {"secret": app["secret"]})
+        elif rest[1:]:
+            self._error(404, "no such route")
+        elif self.command == "GET":
+            self._send(200, {k: app[k] for k in public})
+        elif self.command == "DELETE":
+            del apps[rest[0]]
+            self._send(204)
+        else:
+            self._error(405, "method not allowed")
 
     def _route(self, path: str, body: Any) -> None:
         if path.startswith(WORKLOAD_SETTINGS + "/"):
@@ -259,6 +359,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == USERS or path.startswith(USERS + "/"):
             self._users(path[len(USERS) :].strip("/"), body)
+            return
+        if path == APPS or path.startswith(APPS + "/"):
+            self._apps(path[len(APPS) :].strip("/").split("/"), body)
             return
         if path == CLUSTERS or path.startswith(CLUSTERS + "/"):
             self._clusters(path[len(CLUSTERS) :].strip("/").split("/"), body)
@@ -530,8 +633,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, f"unknown roleId {body['roleId']}")
             return
         scope = scopes.get(body["scopeType"])
-        if body["scopeType"] not in {"system", "tenant", "cluster", *scopes} or (
-            scope and str(body["scopeId"]) not in fake.store[scope]
+        if (
+            body["scopeType"] not in {"system", "tenant", "cluster", *scopes}
+            or (scope and str(body["scopeId"]) not in fake.store[scope])
+            or (body["scopeType"] == "tenant" and str(body["scopeId"]) != str(TENANT_ID))
         ):
             self._error(400, f"unknown scope {body['scopeType']} {body['scopeId']}")
             return

@@ -1,0 +1,176 @@
+"""Who the stack is on the Run:ai control plane. A fresh control plane has
+one account, its first administrator, with a password every install guide
+prints. The stack signs in as that administrator twice only: to replace the
+printed password with the stack's (runaiAdminPassword), and to make the
+application the stack signs in as from then on, granted System administrator
+where the administrator holds it. The application's secret is shown once,
+at creation, and kept as a Pulumi secret."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+from pulumi import dynamic
+
+from components.managed import secret_outputs
+from components.runai.api import REFUSED, SYSTEM_ADMINISTRATOR, AdminCredentials, RunaiApi, RunaiApiError
+from components.runai.resources import runai_connection
+from stacks.runai import RunaiConfig
+
+
+def _signed_in(props: dict[str, Any], password: str) -> RunaiApi | None:
+    """The administrator's session with this password; None when refused."""
+    credentials = AdminCredentials(props["url"], props["username"], password, props.get("caFile"))
+    try:
+        return RunaiApi(credentials)
+    except RunaiApiError as error:
+        if error.status in REFUSED:
+            return None
+        raise
+
+
+def set_password(props: dict[str, Any], known: list[str]) -> None:
+    """Make the stack's password the administrator's, signing in with the
+    first of `known` (the stack's own, a previous one, the initial one) that
+    the control plane accepts."""
+    wanted = props["password"]
+    for candidate in dict.fromkeys([wanted, *known]):
+        api = _signed_in(props, candidate)
+        if api is None:
+            continue
+        if candidate != wanted:
+            api.change_my_password(candidate, wanted)
+            if _signed_in(props, wanted) is None:
+                raise RunaiApiError(f"{props['username']}: the new password was not accepted after the change")
+        return
+    raise RunaiApiError(
+        f"runai.admin: none of the passwords the stack knows signs in as {props['username']}; set the "
+        "runaiAdminPassword secret to the account's current password"
+    )
+
+
+class AdminPasswordProvider(dynamic.ResourceProvider):
+    """The first administrator's password. There is no reading a password
+    back, so refresh keeps what the stack set; a password changed in the UI
+    shows at the next change, which then asks for the current one. Deleting
+    the resource leaves the account as it is: nobody is locked out."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        set_password(props, [props["initialPassword"]])
+        return dynamic.CreateResult(id_=props["username"], outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        changed = [key for key in ("url", "username", "password") if olds.get(key) != news.get(key)]
+        replaces = [key for key in changed if key != "password"]
+        return dynamic.DiffResult(changes=bool(changed), replaces=replaces)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        set_password(news, [olds["password"], news["initialPassword"]])
+        return dynamic.UpdateResult(outs=news)
+
+
+class AdminPassword(dynamic.Resource):
+    def __init__(
+        self,
+        name: str,
+        *,
+        runai: RunaiConfig,
+        password: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "url": runai.url,
+            "caFile": runai.ca_file,
+            "username": runai.admin.email,
+            "initialPassword": runai.admin.initial_password,
+            "password": pulumi.Output.secret(password),
+        }
+        super().__init__(AdminPasswordProvider(), name, props, secret_outputs(opts, "password"))
+
+
+def _admin(props: dict[str, Any]) -> RunaiApi:
+    return RunaiApi(AdminCredentials(**json.loads(props["admin"])))
+
+
+def _grant(api: RunaiApi, props: dict[str, Any]) -> str:
+    """The application's access rule: System administrator where the
+    administrator is (the tenant, on a fresh control plane)."""
+    scope_type, scope_id = api.admin_scope(json.loads(props["admin"])["username"])
+    rule = api.create(
+        "accessrules",
+        {
+            "subjectType": "app",
+            "subjectId": props["name"],
+            "roleId": api.role_id(SYSTEM_ADMINISTRATOR),
+            "scopeType": scope_type,
+            "scopeId": scope_id,
+        },
+    )
+    return str(rule["id"])
+
+
+class ApplicationProvider(dynamic.ResourceProvider):
+    """The application the stack signs in as, and its System administrator
+    access rule. `refresh` finds an application deleted in the UI (made
+    again by the next `up`) and a rule taken away (given back)."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        api = _admin(props)
+        app = api.create("apps", {"name": props["name"]})
+        # Found rather than made (a create whose answer was lost): its secret
+        # was shown to nobody, so it gets a new one.
+        secret = app.get("secret") or api.new_app_secret(str(app["id"]))
+        client_id = app.get("clientId") or props["name"]
+        outs = {**props, "clientId": client_id, "secret": secret, "ruleId": _grant(api, props)}
+        return dynamic.CreateResult(id_=str(app["id"]), outs=outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        api = _admin(props)
+        if api.get("apps", id_) is None:
+            return dynamic.ReadResult(id_="", outs={})
+        rule = api.get("accessrules", props["ruleId"]) if props.get("ruleId") else None
+        return dynamic.ReadResult(id_=id_, outs={**props, "ruleId": props["ruleId"] if rule else ""})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        renamed = olds.get("name") != news["name"]
+        return dynamic.DiffResult(
+            changes=renamed or not olds.get("ruleId"), replaces=["name"] if renamed else [], delete_before_replace=True
+        )
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        outs = {**news, "clientId": olds["clientId"], "secret": olds["secret"], "ruleId": _grant(_admin(news), news)}
+        return dynamic.UpdateResult(outs=outs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        api = _admin(props)
+        if props.get("ruleId"):
+            api.delete("accessrules", props["ruleId"])
+        api.delete("apps", id_)
+
+
+class Application(dynamic.Resource):
+    clientId: pulumi.Output[str]  # noqa: N815 - the provider's property name
+    secret: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        runai: RunaiConfig,
+        admin_password: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        admin = pulumi.Output.secret(admin_password).apply(
+            lambda password: json.dumps(
+                {"url": runai.url, "username": runai.admin.email, "password": password, "ca_file": runai.ca_file}
+            )
+        )
+        props = {"name": runai.admin.application, "admin": admin, "clientId": None, "secret": None, "ruleId": None}
+        super().__init__(ApplicationProvider(), name, props, secret_outputs(opts, "admin", "secret"))
+
+    def connection(self, runai: RunaiConfig) -> pulumi.Output[str]:
+        """How the other Run:ai resources reach the control plane: as this
+        application."""
+        return runai_connection(runai, self.secret, self.clientId)
