@@ -39,7 +39,7 @@ PREFLIGHT_REPORT = 'ok cpus: 8\nPREFLIGHT {"node": "n", "passed": true, "checks"
 # Enough for every example stack (prod installs Run:ai).
 DEFAULT_SECRETS = {
     "sshPrivateKey": SSH_KEY,
-    "runaiClientSecret": "mock-runai-client-secret-6a1e",
+    "runaiAdminPassword": "mock-runai-admin-password-6a1e",
     "runaiTlsKey": "-----BEGIN PRIVATE KEY-----\nmock-tls-key-0d4c\n-----END PRIVATE KEY-----",
 }
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"

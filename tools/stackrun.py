@@ -55,7 +55,7 @@ def throwaway_secrets() -> dict[str, str]:
     is dialled or called during a preview of machines that do not exist."""
     return {
         "sshPrivateKey": throwaway_key(),
-        "runaiClientSecret": "throwaway-client-secret",
+        "runaiAdminPassword": "throwaway-admin-password",
         "runaiTlsKey": "-----BEGIN PRIVATE KEY-----\nthrowaway\n-----END PRIVATE KEY-----",
     }
 

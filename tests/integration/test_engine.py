@@ -93,9 +93,10 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     # ... plus the MPIJob CRD hand-over before the training operators, the two
     # guards of CRDs that hold user objects (Knative's, the training ones), and in
     # prod Run:ai's objects: the step before a control-plane upgrade, the
-    # cluster's registration, 2 node pools, 2 departments, 3 projects, 3 access
-    # rules, 2 compute resources, 1 policy.
-    runai_objects = 15 if stack == "prod" else 0
+    # administrator's password and the stack's application, the cluster's
+    # registration, 2 node pools, 2 departments, 3 projects, 3 access rules,
+    # 2 compute resources, 1 policy.
+    runai_objects = 17 if stack == "prod" else 0
     assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + 2 * planes + 4 + runai_objects
     assert types["kubernetes:core/v1:NodePatch"] == nodes
     # prod also backs up etcd: the component, the agent's ConfigMap and
@@ -114,14 +115,16 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     assert types["kubernetes:kustomize/v2:Directory"] == 1
     layers = 28 + network
     # prod's Run:ai: the install component, the control plane's namespace, TLS
-    # secret, upgrade step and chart, the cluster's registration, namespace, chart and
+    # secret, upgrade step and chart, the administrator's password and the
+    # stack's application, the cluster's registration, namespace, chart and
     # RunaiConfig settings, the organisation's component and 13 objects, and
     # the backup's read access to Run:ai (component, 2 Roles, 2 RoleBindings).
-    runai = 30 if stack == "prod" else 0  # plus the storage component and its release
+    runai = 32 if stack == "prod" else 0  # plus the storage component and its release
     assert preview["changeSummary"] == {"create": 8 * nodes + 2 * planes + 7 + backup + layers + runai}
     if stack == "prod":
         names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}
         assert {"gpu-prod-runai-control-plane", "gpu-prod-runai-registration", "gpu-prod-runai-cluster"} <= names
+        assert {"gpu-prod-runai-admin-password", "gpu-prod-runai-application"} <= names
         assert {"gpu-prod-runai-org-project-serving", "gpu-prod-runai-org-pool-prod"} <= names
     assert key.splitlines()[1] not in json.dumps(preview)
 

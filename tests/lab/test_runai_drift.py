@@ -1,5 +1,7 @@
 """The Run:ai path on the real engine against the local fake control plane:
-`up` creates the pools, departments, projects, access rules, compute
+`up` replaces the first administrator's printed password with the stack's,
+makes the stack's own application (System administrator on the tenant, its
+secret out of the state) and, as that application, creates the pools, departments, projects, access rules, compute
 resources, the workloads setting that switches policies on, workload
 policies, registry credentials (whose password stays
 out of the state), a local user (her temporary password a secret output) and
@@ -19,6 +21,7 @@ from tools.lab.sshd import free_port
 from tools.stackrun import checked, engine_env, init_stack, policy_args, run
 
 PASSWORD = "lab-registry-password-31f7"
+ADMIN_PASSWORD = "lab-admin-password-c4d2"
 
 
 def gpus(fake: FakeRunai, collection: str, name: str) -> float:
@@ -35,7 +38,6 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         settings[f"{PROJECT}:scheduler"] = {"kind": "runai"}
         settings[f"{PROJECT}:runai"] = {
             "url": url,
-            "clientId": fake.client_id,
             "clusterId": CLUSTER_ID,
             "registries": [{"name": "lab", "url": "registry.lab.example", "user": "puller"}],
             # seed 000: policies switched on before any is written.
@@ -54,8 +56,11 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         }
         work = stack_workdir(lab, state, settings)
         env = engine_env()
-        init_stack(work, STACK, env, {"runaiClientSecret": fake.client_secret, "runaiRegistryPassword-lab": PASSWORD})
+        init_stack(work, STACK, env, {"runaiAdminPassword": ADMIN_PASSWORD, "runaiRegistryPassword-lab": PASSWORD})
         checked(["up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)], work, env)
+        assert fake.admin_password == ADMIN_PASSWORD
+        [app] = fake.store["apps"].values()
+        assert app["name"] == "runai-cluster-stack"
         assert {p["name"] for p in fake.store["nodepools"].values()} == {"lab"}
         assert {d["name"] for d in fake.store["departments"].values()} == {"research"}
         assert {p["name"]: p["status"]["namespace"] for p in fake.store["projects"].values()} == {
@@ -65,6 +70,8 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         assert gpus(fake, "projects", "vision") == 2
         rules = {(r["scopeName"], r["subjectId"], r["roleName"]) for r in fake.store["accessRules"].values()}
         assert rules == {
+            ("tenant", "test@run.ai", "System administrator"),  # the fresh control plane's
+            ("1001", "runai-cluster-stack", "System administrator"),  # the stack's, on the same tenant
             ("research", "research-leads", "Department administrator"),
             ("vision", "alice@example.com", "L1 researcher"),
             ("speech", "bob@example.com", "Viewer"),
@@ -79,11 +86,12 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         assert registry["spec"]["password"] == PASSWORD
         backend = Path(os.environ["PULUMI_BACKEND_URL"].removeprefix("file://"))
         state = "".join(f.read_text(errors="ignore") for f in backend.rglob("*.json"))
-        assert PASSWORD not in state and fake.client_secret not in state
+        assert PASSWORD not in state and ADMIN_PASSWORD not in state and app["secret"] not in state
         [alice] = fake.store["users"].values()
         assert alice["username"] == "alice@example.com" and alice["tempPassword"] not in state
         outputs = json.loads(checked(["stack", "output", "--json", "--show-secrets", "--stack", STACK], work, env))
         assert outputs["runaiUserPasswords"] == {"alice@example.com": alice["tempPassword"]}
+        assert outputs["runaiApplication"] == "runai-cluster-stack"
         [source] = fake.store["nfs"].values()
         assert source["meta"]["name"] == "datasets" and source["spec"]["path"] == "/exports/research"
 
@@ -99,9 +107,12 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         checked(["up", "--refresh", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)], work, env)
         assert gpus(fake, "projects", "vision") == 2
         checked(["preview", "--refresh", "--expect-no-changes", "--stack", STACK], work, env)
-        assert fake.client_secret not in (work / f"Pulumi.{STACK}.yaml").read_text()
+        assert ADMIN_PASSWORD not in (work / f"Pulumi.{STACK}.yaml").read_text()
 
         checked(["destroy", "--yes", "--skip-preview", "--stack", STACK], work, env)
-        # Everything the stack made is gone; the cluster registered by hand stays.
+        # Everything the stack made is gone; the cluster registered by hand and
+        # the administrator (with the stack's password) stay.
         assert list(fake.store["clusters"]) == [CLUSTER_ID]
-        assert all(not items for kind, items in fake.store.items() if kind != "clusters")
+        assert [r["subjectId"] for r in fake.store["accessRules"].values()] == ["test@run.ai"]
+        assert all(not items for kind, items in fake.store.items() if kind not in ("clusters", "accessRules"))
+        assert fake.admin_password == ADMIN_PASSWORD
