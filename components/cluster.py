@@ -113,6 +113,8 @@ class Cluster(pulumi.ComponentResource):
         self.organisation: RunaiOrganisation | None = None
         # The application the stack made for itself on the control plane.
         self.runai_application: pulumi.Output[str] | None = None
+        # What the SSO identity provider needs back (redirect URI, entity ID).
+        self.runai_sso: pulumi.Output[dict[str, str]] | None = None
         if config.scheduler.kind is SchedulerKind.KAI:
             # Project namespaces select node pools by the labels just placed.
             self.scheduling = KaiScheduling(f"{name}-kai", config, on_nodes)
@@ -171,7 +173,7 @@ class Cluster(pulumi.ComponentResource):
                 config.backup.namespace,
                 pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=install.ready)),
             )
-        self.runai_application = install.application
+        self.runai_application, self.runai_sso = install.application, install.sso
         assert install.cluster_id is not None  # the model requires clusterId or cluster.install
         self.organisation = RunaiOrganisation(
             f"{name}-runai-org",

@@ -41,6 +41,9 @@ def build() -> Cluster:
     if cluster.runai_application is not None:
         # What the stack signs in to Run:ai as (its secret stays in the state, encrypted).
         pulumi.export("runaiApplication", cluster.runai_application)
+    if cluster.runai_sso is not None:
+        # Set on the identity provider's side (seed 000: "Both values must be set on the IdP side").
+        pulumi.export("runaiSso", cluster.runai_sso)
     organisation = cluster.organisation
     if organisation is not None and organisation.users:
         # Temporary passwords, each shown once by Run:ai; users change them at first sign-in.

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from stacks.cluster import Bootstrap
 from stacks.model import ConfigWarning, StackConfig
-from stacks.runai import registry_secret
+from stacks.runai import SsoType, registry_secret
 
 # Secret settings: key -> how to set it.
 SECRET_KEYS: dict[str, str] = {
@@ -29,6 +29,7 @@ SECRET_KEYS: dict[str, str] = {
     "backupSecretAccessKey": "pulumi config set --secret backupSecretAccessKey",
     "runaiClientSecret": "pulumi config set --secret runaiClientSecret",
     "runaiAdminPassword": "pulumi config set --secret runaiAdminPassword",
+    "runaiSsoClientSecret": "pulumi config set --secret runaiSsoClientSecret",
     "runaiTlsKey": "pulumi config set --secret runaiTlsKey < runai.example.com.key",
     "runaiPostgresPassword": "pulumi config set --secret runaiPostgresPassword",
     "runaiRegistryToken": "pulumi config set --secret runaiRegistryToken",
@@ -48,6 +49,7 @@ class Secrets:
     backup_secret_access_key: pulumi.Output[str] | None = None
     runai_client_secret: pulumi.Output[str] | None = None
     runai_admin_password: pulumi.Output[str] | None = None
+    runai_sso_client_secret: pulumi.Output[str] | None = None
     runai_tls_key: pulumi.Output[str] | None = None
     runai_postgres_password: pulumi.Output[str] | None = None
     runai_registry_token: pulumi.Output[str] | None = None
@@ -144,6 +146,11 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
             if key not in secret
         ]
     problems += _runai_identity_problems(config, secret)
+    sso = config.runai.sso
+    if sso and sso.type is SsoType.OIDC and "runaiSsoClientSecret" not in secret:
+        problems.append(
+            f"runaiSsoClientSecret: required with runai.sso (oidc); set it with `{SECRET_KEYS['runaiSsoClientSecret']}`"
+        )
     control_plane = config.runai.control_plane
     if control_plane.install and "runaiTlsKey" not in secret:
         problems.append(
@@ -199,6 +206,7 @@ def load_stack() -> LoadedStack:
             backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
             runai_client_secret=cfg.get_secret("runaiClientSecret"),
             runai_admin_password=cfg.get_secret("runaiAdminPassword"),
+            runai_sso_client_secret=cfg.get_secret("runaiSsoClientSecret"),
             runai_tls_key=cfg.get_secret("runaiTlsKey"),
             runai_postgres_password=cfg.get_secret("runaiPostgresPassword"),
             runai_registry_token=cfg.get_secret("runaiRegistryToken"),

@@ -86,6 +86,53 @@ class RunaiAdmin(Section):
     application: str = Field("runai-cluster-stack", pattern=r"^[a-z][-_a-z0-9]*[a-z0-9]$")
 
 
+class SsoType(StrEnum):
+    OIDC = "oidc"
+    SAML = "saml"
+
+
+class SsoAttributes(Section):
+    """Which of the identity provider's attributes (claims) Run:ai reads for
+    each user attribute; unset ones keep Run:ai's defaults."""
+
+    uid: str | None = None
+    gid: str | None = None
+    groups: str | None = None
+    supplementary_groups: str | None = None
+    email: str | None = None
+
+
+class MandatoryClaim(Section):
+    """Only users whose token carries this claim with one of these values may
+    sign in."""
+
+    claim: str = Field(pattern=r".*[a-zA-Z].*")
+    values: list[Annotated[str, Field(pattern=r"^\S*[a-zA-Z]\S*$")]] = Field(min_length=1)
+
+
+class Sso(Section):
+    """Single sign-on (seed 000): OpenID Connect with the provider's discovery
+    URL, client id and the runaiSsoClientSecret secret; or SAML by metadata
+    URL. The redirect URI (and SAML entity ID) the provider needs back are
+    the `runaiSso` stack output."""
+
+    type: SsoType = SsoType.OIDC
+    discovery_url: str | None = Field(None, pattern=r"^https://\S+$")
+    client_id: str | None = Field(None, min_length=1)
+    scopes: list[Annotated[str, Field(pattern=r"^[a-zA-Z0-9-._:]+$")]] = Field(default_factory=list)
+    mandatory_claim: MandatoryClaim | None = None
+    metadata_url: str | None = Field(None, pattern=r"^https://\S+$")
+    attributes: SsoAttributes = SsoAttributes()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Sso:
+        if self.type is SsoType.OIDC and not (self.discovery_url and self.client_id):
+            raise ValueError("oidc needs discoveryUrl (the provider's .well-known/openid-configuration) and clientId")
+        if self.type is SsoType.SAML and not self.metadata_url:
+            raise ValueError("saml needs metadataUrl (the provider's SAML metadata XML)")
+        return self
+
+
 class WorkloadSettingKey(StrEnum):
     ENABLE_POLICIES = "enablePolicies"
     WORKLOAD_SUBMISSION_V2 = "workloadSubmissionV2Enabled"
@@ -119,6 +166,7 @@ class RunaiConfig(Section):
     # Tenant-wide workloads settings by key (seed 000: enablePolicies on).
     workload_settings: dict[WorkloadSettingKey, bool] = Field(default_factory=dict)
     researcher_authentication: bool = False
+    sso: Sso | None = None
     realm: str = Field("runai", pattern=r"^[-a-zA-Z0-9_]+$")
 
     @model_validator(mode="after")
@@ -142,10 +190,27 @@ class RunaiConfig(Section):
                 "url: also give clusterId (the registered cluster's UUID), or cluster.install: true to register "
                 "and install the cluster"
             )
+        if self.workload_settings and self.minor <= 24:
+            raise ValueError(
+                f"workloadSettings: Run:ai {self.version}'s API has no workloads settings (absent from its API "
+                "through 2.24); switch them in the UI (Admin > General settings > Workloads), or set version 2.25 "
+                "or later"
+            )
+        if self.sso and not self.url:
+            raise ValueError("sso: needs url (the identity provider is added to that control plane)")
+        if self.sso and self.minor < 21:
+            raise ValueError(
+                f"sso: Run:ai {self.version} has no identity-provider API (it arrived in 2.21); add the provider "
+                "in the UI (Admin > Security > + Identity provider), or set version 2.21 or later"
+            )
         names = [registry.name for registry in self.registries]
         if len(set(names)) != len(names):
             raise ValueError("registries: each name once")
         return self
+
+    @property
+    def minor(self) -> int:
+        return int(self.version.split(".")[1])
 
     @functools.cached_property
     def ca_pem(self) -> str | None:

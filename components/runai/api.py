@@ -79,6 +79,8 @@ KINDS = {
     "users": Kind("/api/v1/users", "", _user),
     # Applications (what automation signs in as): a bare array, by name.
     "apps": Kind("/api/v1/apps", "", _by_name),
+    # Identity providers (2.21+): one per type, named by an alias.
+    "idps": Kind("/api/v1/idps", "", lambda item: item.get("type"), lambda item: str(item["alias"])),
 }
 ROLES = "/api/v1/authorization/roles"
 TOKEN = "/api/v1/token"

@@ -91,7 +91,17 @@ class AdminPassword(dynamic.Resource):
 
 
 def _admin(props: dict[str, Any]) -> RunaiApi:
-    return RunaiApi(AdminCredentials(**json.loads(props["admin"])))
+    credentials = AdminCredentials(**json.loads(props["admin"]))
+    api = _signed_in(
+        {"url": credentials.url, "username": credentials.username, "caFile": credentials.ca_file},
+        credentials.password,
+    )
+    if api is None:
+        raise RunaiApiError(
+            f"runai.admin: the control plane refuses runaiAdminPassword for {credentials.username} (changed in "
+            "the UI?); set the secret to the account's current password"
+        )
+    return api
 
 
 def _grant(api: RunaiApi, props: dict[str, Any]) -> str:

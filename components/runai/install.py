@@ -16,6 +16,7 @@ from components.runai.backend_upgrade import BackendUpgradePrep
 from components.runai.identity import AdminPassword, Application
 from components.runai.registration import ClusterRegistration
 from components.runai.resources import runai_connection
+from components.runai.sso import IdentityProvider
 from stacks.load import Secrets
 from stacks.model import StackConfig
 from stacks.storage import Provisioner
@@ -91,6 +92,16 @@ class RunaiInstall(Component):
             self.ready.append(self._control_plane(name, secrets))
         self.application: pulumi.Output[str] | None = None
         self.connection = self._identity(name, secrets)
+        self.sso: pulumi.Output[dict[str, str]] | None = None
+        if runai.sso:
+            provider = IdentityProvider(
+                f"{name}-sso",
+                sso=runai.sso,
+                client_secret=secrets.runai_sso_client_secret,
+                connection=self.connection,
+                opts=self.child(depends_on=self.ready),
+            )
+            self.sso = provider.for_the_provider()
         self.cluster_id: pulumi.Input[str] | None = runai.cluster_id
         if runai.cluster.install:
             registration = ClusterRegistration(

@@ -33,13 +33,18 @@ def api_for(connection: str) -> RunaiApi:
     return RunaiApi(Credentials(**json.loads(connection)))
 
 
-def observed(wanted: Any, current: Any) -> Any:
+def observed(wanted: Any, current: Any, write_only: bool = False) -> Any:
     """The fields the stack manages, as the control plane has them now
-    (fields the server adds, such as ids and timestamps, left out)."""
+    (fields the server adds, such as ids and timestamps, left out). With
+    `write_only`, a field the server never returns keeps the stack's value
+    instead of reading as removed."""
     if isinstance(wanted, dict) and isinstance(current, dict):
-        return {key: observed(value, current.get(key)) for key, value in wanted.items()}
+        return {
+            key: value if write_only and key not in current else observed(value, current.get(key), write_only)
+            for key, value in wanted.items()
+        }
     if isinstance(wanted, list) and isinstance(current, list) and len(wanted) == len(current):
-        return [observed(w, c) for w, c in zip(wanted, current, strict=True)]
+        return [observed(w, c, write_only) for w, c in zip(wanted, current, strict=True)]
     return current
 
 

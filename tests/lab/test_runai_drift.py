@@ -2,8 +2,7 @@
 `up` replaces the first administrator's printed password with the stack's,
 makes the stack's own application (System administrator on the tenant, its
 secret out of the state) and, as that application, creates the pools, departments, projects, access rules, compute
-resources, the workloads setting that switches policies on, workload
-policies, registry credentials (whose password stays
+resources, workload policies, registry credentials (whose password stays
 out of the state), a local user (her temporary password a secret output) and
 the share's data source; a quota changed in the UI
 behind the stack's back shows as drift on refresh and the next `up` puts the
@@ -40,8 +39,6 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
             "url": url,
             "clusterId": CLUSTER_ID,
             "registries": [{"name": "lab", "url": "registry.lab.example", "user": "puller"}],
-            # seed 000: policies switched on before any is written.
-            "workloadSettings": {"enablePolicies": True},
         }
         settings[f"{PROJECT}:org"] = {
             **settings[f"{PROJECT}:org"],
@@ -77,7 +74,6 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
             ("speech", "bob@example.com", "Viewer"),
         }
         assert sorted(c["meta"]["name"] for c in fake.store["compute"].values()) == ["gpu-0", "gpu-1", "gpu-2"]
-        assert fake.workload_settings["enablePolicies"] is True
         assert fake.store["policies"]["trainings/tenant/"]["policy"]["defaults"] == {"backoffLimit": 0}
         [vision_policy] = [p for key, p in fake.store["policies"].items() if key.startswith("workspaces/project/")]
         vision_id = next(p["id"] for p in fake.store["projects"].values() if p["name"] == "vision")

@@ -2,7 +2,7 @@
 contract (2.19 to 2.22) as far as this project uses it: tokens, node pools,
 departments, projects, roles, access rules, NFS data sources, compute
 resources, registry credentials, workload policies, local users and
-applications, and the first administrator's sign-in (`test@run.ai` with the
+applications, identity providers (2.21+), and the first administrator's sign-in (`test@run.ai` with the
 chart's initial password, System administrator on the tenant) and password
 change.
 
@@ -38,6 +38,17 @@ TENANT_ID = 1001
 CLUSTERS = "/api/v1/clusters"
 USERS = "/api/v1/users"
 APPS = "/api/v1/apps"
+IDPS = "/api/v1/idps"
+# What Run:ai reads for each user attribute unless told otherwise.
+DEFAULT_MAPPERS = {
+    "gid": "GID",
+    "groups": "GROUPS",
+    "supplementaryGroups": "SUPPLEMENTARYGROUPS",
+    "uid": "UID",
+    "email": "email",
+}
+OIDC_REQUIRED = ("clientId", "clientSecret", "discoverDocumentUrl")
+SCOPE = re.compile(r"^[a-zA-Z0-9-._:]+$")
 MY_PASSWORD = "/api/v1/me/password"
 APP_NAME = re.compile(r"^[a-z][-_a-z0-9]*[a-z0-9]$")
 COLLECTIONS = {
@@ -92,6 +103,26 @@ ADMIN_RULE = {
 }
 
 
+def _bad_idp(body: Any) -> str | None:
+    """IdpCreationRequest: the type's data, its required fields, patterns."""
+    if not isinstance(body, dict) or body.get("type") not in {"oidc", "saml", "openshift-v4"}:
+        return "type must be oidc, saml or openshift-v4"
+    if body["type"] == "oidc":
+        oidc = body.get("oidcData")
+        if not isinstance(oidc, dict) or not all(oidc.get(key) for key in OIDC_REQUIRED):
+            return "oidcData needs clientId, clientSecret and discoverDocumentUrl"
+        if not all(isinstance(scope, str) and SCOPE.match(scope) for scope in oidc.get("scopes") or []):
+            return "oidcData.scopes: each scope one word"
+    if body["type"] == "saml":
+        saml = body.get("samlData")
+        if not isinstance(saml, dict) or saml.get("metadataXmlType") != "url" or not saml.get("metadataXmlUrl"):
+            return "samlData needs metadataXmlType url and metadataXmlUrl (this fake does not take files)"
+    mappers = body.get("mappers") or {}
+    if not isinstance(mappers, dict) or not set(mappers) <= set(DEFAULT_MAPPERS):
+        return f"mappers: only {', '.join(DEFAULT_MAPPERS)}"
+    return None
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -106,7 +137,7 @@ class FakeRunai:
     admin_password: str = "Abcd!234"
     store: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: (
-            {c: {} for c in [*REQUIRED, *ASSETS, "policies", "users", "apps"]}
+            {c: {} for c in [*REQUIRED, *ASSETS, "policies", "users", "apps", "idps"]}
             | {"clusters": {CLUSTER_ID: _cluster(CLUSTER_ID, "registered-before", "2.20")}}
         )
     )
@@ -309,6 +340,61 @@ class _Handler(BaseHTTPRequestHandler):
             fake.admin_password = body["newPassword"]
             self._send(200, {})
 
+    def _idps(self, alias: str, body: Any) -> None:
+        """Identity providers: one per type, named by an alias (the type);
+        create (201 `{alias}`, 409 when the type has one), list, get (the
+        client secret masked, the discovery and metadata URLs never
+        returned, the redirect URI and SAML entity ID added), update by PUT,
+        delete (200)."""
+        idps = self.server.fake.store["idps"]
+        if self.command in ("POST", "PUT"):
+            problem = _bad_idp(body)
+            if problem:
+                self._error(400, problem)
+                return
+        if not alias:
+            if self.command == "GET":
+                self._send(200, [self._shown(a) for a in idps])
+            elif self.command != "POST":
+                self._error(405, "method not allowed")
+            elif body["type"] in idps:
+                self._error(409, f"an identity provider of type {body['type']} already exists")
+            else:
+                idps[body["type"]] = body
+                self._send(201, {"alias": body["type"]})
+            return
+        if alias not in idps:
+            self._error(404, f"identity provider {alias} not found")
+        elif self.command == "GET":
+            self._send(200, self._shown(alias))
+        elif self.command == "PUT" and body["type"] != alias:
+            self._error(400, "the type of an identity provider cannot change")
+        elif self.command == "PUT":
+            idps[alias] = body
+            self._send(200, self._shown(alias))
+        elif self.command == "DELETE":
+            del idps[alias]
+            self._send(200, {})
+        else:
+            self._error(405, "method not allowed")
+
+    def _shown(self, alias: str) -> dict[str, Any]:
+        stored = self.server.fake.store["idps"][alias]
+        redirect = f"http://{self.headers['Host']}/auth/realms/runai/broker/{alias}/endpoint"
+        shown: dict[str, Any] = {
+            "alias": alias,
+            "type": stored["type"],
+            "redirectUri": redirect,
+            "mappers": DEFAULT_MAPPERS | (stored.get("mappers") or {}),
+        }
+        if stored["type"] == "oidc":
+            oidc = {k: v for k, v in stored["oidcData"].items() if k != "discoverDocumentUrl"}
+            shown["oidcData"] = {**oidc, "clientSecret": "*******"}
+        else:
+            host = self.headers["Host"]
+            shown["samlData"] = {"entityId": f"{host}/runai", "serviceProviderMetadataUrl": f"{redirect}/descriptor"}
+        return shown
+
     def _apps(self, rest: list[str], body: Any) -> None:
         """Applications: create by name (201 with its secret, shown only then;
         409 for a taken name; 400 outside Run:ai's name pattern), list (a bare
@@ -362,6 +448,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == APPS or path.startswith(APPS + "/"):
             self._apps(path[len(APPS) :].strip("/").split("/"), body)
+            return
+        if path == IDPS or path.startswith(IDPS + "/"):
+            self._idps(path[len(IDPS) :].strip("/"), body)
             return
         if path == CLUSTERS or path.startswith(CLUSTERS + "/"):
             self._clusters(path[len(CLUSTERS) :].strip("/").split("/"), body)

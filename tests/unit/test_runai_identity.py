@@ -138,15 +138,24 @@ def test_the_identity_sits_between_the_control_plane_and_its_callers() -> None:
 def test_who_the_stack_is_must_be_clear() -> None:
     config = parse_stack(runai_settings())  # clientId given
     present = {"sshPrivateKey", "runaiAdminPassword"}
-    with pytest.raises(StackConfigError, match="runai.clientId: with runaiAdminPassword the stack makes its own"):
+    with pytest.raises(StackConfigError, match=r"runai\.clientId: with runaiAdminPassword the stack makes its own"):
         check_secrets(config, present, present)
     settings = runai_settings()
     del settings["runai"]["clientId"]
     config = parse_stack(settings)
-    with pytest.raises(StackConfigError, match="runai.url: say who the stack is on the control plane"):
+    with pytest.raises(StackConfigError, match=r"runai\.url: say who the stack is on the control plane"):
         check_secrets(config, {"sshPrivateKey"}, {"sshPrivateKey"})
     check_secrets(config, present, present)
     bad = runai_settings()
     bad["runai"]["admin"] = {"application": "Stack_App"}
-    with pytest.raises(StackConfigError, match="runai.admin.application"):
+    with pytest.raises(StackConfigError, match=r"runai\.admin\.application"):
         parse_stack(bad)
+
+
+def test_the_application_needs_the_administrators_current_password(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    props = app_props(url, fake)
+    fake.admin_password = "changed-in-the-ui-0b1c"
+    with pytest.raises(RunaiApiError, match=r"refuses runaiAdminPassword for test@run\.ai") as refused:
+        ApplicationProvider().create(props)
+    assert "Abcd!234" not in str(refused.value)
