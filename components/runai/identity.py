@@ -16,7 +16,7 @@ from pulumi import dynamic
 
 from components.managed import secret_outputs
 from components.runai.api import REFUSED, SYSTEM_ADMINISTRATOR, AdminCredentials, RunaiApi, RunaiApiError
-from components.runai.resources import runai_connection
+from components.runai.resources import credentials_changed, runai_connection
 from stacks.runai import RunaiConfig
 
 
@@ -145,12 +145,13 @@ class ApplicationProvider(dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         renamed = olds.get("name") != news["name"]
-        return dynamic.DiffResult(
-            changes=renamed or not olds.get("ruleId"), replaces=["name"] if renamed else [], delete_before_replace=True
-        )
+        changed = renamed or not olds.get("ruleId") or credentials_changed(olds, news)
+        return dynamic.DiffResult(changes=changed, replaces=["name"] if renamed else [], delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        outs = {**news, "clientId": olds["clientId"], "secret": olds["secret"], "ruleId": _grant(_admin(news), news)}
+        # Only new administrator credentials to store, unless the rule is gone.
+        rule = olds.get("ruleId") or _grant(_admin(news), news)
+        outs = {**news, "clientId": olds["clientId"], "secret": olds["secret"], "ruleId": rule}
         return dynamic.UpdateResult(outs=outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import pulumi
 from pulumi import dynamic
 
 from components.managed import secret_outputs
-from components.runai.resources import api_for
+from components.runai.resources import api_for, credentials_changed
 
 COMPARED = ("name", "version", "clusterUrl")
 
@@ -43,7 +43,7 @@ class ClusterRegistrationProvider(dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         changed = [key for key in COMPARED if olds.get(key) != news.get(key)]
-        return dynamic.DiffResult(changes=bool(changed), replaces=[])
+        return dynamic.DiffResult(changes=bool(changed) or credentials_changed(olds, news), replaces=[])
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         if olds.get("name") != news["name"]:

@@ -29,6 +29,14 @@ WRITE_ONLY = {"dockerregistry": ("spec", "password")}
 IMMUTABLE = ("name", "clusterId", "parentId", "requestedNamespace")
 
 
+def credentials_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """Whether the credentials stored with an object changed (a rotated
+    secret, the stack's application made again). `read` and `delete` get
+    only what is stored, so new credentials are stored by an update that
+    calls nothing else."""
+    return any(olds.get(key) != news[key] for key in ("connection", "admin") if key in news)
+
+
 def api_for(connection: str) -> RunaiApi:
     return RunaiApi(Credentials(**json.loads(connection)))
 
@@ -117,12 +125,15 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         if olds.get("kind") != news["kind"]:
             replaces.append("kind")
         return dynamic.DiffResult(
-            changes=bool(changed) or bool(replaces), replaces=replaces, delete_before_replace=bool(replaces)
+            changes=bool(changed) or bool(replaces) or credentials_changed(olds, news),
+            replaces=replaces,
+            delete_before_replace=bool(replaces),
         )
 
-    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        api_for(news["connection"]).update(news["kind"], id_, update_body(news["kind"], news["spec"]))
-        return dynamic.UpdateResult(outs={**news, "status": _olds.get("status") or {}, "once": _olds.get("once", "")})
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        if olds.get("spec") != news["spec"]:
+            api_for(news["connection"]).update(news["kind"], id_, update_body(news["kind"], news["spec"]))
+        return dynamic.UpdateResult(outs={**news, "status": olds.get("status") or {}, "once": olds.get("once", "")})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         api_for(props["connection"]).delete(props["kind"], id_)
@@ -204,12 +215,13 @@ class WorkloadPolicyProvider(dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         replaces = [key for key in ("workload", "meta") if olds.get(key) != news.get(key)]
-        changed = bool(replaces) or olds.get("policy") != news.get("policy")
+        changed = bool(replaces) or olds.get("policy") != news.get("policy") or credentials_changed(olds, news)
         return dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=bool(replaces))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        body = {"meta": policy_meta(news["meta"]), "policy": news["policy"]}
-        api_for(news["connection"]).put_policy(news["workload"], body)
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        if olds.get("policy") != news["policy"]:
+            body = {"meta": policy_meta(news["meta"]), "policy": news["policy"]}
+            api_for(news["connection"]).put_policy(news["workload"], body)
         return dynamic.UpdateResult(outs=news)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -248,10 +260,14 @@ class WorkloadSettingProvider(dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         changed = olds.get("enabled") != news["enabled"] or olds.get("key") != news["key"]
-        return dynamic.DiffResult(changes=changed, replaces=["key"] if olds.get("key") != news["key"] else [])
+        return dynamic.DiffResult(
+            changes=changed or credentials_changed(olds, news),
+            replaces=["key"] if olds.get("key") != news["key"] else [],
+        )
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        api_for(news["connection"]).set_workload_setting(news["key"], bool(news["enabled"]))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        if olds.get("enabled") != news["enabled"]:
+            api_for(news["connection"]).set_workload_setting(news["key"], bool(news["enabled"]))
         return dynamic.UpdateResult(outs=news)
 
 

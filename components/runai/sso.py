@@ -11,7 +11,7 @@ import pulumi
 from pulumi import dynamic
 
 from components.managed import secret_outputs
-from components.runai.resources import api_for, observed
+from components.runai.resources import api_for, credentials_changed, observed
 from stacks.runai import Sso, SsoType
 
 
@@ -49,6 +49,10 @@ def _returned(current: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _provider_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    return olds.get("spec") != news["spec"] or olds.get("clientSecret") != news.get("clientSecret")
+
+
 class IdentityProviderProvider(dynamic.ResourceProvider):
     """Run:ai never returns the discovery or metadata URL, nor the client
     secret: those keep the stack's values on refresh; the client id, scopes,
@@ -69,13 +73,14 @@ class IdentityProviderProvider(dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         old = olds.get("spec", {})
-        changed = old != news["spec"] or olds.get("clientSecret") != news.get("clientSecret")
         replaces = ["spec.type"] if old.get("type") != news["spec"]["type"] else []
+        changed = _provider_changed(olds, news) or credentials_changed(olds, news)
         return dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
 
-    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         api = api_for(news["connection"])
-        api.update("idps", id_, _body(news))
+        if _provider_changed(olds, news):
+            api.update("idps", id_, _body(news))
         return dynamic.UpdateResult(outs={**news, **_returned(api.get("idps", id_) or {})})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:

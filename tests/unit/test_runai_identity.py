@@ -14,6 +14,7 @@ import pytest
 
 from components.runai.api import AdminCredentials, Credentials, RunaiApi, RunaiApiError
 from components.runai.identity import AdminPasswordProvider, ApplicationProvider
+from components.runai.resources import RunaiObjectProvider
 from stacks.load import StackConfigError, check_secrets, parse_stack
 from tests.support.fake_runai import FakeRunai, fake_runai
 from tests.unit.test_runai_install import SECRETS, install_settings
@@ -159,3 +160,27 @@ def test_the_application_needs_the_administrators_current_password(server: tuple
     with pytest.raises(RunaiApiError, match=r"refuses runaiAdminPassword for test@run\.ai") as refused:
         ApplicationProvider().create(props)
     assert "Abcd!234" not in str(refused.value)
+
+
+def test_new_credentials_are_stored_without_touching_the_objects(server: tuple[str, FakeRunai]) -> None:
+    # read and delete see only what the state holds: an application made
+    # again (or a rotated secret) must reach every object's stored connection.
+    url, fake = server
+    old = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+    new = json.dumps({"url": url, "client_id": "runai-cluster-stack", "client_secret": "made-again-5e6f"})
+    rule = {"subjectType": "group", "subjectId": "ops", "roleName": "Viewer", "scopeType": "tenant", "scopeId": "1001"}
+    provider = RunaiObjectProvider()
+    created = provider.create({"kind": "accessrules", "spec": rule, "connection": old})
+    news = {"kind": "accessrules", "spec": rule, "connection": new}
+    diff = provider.diff(created.id, created.outs, news)
+    assert diff.changes and not diff.replaces  # stored in place, not a new rule
+    before = len(fake.requests)
+    assert provider.update(created.id, created.outs, news).outs["connection"] == new
+    assert len(fake.requests) == before  # no call: access rules have no update
+
+    application = ApplicationProvider()
+    made = application.create(app_props(url, fake))
+    rotated = {**app_props(url, fake), "admin": json.dumps({"url": url, "username": fake.admin_email, "password": "x"})}
+    assert application.diff(made.id, made.outs, rotated).changes
+    updated = application.update(made.id, made.outs, rotated)
+    assert updated.outs["admin"] == rotated["admin"] and updated.outs["ruleId"] == made.outs["ruleId"]
