@@ -48,4 +48,7 @@ def build() -> Cluster:
     if organisation is not None and organisation.users:
         # Temporary passwords, each shown once by Run:ai; users change them at first sign-in.
         pulumi.export("runaiUserPasswords", {email: user.once for email, user in organisation.users.items()})
+    if organisation is not None and organisation.applications:
+        # Each application's secret, shown once by Run:ai (a new one: POST /api/v1/apps/<id>/secret).
+        pulumi.export("runaiApplicationSecrets", {app: made.once for app, made in organisation.applications.items()})
     return cluster

@@ -220,6 +220,13 @@ class StackConfig(Section):
             raise ValueError(
                 "org.localUsers: Run:ai local users; on the KAI path people come from scheduler.kai.oidc, remove them"
             )
+        if kai and self.org.applications:
+            raise ValueError("org.applications: Run:ai applications; the KAI path has none, remove them")
+        if self.org.applications and self.runai.url and self.runai.admin.application in self.org.applications:
+            raise ValueError(
+                f"org.applications: '{self.runai.admin.application}' is the stack's own application "
+                "(runai.admin.application); name yours differently"
+            )
         for d, department in enumerate(self.org.departments):
             where = f"org.departments[{d}]"
             _quotas_on_known_pools(where, department.quotas, pools, kai)

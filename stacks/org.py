@@ -107,21 +107,29 @@ class AccessRole(StrEnum):
     DEPARTMENT_ADMIN = "department-admin"  # researcher rights in every project of its department
 
 
+# Run:ai's application name pattern (2.20+).
+APPLICATION_NAME = r"^[a-z][-_a-z0-9]*[a-z0-9]$"
+
+
 class Access(Section):
-    """One user or group with one role, on the project or department it is listed under."""
+    """One user, group or (Run:ai) application with one role, on the project
+    or department it is listed under."""
 
     user: str | None = Field(None, min_length=1)
     group: str | None = Field(None, min_length=1)
+    application: str | None = Field(None, pattern=APPLICATION_NAME)
     role: AccessRole
 
     @model_validator(mode="after")
     def _one_subject(self) -> Access:
-        if (self.user is None) == (self.group is None):
-            raise ValueError("give exactly one of user or group")
+        if sum(subject is not None for subject in (self.user, self.group, self.application)) != 1:
+            raise ValueError("give exactly one of user, group or application")
         return self
 
     @property
     def subject(self) -> tuple[str, str]:
+        if self.application:
+            return ("App", self.application)
         return ("User", self.user) if self.user else ("Group", self.group or "")
 
 
@@ -204,6 +212,9 @@ class OrgConfig(Section):
     # Run:ai local users (emails), made with a temporary password (seed 002's
     # create_user flow); their access comes from the access lists.
     local_users: list[Annotated[str, AfterValidator(_email)]] = Field(default_factory=list)
+    # Run:ai applications for automation (a CI pipeline submitting jobs), each
+    # secret shown once and kept as a secret output; access lists grant them.
+    applications: list[Annotated[str, Field(pattern=APPLICATION_NAME)]] = Field(default_factory=list)
     compute_resources: list[ComputeResource] = Field(default_factory=list)
     workload_policies: list[WorkloadPolicy] = Field(default_factory=list)
     # For trusted, cooperative users: nothing is ever preempted. Means over-quota off
@@ -214,12 +225,30 @@ class OrgConfig(Section):
     def projects(self) -> list[tuple[Department, Project]]:
         return [(department, project) for department in self.departments for project in department.projects]
 
+    @property
+    def accesses(self) -> list[tuple[str, Access]]:
+        """Every access entry, with where it is listed."""
+        found = []
+        for d, department in enumerate(self.departments):
+            found += [(f"departments[{d}].access[{a}]", access) for a, access in enumerate(department.access)]
+            for p, project in enumerate(department.projects):
+                at = f"departments[{d}].projects[{p}].access"
+                found += [(f"{at}[{a}]", access) for a, access in enumerate(project.access)]
+        return found
+
     @model_validator(mode="after")
     def _unique_and_fitting(self) -> OrgConfig:
         _unique("departments[].name", [d.name for d in self.departments])
         _unique("departments[].projects[].name", [p.name for _, p in self.projects])
         _unique("departments[].projects[].namespace", [p.namespace_name for _, p in self.projects])
         _unique("localUsers", self.local_users)
+        _unique("applications", self.applications)
+        for where, access in self.accesses:
+            if access.application and access.application not in self.applications:
+                raise ValueError(
+                    f"{where}.application: '{access.application}' is not in org.applications (Run:ai path); "
+                    "add it there"
+                )
         _unique("computeResources[].name", [c.name for c in self.compute_resources])
         _unique(
             "workloadPolicies[] (workload and scope)",

@@ -98,6 +98,12 @@ class RunaiOrganisation(Component):
             )
             for email in config.org.local_users
         }
+        self.applications = {
+            app: RunaiObject(
+                f"{name}-application-{app}", kind="apps", spec={"name": app}, connection=connection, opts=self.child()
+            )
+            for app in config.org.applications
+        }
         summary: list[dict[str, Any]] = []
         self.departments: dict[str, RunaiObject] = {}
         self.projects: dict[str, RunaiObject] = {}
@@ -210,7 +216,7 @@ class RunaiOrganisation(Component):
                 f"{prefix}-{grant}",
                 kind="accessrules",
                 spec={
-                    "subjectType": kind.lower(),  # user or group
+                    "subjectType": kind.lower(),  # user, group or app
                     "subjectId": subject,
                     "roleName": RUNAI_ROLES[access.role],
                     "scopeType": scope,
@@ -218,7 +224,7 @@ class RunaiOrganisation(Component):
                     "clusterId": self._cluster_id,
                 },
                 connection=connection,
-                opts=self.child(depends_on=list(self.users.values())),
+                opts=self.child(depends_on=[*self.users.values(), *self.applications.values()]),
             )
 
     def _unit_spec(

@@ -83,7 +83,7 @@ def request_body(api: RunaiApi, kind: str, spec: dict[str, Any]) -> dict[str, An
 def immutable(kind: str, key: str) -> bool:
     """Whether a change to `key` needs a new object: access rules and
     registry credentials have no update; an asset's meta holds its scope."""
-    if kind in ("accessrules", "dockerregistry", "users"):
+    if kind in ("accessrules", "dockerregistry", "users", "apps"):
         return True
     return key in IMMUTABLE or (kind in ASSETS and key == "meta")
 
@@ -101,8 +101,9 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         kind = props["kind"]
         created = api.create(kind, request_body(api, kind, props["spec"]))
         # What the control plane shows only once (a new user's temporary
-        # password); empty when the object already existed.
-        once = created.get("tempPassword") or ""
+        # password, a new application's secret); empty when the object
+        # already existed.
+        once = created.get("tempPassword") or created.get("secret") or ""
         outs = {**props, "status": created.get("status") or {}, "once": once}
         return dynamic.CreateResult(id_=KINDS[kind].id_of(created), outs=outs)
 

@@ -1,7 +1,8 @@
 """The Run:ai path on the real engine against the local fake control plane:
 `up` replaces the first administrator's printed password with the stack's,
 makes the stack's own application (System administrator on the tenant, its
-secret out of the state) and, as that application, creates the pools, departments, projects, access rules, compute
+secret out of the state) and, as that application, creates the pools, a CI
+pipeline's application (its secret a secret output), departments, projects, access rules, compute
 resources, workload policies, registry credentials (whose password stays
 out of the state), a local user (her temporary password a secret output) and
 the share's data source; a quota changed in the UI
@@ -10,6 +11,7 @@ stack's value back; `destroy` removes them."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -40,8 +42,12 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
             "clusterId": CLUSTER_ID,
             "registries": [{"name": "lab", "url": "registry.lab.example", "user": "puller"}],
         }
+        org = copy.deepcopy(settings[f"{PROJECT}:org"])
+        # A CI pipeline's application, submitting to speech.
+        org["departments"][0]["projects"][1]["access"].append({"application": "ci-pipeline", "role": "researcher"})
         settings[f"{PROJECT}:org"] = {
-            **settings[f"{PROJECT}:org"],
+            **org,
+            "applications": ["ci-pipeline"],
             "computeResources": [{"name": f"gpu-{n}", "gpus": n} for n in range(3)],
             # seed 002's create_user flow: a local user, then the access rule naming her.
             "localUsers": ["alice@example.com"],
@@ -56,8 +62,9 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         init_stack(work, STACK, env, {"runaiAdminPassword": ADMIN_PASSWORD, "runaiRegistryPassword-lab": PASSWORD})
         checked(["up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)], work, env)
         assert fake.admin_password == ADMIN_PASSWORD
-        [app] = fake.store["apps"].values()
-        assert app["name"] == "runai-cluster-stack"
+        apps = {a["name"]: a for a in fake.store["apps"].values()}
+        assert set(apps) == {"runai-cluster-stack", "ci-pipeline"}
+        app, pipeline = apps["runai-cluster-stack"], apps["ci-pipeline"]
         assert {p["name"] for p in fake.store["nodepools"].values()} == {"lab"}
         assert {d["name"] for d in fake.store["departments"].values()} == {"research"}
         assert {p["name"]: p["status"]["namespace"] for p in fake.store["projects"].values()} == {
@@ -72,6 +79,7 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
             ("research", "research-leads", "Department administrator"),
             ("vision", "alice@example.com", "L1 researcher"),
             ("speech", "bob@example.com", "Viewer"),
+            ("speech", "ci-pipeline", "L1 researcher"),
         }
         assert sorted(c["meta"]["name"] for c in fake.store["compute"].values()) == ["gpu-0", "gpu-1", "gpu-2"]
         assert fake.store["policies"]["trainings/tenant/"]["policy"]["defaults"] == {"backoffLimit": 0}
@@ -82,12 +90,14 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         assert registry["spec"]["password"] == PASSWORD
         backend = Path(os.environ["PULUMI_BACKEND_URL"].removeprefix("file://"))
         state = "".join(f.read_text(errors="ignore") for f in backend.rglob("*.json"))
-        assert PASSWORD not in state and ADMIN_PASSWORD not in state and app["secret"] not in state
+        assert PASSWORD not in state and ADMIN_PASSWORD not in state
+        assert app["secret"] not in state and pipeline["secret"] not in state
         [alice] = fake.store["users"].values()
         assert alice["username"] == "alice@example.com" and alice["tempPassword"] not in state
         outputs = json.loads(checked(["stack", "output", "--json", "--show-secrets", "--stack", STACK], work, env))
         assert outputs["runaiUserPasswords"] == {"alice@example.com": alice["tempPassword"]}
         assert outputs["runaiApplication"] == "runai-cluster-stack"
+        assert outputs["runaiApplicationSecrets"] == {"ci-pipeline": pipeline["secret"]}
         [source] = fake.store["nfs"].values()
         assert source["meta"]["name"] == "datasets" and source["spec"]["path"] == "/exports/research"
 

@@ -96,7 +96,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "user and group at once",
         lambda org: vision(org)["access"].append({"user": "eve", "group": "g", "role": "viewer"}),
-        "give exactly one of user or group",
+        "give exactly one of user, group or application",
     ),
     (
         "over-quota with no preemption",

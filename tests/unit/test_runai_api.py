@@ -241,3 +241,20 @@ def test_workloads_settings_through_the_provider(server: tuple[str, FakeRunai]) 
     assert fake.workload_settings["enablePolicies"] is True  # left as it is
     with pytest.raises(RunaiApiError, match="400"):
         api(url, fake).set_workload_setting("noSuchSetting", True)
+
+
+def test_applications_through_the_provider(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+    provider = RunaiObjectProvider()
+    props = {"kind": "apps", "spec": {"name": "ci-pipeline"}, "connection": connection}
+    created = provider.create(props)
+    assert created.outs["once"] == fake.store["apps"][created.id]["secret"]  # shown only now
+    assert RunaiApi(Credentials(url, "ci-pipeline", created.outs["once"])).list("departments") == []
+    assert not provider.diff(created.id, provider.read(created.id, created.outs).outs, props).changes
+    renamed = {**props, "spec": {"name": "ci-other"}}
+    assert provider.diff(created.id, created.outs, renamed).replaces == ["spec.name"]
+    with pytest.raises(RunaiApiError, match="400"):
+        provider.create({**props, "spec": {"name": "CI"}})
+    provider.delete(created.id, created.outs)
+    assert fake.store["apps"] == {}

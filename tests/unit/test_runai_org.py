@@ -315,3 +315,55 @@ def test_workload_settings_before_the_policies() -> None:
     settings["runai"]["workloadSettings"] = {"enableEverything": True}
     with pytest.raises(StackConfigError, match="workloadSettings"):
         parse_stack(settings)
+
+
+def test_applications_made_before_the_rules_that_grant_them() -> None:
+    settings = runai_settings()
+    settings["org"]["applications"] = ["ci-pipeline"]
+    detection = settings["org"]["departments"][0]["projects"][0]
+    detection["access"].append({"application": "ci-pipeline", "role": "researcher"})
+    recorded, _ = run_program(settings, secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
+    app = objects(recorded, "apps")["ci-pipeline"]
+    assert "once" in app.secret_outputs  # its secret, shown by Run:ai only at creation
+    [rule] = [
+        r
+        for r in recorded.of_type("pulumi-python:dynamic:Resource")
+        if r.inputs.get("kind") == "accessrules" and r.inputs["spec"]["subjectType"] == "app"
+    ]
+    assert rule.inputs["spec"]["subjectId"] == "ci-pipeline" and rule.inputs["spec"]["roleName"] == "L1 researcher"
+    assert app.urn in rule.dependencies
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda org: org["departments"][0]["access"].append({"application": "ci", "role": "viewer"}),
+            r"departments\[0\]\.access\[1\]\.application: 'ci' is not in org\.applications",
+        ),
+        (lambda org: org.update(applications=["ci", "ci"]), r"applications: ci used more than once"),
+        (lambda org: org.update(applications=["CI"]), r"org\.applications\[0\]: String should match pattern"),
+        (
+            lambda org: org["departments"][0]["access"].append(
+                {"user": "a@example.com", "application": "ci", "role": "viewer"}
+            ),
+            "give exactly one of user, group or application",
+        ),
+        (
+            lambda org: org.update(applications=["runai-cluster-stack"]),
+            r"'runai-cluster-stack' is the stack's own application",
+        ),
+    ],
+)
+def test_applications_refused(change: Any, message: str) -> None:
+    settings = runai_settings()
+    change(settings["org"])
+    with pytest.raises(StackConfigError, match=message):
+        parse_stack(settings)
+
+
+def test_applications_are_refused_on_the_kai_path() -> None:
+    settings = kai_settings()
+    settings["org"]["applications"] = ["ci"]
+    with pytest.raises(StackConfigError, match=r"org\.applications: Run:ai applications; the KAI path has none"):
+        parse_stack(settings)
