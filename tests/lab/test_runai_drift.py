@@ -60,7 +60,7 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         work = stack_workdir(lab, state, settings)
         env = engine_env()
         init_stack(work, STACK, env, {"runaiAdminPassword": ADMIN_PASSWORD, "runaiRegistryPassword-lab": PASSWORD})
-        checked(["up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)], work, env)
+        log = checked(["up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)], work, env)
         assert fake.admin_password == ADMIN_PASSWORD
         apps = {a["name"]: a for a in fake.store["apps"].values()}
         assert set(apps) == {"runai-cluster-stack", "ci-pipeline"}
@@ -92,6 +92,7 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         state = "".join(f.read_text(errors="ignore") for f in backend.rglob("*.json"))
         assert PASSWORD not in state and ADMIN_PASSWORD not in state
         assert app["secret"] not in state and pipeline["secret"] not in state
+        assert not [s for s in (ADMIN_PASSWORD, PASSWORD, app["secret"], pipeline["secret"]) if s in log]
         [alice] = fake.store["users"].values()
         assert alice["username"] == "alice@example.com" and alice["tempPassword"] not in state
         outputs = json.loads(checked(["stack", "output", "--json", "--show-secrets", "--stack", STACK], work, env))
