@@ -1,10 +1,10 @@
 """Who the stack is on the Run:ai control plane. A fresh control plane has
 one account, its first administrator, with a password every install guide
-prints. The stack signs in as that administrator twice only: to replace the
-printed password with the stack's (runaiAdminPassword), and to make the
-application the stack signs in as from then on, granted System administrator
-where the administrator holds it. The application's secret is shown once,
-at creation, and kept as a Pulumi secret."""
+prints. The stack signs in as that administrator only to replace the
+printed password with the stack's (runaiAdminPassword) and to make (and look
+after) the application the stack signs in as for everything else, granted
+System administrator where the administrator holds it. The application's
+secret is shown once, at creation, and kept as a Pulumi secret."""
 
 from __future__ import annotations
 
