@@ -796,6 +796,11 @@ class _Server(ThreadingHTTPServer):
     fake: FakeRunai
 
 
+def connection_to(url: str, fake: FakeRunai) -> str:
+    """What our providers are given to reach the fake control plane."""
+    return json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+
+
 @contextmanager
 def fake_runai(fake: FakeRunai | None = None) -> Iterator[tuple[str, FakeRunai]]:
     """Serve on 127.0.0.1 (a free port); yields (base URL, state)."""

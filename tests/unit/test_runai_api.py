@@ -4,7 +4,6 @@ creates, and errors that keep the secret out."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from components.runai.api import Credentials, RunaiApi, RunaiApiError
 from components.runai.resources import RunaiObjectProvider, WorkloadSettingProvider
-from tests.support.fake_runai import CLUSTER_ID, FakeRunai, fake_runai
+from tests.support.fake_runai import CLUSTER_ID, FakeRunai, connection_to, fake_runai
 
 
 @pytest.fixture
@@ -205,7 +204,7 @@ def test_registry_credentials_are_write_only(server: tuple[str, FakeRunai]) -> N
 
 def test_local_users_through_the_provider(server: tuple[str, FakeRunai]) -> None:
     url, fake = server
-    connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+    connection = connection_to(url, fake)
     provider = RunaiObjectProvider()
     props = {"kind": "users", "spec": {"email": "ada@example.com"}, "connection": connection}
     created = provider.create(props)
@@ -226,7 +225,7 @@ def test_local_users_through_the_provider(server: tuple[str, FakeRunai]) -> None
 
 def test_workloads_settings_through_the_provider(server: tuple[str, FakeRunai]) -> None:
     url, fake = server
-    connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+    connection = connection_to(url, fake)
     provider = WorkloadSettingProvider()
     props = {"key": "enablePolicies", "enabled": True, "connection": connection}
     provider.create(props)
@@ -245,7 +244,7 @@ def test_workloads_settings_through_the_provider(server: tuple[str, FakeRunai]) 
 
 def test_applications_through_the_provider(server: tuple[str, FakeRunai]) -> None:
     url, fake = server
-    connection = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+    connection = connection_to(url, fake)
     provider = RunaiObjectProvider()
     props = {"kind": "apps", "spec": {"name": "ci-pipeline"}, "connection": connection}
     created = provider.create(props)

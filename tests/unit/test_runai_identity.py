@@ -16,7 +16,7 @@ from components.runai.api import AdminCredentials, Credentials, RunaiApi, RunaiA
 from components.runai.identity import AdminPasswordProvider, ApplicationProvider
 from components.runai.resources import RunaiObjectProvider
 from stacks.load import StackConfigError, check_secrets, parse_stack
-from tests.support.fake_runai import FakeRunai, fake_runai
+from tests.support.fake_runai import FakeRunai, connection_to, fake_runai
 from tests.unit.test_runai_install import SECRETS, install_settings
 from tests.unit.test_runai_org import runai_settings
 from tools.mocked_program import run_program
@@ -166,7 +166,7 @@ def test_new_credentials_are_stored_without_touching_the_objects(server: tuple[s
     # read and delete see only what the state holds: an application made
     # again (or a rotated secret) must reach every object's stored connection.
     url, fake = server
-    old = json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
+    old = connection_to(url, fake)
     new = json.dumps({"url": url, "client_id": "runai-cluster-stack", "client_secret": "made-again-5e6f"})
     rule = {"subjectType": "group", "subjectId": "ops", "roleName": "Viewer", "scopeType": "tenant", "scopeId": "1001"}
     provider = RunaiObjectProvider()

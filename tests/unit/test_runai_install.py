@@ -15,7 +15,7 @@ import yaml
 from components.runai.registration import ClusterRegistrationProvider
 from components.runai.researcher import researcher_kubeconfig
 from stacks.load import StackConfigError, check_secrets, parse_stack
-from tests.support.fake_runai import CLUSTER_ID, FakeRunai, fake_runai
+from tests.support.fake_runai import CLUSTER_ID, connection_to, fake_runai
 from tests.unit.test_runai_org import CLIENT_SECRET, objects, runai_settings
 from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, run_program, stack_settings
 
@@ -223,11 +223,6 @@ def test_researcher_authentication_refused(change: dict[str, Any], message: str)
     with pytest.raises(StackConfigError) as error:
         parse_stack(settings)
     assert message in str(error.value)
-
-
-def connection_to(url: str, fake: FakeRunai) -> str:
-    """What our providers are given to reach the fake control plane."""
-    return json.dumps({"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret})
 
 
 def props(connection: str, name: str = "lab-b") -> dict[str, Any]:

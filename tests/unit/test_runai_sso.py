@@ -14,7 +14,7 @@ import pytest
 from components.runai.sso import IdentityProviderProvider, idp_spec
 from stacks.load import StackConfigError, check_secrets, parse_stack
 from stacks.runai import Sso
-from tests.support.fake_runai import FakeRunai, fake_runai
+from tests.support.fake_runai import FakeRunai, connection_to, fake_runai
 from tests.unit.test_runai_org import CLIENT_SECRET, runai_settings
 from tools.mocked_program import SSH_KEY, run_program
 
@@ -34,8 +34,8 @@ def server() -> Iterator[tuple[str, FakeRunai]]:
 
 
 def props(url: str, fake: FakeRunai, sso: dict[str, Any], secret: str = IDP_SECRET) -> dict[str, Any]:
-    connection = {"url": url, "client_id": fake.client_id, "client_secret": fake.client_secret, "ca_file": None}
-    return {"spec": idp_spec(Sso.model_validate(sso)), "clientSecret": secret, "connection": json.dumps(connection)}
+    connection = connection_to(url, fake)
+    return {"spec": idp_spec(Sso.model_validate(sso)), "clientSecret": secret, "connection": connection}
 
 
 def test_an_oidc_provider_added_read_back_and_put_right(server: tuple[str, FakeRunai]) -> None:
