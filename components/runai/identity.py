@@ -20,9 +20,8 @@ from components.runai.resources import credentials_changed, runai_connection
 from stacks.runai import RunaiConfig
 
 
-def _signed_in(props: dict[str, Any], password: str) -> RunaiApi | None:
-    """The administrator's session with this password; None when refused."""
-    credentials = AdminCredentials(props["url"], props["username"], password, props.get("caFile"))
+def _signed_in(credentials: AdminCredentials) -> RunaiApi | None:
+    """The administrator's session; None when the password is refused."""
     try:
         return RunaiApi(credentials)
     except RunaiApiError as error:
@@ -31,18 +30,22 @@ def _signed_in(props: dict[str, Any], password: str) -> RunaiApi | None:
         raise
 
 
+def _with_password(props: dict[str, Any], password: str) -> AdminCredentials:
+    return AdminCredentials(props["url"], props["username"], password, props.get("caFile"))
+
+
 def set_password(props: dict[str, Any], known: list[str]) -> None:
     """Make the stack's password the administrator's, signing in with the
     first of `known` (the stack's own, a previous one, the initial one) that
     the control plane accepts."""
     wanted = props["password"]
     for candidate in dict.fromkeys([wanted, *known]):
-        api = _signed_in(props, candidate)
+        api = _signed_in(_with_password(props, candidate))
         if api is None:
             continue
         if candidate != wanted:
             api.change_my_password(candidate, wanted)
-            if _signed_in(props, wanted) is None:
+            if _signed_in(_with_password(props, wanted)) is None:
                 raise RunaiApiError(f"{props['username']}: the new password was not accepted after the change")
         return
     raise RunaiApiError(
@@ -92,10 +95,7 @@ class AdminPassword(dynamic.Resource):
 
 def _admin(props: dict[str, Any]) -> RunaiApi:
     credentials = AdminCredentials(**json.loads(props["admin"]))
-    api = _signed_in(
-        {"url": credentials.url, "username": credentials.username, "caFile": credentials.ca_file},
-        credentials.password,
-    )
+    api = _signed_in(credentials)
     if api is None:
         raise RunaiApiError(
             f"runai.admin: the control plane refuses runaiAdminPassword for {credentials.username} (changed in "
