@@ -39,14 +39,14 @@ def _body(props: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "oidcData": {**spec["oidcData"], "clientSecret": props["clientSecret"]}}
 
 
+# What the identity provider needs back from Run:ai (outputs of the resource).
+RETURNED = ("redirectUri", "entityId", "serviceProviderMetadataUrl")
+
+
 def _returned(current: dict[str, Any]) -> dict[str, Any]:
-    """What the provider needs back from Run:ai."""
-    saml = current.get("samlData") or {}
-    return {
-        "redirectUri": current.get("redirectUri") or "",
-        "entityId": saml.get("entityId") or "",
-        "serviceProviderMetadataUrl": saml.get("serviceProviderMetadataUrl") or "",
-    }
+    """RETURNED, from Run:ai's answer (the SAML ones under samlData)."""
+    found = {**(current.get("samlData") or {}), "redirectUri": current.get("redirectUri")}
+    return {key: found.get(key) or "" for key in RETURNED}
 
 
 def _provider_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
@@ -105,18 +105,12 @@ class IdentityProvider(dynamic.Resource):
             "spec": idp_spec(sso),
             "clientSecret": pulumi.Output.secret(client_secret) if client_secret is not None else "",
             "connection": pulumi.Output.secret(connection),
-            "redirectUri": None,
-            "entityId": None,
-            "serviceProviderMetadataUrl": None,
+            **dict.fromkeys(RETURNED),
         }
         super().__init__(IdentityProviderProvider(), name, props, secret_outputs(opts, "connection", "clientSecret"))
 
     def for_the_provider(self) -> pulumi.Output[dict[str, str]]:
         """The `runaiSso` stack output: what to set on the identity provider's side."""
         return pulumi.Output.all(self.redirectUri, self.entityId, self.serviceProviderMetadataUrl).apply(
-            lambda values: {
-                key: value
-                for key, value in zip(("redirectUri", "entityId", "serviceProviderMetadataUrl"), values, strict=True)
-                if value
-            }
+            lambda values: {key: value for key, value in zip(RETURNED, values, strict=True) if value}
         )
