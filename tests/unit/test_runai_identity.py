@@ -147,10 +147,15 @@ def test_who_the_stack_is_must_be_clear() -> None:
     with pytest.raises(StackConfigError, match=r"runai\.url: say who the stack is on the control plane"):
         check_secrets(config, {"sshPrivateKey"}, {"sshPrivateKey"})
     check_secrets(config, present, present)
-    bad = runai_settings()
-    bad["runai"]["admin"] = {"application": "Stack_App"}
-    with pytest.raises(StackConfigError, match=r"runai\.admin\.application"):
-        parse_stack(bad)
+    for admin, key in (
+        ({"application": "Stack_App"}, "application"),
+        ({"email": "not-an-email"}, "email"),
+        ({"initialPassword": ""}, "initialPassword"),
+    ):
+        bad = runai_settings()
+        bad["runai"]["admin"] = admin
+        with pytest.raises(StackConfigError, match=rf"runai\.admin\.{key}"):
+            parse_stack(bad)
 
 
 def test_the_application_needs_the_administrators_current_password(server: tuple[str, FakeRunai]) -> None:

@@ -103,6 +103,14 @@ def test_sso_settings_refused() -> None:
         parse_stack(sso_settings(discoveryUrl=None))
     with pytest.raises(StackConfigError, match=r"runai\.sso\.scopes"):
         parse_stack(sso_settings(scopes=["openid email"]))
+    with pytest.raises(StackConfigError, match=r"runai\.sso: saml needs metadataUrl"):
+        parse_stack(sso_settings(type="saml"))
+    with pytest.raises(StackConfigError, match=r"runai\.sso\.mandatoryClaim\.values"):
+        parse_stack(sso_settings(mandatoryClaim={"claim": "team", "values": ["a b"]}))
+    no_url = sso_settings()
+    del no_url["runai"]["url"], no_url["runai"]["clientId"], no_url["runai"]["clusterId"]
+    with pytest.raises(StackConfigError, match=r"runai: sso: needs url"):
+        parse_stack(no_url)
     config = parse_stack(sso_settings())
     present = {"sshPrivateKey", "runaiClientSecret"}
     with pytest.raises(StackConfigError, match=r"runaiSsoClientSecret: required with runai\.sso"):
