@@ -30,6 +30,10 @@ from stacks.validation import ValidationConfig
 MIG_CAPABLE = ("A30", "A100", "A800", "H100", "H800", "H200", "H20", "B100", "B200", "GB200")
 
 
+# Addresses MetalLB hands out from its pools (the others must stay outside them).
+SERVICE_ADDRESS_KEYS = ("addons.ingress.address", "addons.knative.address")
+
+
 class ConfigWarning(UserWarning):
     """A setting that works but is unwise (raised as an error in prod)."""
 
@@ -158,16 +162,6 @@ class StackConfig(Section):
         addons = self.addons
         metallb = addons.metallb
         if metallb.enabled:
-            for index, node in enumerate(self.nodes):
-                try:
-                    pool = metallb.overlapping(ipaddress.IPv4Address(node.address))
-                except ValueError:
-                    continue  # a hostname
-                if pool:
-                    raise ValueError(
-                        f"addons.metallb.pools.{pool}: holds nodes[{index}].address {node.address}; "
-                        "keep service addresses apart from the machines'"
-                    )
             for pool in metallb.pools:
                 for first, last in pool.ranges():
                     for key, network in (
@@ -346,6 +340,41 @@ class StackConfig(Section):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _addresses_apart(self) -> StackConfig:
+        """Each machine, endpoint and fixed service address is its own: a
+        collision would send one's traffic to another (a VIP announced over
+        a node, a MetalLB pool handing out the bastion's address)."""
+        seen: dict[str, str] = {}
+        for key, address in self.named_addresses():
+            if address.lower() in seen:
+                raise ValueError(f"{key}: {address} is also {seen[address.lower()]}; give each its own address")
+            seen[address.lower()] = key
+            if key in SERVICE_ADDRESS_KEYS or not self.addons.metallb.enabled:
+                continue
+            try:
+                pool = self.addons.metallb.overlapping(ipaddress.IPv4Address(address))
+            except ValueError:
+                continue  # a hostname
+            if pool:
+                raise ValueError(
+                    f"addons.metallb.pools.{pool}: holds {key} {address}; keep service addresses apart from "
+                    "the machines' and the endpoints'"
+                )
+        return self
+
+    def named_addresses(self) -> list[tuple[str, str]]:
+        """(key, address) of every single address the stack names."""
+        named = [(f"nodes[{index}].address", node.address) for index, node in enumerate(self.nodes)]
+        if self.cluster.api_endpoint:
+            named.append(("cluster.apiEndpoint.host", self.cluster.api_endpoint.host))
+        if self.ssh.bastion:
+            named.append(("ssh.bastion.host", self.ssh.bastion.host))
+        for key, layer in zip(SERVICE_ADDRESS_KEYS, (self.addons.ingress, self.addons.knative), strict=True):
+            if layer.enabled and layer.address is not None:
+                named.append((key, str(layer.address)))
+        return named
+
 
 def _no_duplicates(key: str, values: list[str]) -> None:
     twice = sorted(v for v, count in Counter(values).items() if count > 1)
@@ -367,14 +396,14 @@ def _quotas_on_known_pools(where: str, quotas: dict[str, PoolQuota], pools: dict
 
 def _addresses_outside_cluster_ranges(config: StackConfig) -> None:
     ranges = {"podCidr": config.cluster.pod_cidr, "serviceCidr": config.cluster.service_cidr}
-    for index, node in enumerate(config.nodes):
+    for name, text in config.named_addresses():
         try:
-            address = ipaddress.ip_address(node.address)
+            address = ipaddress.ip_address(text)
         except ValueError:
             continue  # a hostname; resolved on the machine
         for key, network in ranges.items():
             if address in network:
-                raise ValueError(f"nodes[{index}].address: {address} lies inside cluster.{key} {network}")
+                raise ValueError(f"{name}: {address} lies inside cluster.{key} {network}")
 
 
 __all__ = ["ConfigWarning", "Role", "StackConfig"]

@@ -4,11 +4,12 @@ keeps the organisation (node pools, departments, projects)."""
 from __future__ import annotations
 
 import functools
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from stacks.base import Chart, Section, check_host
 
@@ -149,7 +150,7 @@ class RunaiConfig(Section):
 
     version: str = Field("2.20", pattern=r"^2\.\d+$", description="Run:ai minor version, e.g. 2.20")
     # The control plane's URL; with it the organisation is kept in Run:ai.
-    url: str | None = Field(None, pattern=r"^https?://[^/]+$")
+    url: str | None = None
     # An application made by hand for the stack to act as (its secret
     # runaiClientSecret); without it the stack makes its own (admin below).
     client_id: str | None = None
@@ -168,6 +169,14 @@ class RunaiConfig(Section):
     researcher_authentication: bool = False
     sso: Sso | None = None
     realm: str = Field("runai", pattern=r"^[-a-zA-Z0-9_]+$")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        # Its API carries the administrator's password and the applications' secrets.
+        if value is not None and not re.fullmatch(r"https://[^/\s]+", value):
+            raise ValueError(f"{value!r}: write the control plane's address as https://<host> (TLS, no path)")
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> RunaiConfig:
