@@ -119,8 +119,14 @@ def over_quota_off(found: list[Queue], no_preemption: bool) -> list[str]:
         f"quota {show(quota)}, overQuotaWeight {weight:g}): set overQuota: false on it"
         for q in found
         for key, (quota, limit, weight) in q.resources.items()
-        if limit != quota or weight != 0
+        if (limit != quota or weight != 0) and not unmanaged(key, quota, weight)
     ]
+
+
+def unmanaged(key: str, quota: float, weight: float) -> bool:
+    """CPU or memory without a quota on an over-quota-off queue: the stack
+    leaves it uncapped (a limit of 0 would refuse every pod asking for it)."""
+    return key != "gpu" and quota == 0 and weight == 0
 
 
 def pools_have_nodes(found: list[Queue], pool_gpus: Mapping[str, int], unpooled: list[str]) -> list[str]:

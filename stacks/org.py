@@ -76,11 +76,14 @@ class PoolQuota(Section):
         """Quota, limit and over-quota weight per resource as both schedulers
         take them: GPUs, CPU millicores, memory in MB (10^6 bytes), -1 for
         unlimited, every field explicit. Over-quota off means a hard limit at
-        the quota and no share of idle capacity."""
+        the quota and no share of idle capacity; CPU or memory without a quota
+        keeps its own limit (the scheduler reads a limit of 0 as none at all,
+        so pods asking for any CPU would never run)."""
         amounts = {}
         for field, key, scale in (("gpu", "gpu", 1), ("cpu", "cpu", 1000), ("memory_gb", "memory", 1000)):
             guaranteed = as_number(getattr(self, field))
-            limit = as_number(getattr(self, f"{field}_limit")) if over_quota else guaranteed
+            capped = not over_quota and (key == "gpu" or guaranteed != 0)
+            limit = guaranteed if capped else as_number(getattr(self, f"{field}_limit"))
             amounts[key] = {
                 "quota": guaranteed if guaranteed < 0 else guaranteed * scale,
                 "limit": limit if limit < 0 else limit * scale,

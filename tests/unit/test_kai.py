@@ -81,6 +81,8 @@ def test_quotas_in_kai_units_with_every_field_explicit(kai: Recorded) -> None:
     }
     # Over-quota off: capped at the quota, no share of idle capacity.
     assert found["segmentation"].inputs["spec"]["resources"]["gpu"] == {"quota": 4, "limit": 4, "overQuotaWeight": 0}
+    # Without a CPU or memory quota those stay uncapped (a limit of 0 refuses every pod asking for any).
+    assert found["segmentation"].inputs["spec"]["resources"]["cpu"] == {"quota": 0, "limit": -1, "overQuotaWeight": 0}
     # "unlimited" is KAI's -1; a project inherits its department's over-quota stance.
     assert found["language"].inputs["spec"]["resources"]["gpu"] == {"quota": -1, "limit": -1, "overQuotaWeight": 0}
     assert found["llm"].inputs["spec"]["resources"]["gpu"] == {"quota": 0, "limit": 0, "overQuotaWeight": 0}
