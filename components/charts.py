@@ -9,11 +9,14 @@ import pulumi_kubernetes as k8s
 
 from stacks.base import Chart
 
+# A chart repository's user and (secret) password.
+RepositoryLogin = tuple[str, pulumi.Output[str]]
 
-def chart_args(chart: Chart) -> dict[str, Any]:
+
+def chart_args(chart: Chart, login: RepositoryLogin | None = None) -> dict[str, Any]:
     """A Release's chart, version and repository: OCI references are whole,
     a local directory holds `<name>-<version>.tgz`, classic repositories go in
-    repository_opts."""
+    repository_opts (with `login` for one that needs it)."""
     if chart.local:
         return {"chart": f"{chart.repository.rstrip('/')}/{chart.name}-{chart.version}.tgz"}
     if chart.repository.startswith("oci://"):
@@ -21,7 +24,9 @@ def chart_args(chart: Chart) -> dict[str, Any]:
     return {
         "chart": chart.name,
         "version": chart.version,
-        "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+        "repository_opts": k8s.helm.v3.RepositoryOptsArgs(
+            repo=chart.repository, **({"username": login[0], "password": login[1]} if login else {})
+        ),
     }
 
 
@@ -47,6 +52,7 @@ def release(
     timeout: int = 600,
     release_name: str | None = None,
     skip_await: bool = False,
+    login: RepositoryLogin | None = None,
 ) -> k8s.helm.v3.Release:
     """One chart installed in its own namespace, waiting until it is ready
     (unless `skip_await`)."""
@@ -58,6 +64,6 @@ def release(
         create_namespace=True,
         values=merged(values, overrides or {}),
         timeout=timeout,
-        **chart_args(chart),
+        **chart_args(chart, login),
         opts=opts,
     )

@@ -89,17 +89,19 @@ def format_errors(error: ValidationError) -> str:
 def parse_stack(raw: Mapping[str, Any]) -> StackConfig:
     """Validate plain settings; raise StackConfigError naming the keys."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ConfigWarning)
-            return StackConfig.model_validate(dict(raw))
-    except ConfigWarning as warning:
-        # Unwise but allowed outside prod: report, then validate without it.
-        pulumi.log.warn(str(warning))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConfigWarning)
-            return StackConfig.model_validate(dict(raw))
+        # One pass: every unwise-but-allowed setting is reported, and a bad
+        # one still fails with the keys named.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConfigWarning)
+            config = StackConfig.model_validate(dict(raw))
     except ValidationError as error:
         raise StackConfigError(format_errors(error)) from None
+    for warning in caught:
+        if issubclass(warning.category, ConfigWarning):
+            pulumi.log.warn(str(warning.message))
+        else:
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+    return config
 
 
 def _project_settings(project: str) -> tuple[dict[str, Any], set[str]]:
@@ -155,6 +157,11 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
     if control_plane.install and "runaiTlsKey" not in secret:
         problems.append(
             f"runaiTlsKey: required with runai.controlPlane.install; set it with `{SECRET_KEYS['runaiTlsKey']}`"
+        )
+    if config.runai.charts_need_token and "runaiRegistryToken" not in secret:
+        problems.append(
+            f"runaiRegistryToken: Run:ai {config.runai.version}'s charts come from NGC, which needs an API key; set "
+            f"it with `{SECRET_KEYS['runaiRegistryToken']}`, or point the charts at a mirror"
         )
     if control_plane.install and control_plane.external_postgres and "runaiPostgresPassword" not in secret:
         problems.append(

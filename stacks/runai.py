@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from stacks.base import Chart, Section, check_host
+from stacks.compat import accepted
 
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -37,23 +38,48 @@ class ExternalPostgres(Section):
     database: str = Field("backend", min_length=1)
 
 
+class ChartSource(StrEnum):
+    """Where Run:ai's charts and images come from: JFrog up to 2.24, NVIDIA's
+    NGC registry from 2.25 (JFrog is retired there)."""
+
+    JFROG = "jfrog"
+    NGC = "ngc"
+
+
+NGC_FROM_MINOR = 25
+NGC_CHARTS = "https://helm.ngc.nvidia.com/nvidia/runai"
+# Who pulls from each source: NGC takes any account's API key as this user.
+PULL = {
+    ChartSource.JFROG: ("https://runai.jfrog.io", "self-hosted-image-puller-prod"),
+    ChartSource.NGC: ("nvcr.io", "$oauthtoken"),
+}
+CHART_REPOSITORIES = {
+    ChartSource.JFROG: {
+        "control-plane": "https://runai.jfrog.io/artifactory/cp-charts-prod",
+        "runai-cluster": "https://runai.jfrog.io/artifactory/api/helm/run-ai-charts",
+    },
+    ChartSource.NGC: {"control-plane": NGC_CHARTS, "runai-cluster": NGC_CHARTS},
+}
+
+
 class ControlPlaneInstall(Section):
     """The self-hosted control plane (namespace runai-backend), installed by
     this stack on this cluster at runai.url's host. The certificate's key is
-    the runaiTlsKey secret; the token for Run:ai's registry the
-    runaiRegistryToken secret (leave it unset when the images are mirrored)."""
+    the runaiTlsKey secret; the token for Run:ai's registry (an NGC API key
+    from 2.25) the runaiRegistryToken secret (leave it unset when the charts
+    and images are mirrored)."""
 
     install: bool = False
-    chart: Chart = Chart(
-        repository="https://runai.jfrog.io/artifactory/cp-charts-prod", name="control-plane", version="2.20.0"
-    )
+    # Unset: Run:ai's chart at runai.version (JFrog up to 2.24, NGC from 2.25).
+    chart: Chart | None = None
     # PEM certificate (chain) for the domain.
     tls_certificate: str | None = None
     external_postgres: ExternalPostgres | None = None
     # The bundled database's volume (chart default when unset); Run:ai's
-    # control plane needs about 110 GB of volumes in all (seed 001).
+    # control plane needs about 110 GB of volumes in all.
     database_size_gb: int | None = Field(None, ge=10)
-    image_pull_user: str = "self-hosted-image-puller-prod"
+    # Unset: the source's own (JFrog's image puller, or NGC's $oauthtoken).
+    image_pull_user: str | None = None
     values: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -64,10 +90,9 @@ class ClusterInstall(Section):
     install: bool = False
     # The name the control plane shows; defaults to cluster.name.
     name: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    chart: Chart = Chart(
-        repository="https://runai.jfrog.io/artifactory/api/helm/run-ai-charts", name="runai-cluster", version="2.20.0"
-    )
-    # Merged into the RunaiConfig `runai` spec, e.g. seed 002's
+    # Unset: Run:ai's chart at runai.version (JFrog up to 2.24, NGC from 2.25).
+    chart: Chart | None = None
+    # Merged into the RunaiConfig `runai` spec, e.g.
     # {"workload-controller": {"externalAuthUrlEnabled": false}}.
     runai_config: dict[str, Any] = Field(default_factory=dict)
     values: dict[str, Any] = Field(default_factory=dict)
@@ -112,7 +137,7 @@ class MandatoryClaim(Section):
 
 
 class Sso(Section):
-    """Single sign-on (seed 000): OpenID Connect with the provider's discovery
+    """Single sign-on: OpenID Connect with the provider's discovery
     URL, client id and the runaiSsoClientSecret secret; or SAML by metadata
     URL. The redirect URI (and SAML entity ID) the provider needs back are
     the `runaiSso` stack output."""
@@ -148,7 +173,8 @@ class RunaiConfig(Section):
     with the runaiAdminPassword secret, or one made by hand (clientId, its
     secret runaiClientSecret)."""
 
-    version: str = Field("2.20", pattern=r"^2\.\d+$", description="Run:ai minor version, e.g. 2.20")
+    # The newest minor runapy (the API client, requirements.txt) covers.
+    version: str = Field("2.24", description="Run:ai minor version, e.g. 2.24")
     # The control plane's URL; with it the organisation is kept in Run:ai.
     url: str | None = None
     # An application made by hand for the stack to act as (its secret
@@ -164,7 +190,7 @@ class RunaiConfig(Section):
     cluster: ClusterInstall = ClusterInstall()
     # Researchers sign in through Run:ai's identity service: the API server
     # trusts its realm (flags below), and a kubeconfig template is exported.
-    # Tenant-wide workloads settings by key (seed 000: enablePolicies on).
+    # Tenant-wide workloads settings by key (e.g. enablePolicies on).
     workload_settings: dict[WorkloadSettingKey, bool] = Field(default_factory=dict)
     researcher_authentication: bool = False
     sso: Sso | None = None
@@ -176,6 +202,16 @@ class RunaiConfig(Section):
         # Its API carries the administrator's password and the applications' secrets.
         if value is not None and not re.fullmatch(r"https://[^/\s]+", value):
             raise ValueError(f"{value!r}: write the control plane's address as https://<host> (TLS, no path)")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _published(cls, value: str) -> str:
+        if value not in accepted():
+            raise ValueError(
+                f"{value!r} has no Run:ai support matrix this stack could read (stacks/compatibility.json); "
+                f"use one of {', '.join(accepted())}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -220,6 +256,36 @@ class RunaiConfig(Section):
     @property
     def minor(self) -> int:
         return int(self.version.split(".")[1])
+
+    @property
+    def chart_source(self) -> ChartSource:
+        return ChartSource.NGC if self.minor >= NGC_FROM_MINOR else ChartSource.JFROG
+
+    def chart(self, name: str, chart: Chart | None) -> Chart:
+        """`chart` when the stack names one, else Run:ai's `name` chart at
+        runai.version from the version's source."""
+        repository = CHART_REPOSITORIES[self.chart_source][name]
+        return chart or Chart(repository=repository, name=name, version=f"{self.version}.0")
+
+    @property
+    def control_plane_chart(self) -> Chart:
+        return self.chart("control-plane", self.control_plane.chart)
+
+    @property
+    def cluster_chart(self) -> Chart:
+        return self.chart("runai-cluster", self.cluster.chart)
+
+    @property
+    def pull_registry(self) -> tuple[str, str]:
+        """The image registry and the user its token (runaiRegistryToken) is for."""
+        server, user = PULL[self.chart_source]
+        return server, self.control_plane.image_pull_user or user
+
+    @property
+    def charts_need_token(self) -> bool:
+        """NGC serves Run:ai's charts only to an API key (runaiRegistryToken)."""
+        installed = {self.control_plane_chart: self.control_plane.install, self.cluster_chart: self.cluster.install}
+        return any(install and chart.repository == NGC_CHARTS for chart, install in installed.items())
 
     @functools.cached_property
     def ca_pem(self) -> str | None:

@@ -1,9 +1,10 @@
-"""Seed 001's step before upgrading Run:ai's control plane: the backend's own
+"""The step before upgrading Run:ai's control plane: the backend's own
 ingress-nginx controller Deployment is deleted, then `helm upgrade` runs
 (Helm creates it again when the new chart still has one). A resource that does
 nothing when created and deletes that Deployment, if there is one, whenever
 the control plane's chart version changes; the release waits for it, so the
-preview shows it beside the chart's update."""
+preview shows it beside the chart's update. A change of runai.version that
+Run:ai cannot upgrade in one step is refused here, in preview."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pulumi import dynamic
 
 from components.kube_api import KubeApi
 from components.managed import secret_outputs
+from stacks.compat import upgrade_path_error
 
 INGRESS_DEPLOYMENT = "runai-backend-nginx-ingress-controller"
 
@@ -22,7 +24,24 @@ def deployment_path(namespace: str, name: str) -> str:
     return f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
 
 
+def installed_minor(props: dict[str, Any]) -> str | None:
+    """The Run:ai minor a stored state was installed at (states from before
+    `runai_version` was kept carry only the chart's version, x.y.z)."""
+    version = props.get("runai_version") or props.get("chart_version")
+    return ".".join(str(version).lstrip("v").split(".")[:2]) if version else None
+
+
+def upgrade_check(olds: dict[str, Any] | None, wanted: str | None, key: str) -> list[dynamic.CheckFailure]:
+    """runai.version's path from what `olds` installed to `wanted`."""
+    current = installed_minor(olds or {})
+    error = upgrade_path_error(current, wanted) if current and wanted else None
+    return [dynamic.CheckFailure(key, f"runai.version: {error}")] if error else []
+
+
 class BackendUpgradePrepProvider(dynamic.ResourceProvider):
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
+        return dynamic.CheckResult(news, upgrade_check(olds, news.get("runai_version"), "runai_version"))
+
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         return dynamic.CreateResult(id_=props["namespace"], outs=props)
 
@@ -43,8 +62,14 @@ class BackendUpgradePrep(dynamic.Resource):
         *,
         namespace: pulumi.Input[str],
         chart_version: str,
+        runai_version: str,
         kubeconfig: pulumi.Output[str],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        props = {"namespace": namespace, "chart_version": chart_version, "kubeconfig": pulumi.Output.secret(kubeconfig)}
+        props = {
+            "namespace": namespace,
+            "chart_version": chart_version,
+            "runai_version": runai_version,
+            "kubeconfig": pulumi.Output.secret(kubeconfig),
+        }
         super().__init__(BackendUpgradePrepProvider(), name, props, secret_outputs(opts, "kubeconfig"))

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.charts import release
+from components.charts import RepositoryLogin, release
 from components.managed import MANAGED_BY, Component
 from components.runai.backend_upgrade import BackendUpgradePrep
 from components.runai.identity import AdminPassword, Application
@@ -24,7 +24,6 @@ from stacks.storage import Provisioner
 BACKEND = "runai-backend"
 CLUSTER = "runai"
 CA_SECRET, CA_KEY = "runai-ca-cert", "runai-ca.pem"
-REGISTRY = "https://runai.jfrog.io"
 
 
 def docker_config(server: str, user: str, token: pulumi.Output[str]) -> pulumi.Output[str]:
@@ -114,7 +113,7 @@ class RunaiInstall(Component):
                 opts=self.child(depends_on=self.ready),
             )
             self.cluster_id = registration.uuid
-            self.ready += self._cluster(name, registration)
+            self.ready += self._cluster(name, registration, secrets)
         self.register_outputs({"clusterId": self.cluster_id, "application": self.application})
 
     def _identity(self, name: str, secrets: Secrets) -> pulumi.Output[str]:
@@ -178,16 +177,13 @@ class RunaiInstall(Component):
             *self._ca(f"{name}-backend-ca", namespace),
         ]
         if secrets.runai_registry_token is not None:
+            server, user = config.runai.pull_registry
             inputs.append(
                 k8s.core.v1.Secret(
                     f"{name}-registry",
                     metadata={"name": "runai-reg-creds", "namespace": namespace.metadata["name"], "labels": MANAGED_BY},
                     type="kubernetes.io/dockerconfigjson",
-                    string_data={
-                        ".dockerconfigjson": docker_config(
-                            REGISTRY, plane.image_pull_user, secrets.runai_registry_token
-                        )
-                    },
+                    string_data={".dockerconfigjson": docker_config(server, user, secrets.runai_registry_token)},
                     opts=self.child(),
                 )
             )
@@ -195,14 +191,15 @@ class RunaiInstall(Component):
             BackendUpgradePrep(
                 f"{name}-control-plane-upgrade-prep",
                 namespace=namespace.metadata["name"],
-                chart_version=plane.chart.version,
+                chart_version=config.runai.control_plane_chart.version,
+                runai_version=config.runai.version,
                 kubeconfig=self._kubeconfig,
                 opts=self.child(),
             )
         )
         return release(
             f"{name}-control-plane",
-            plane.chart,
+            config.runai.control_plane_chart,
             BACKEND,
             control_plane_values(config, secrets.runai_postgres_password),
             # Its database lives in this release: production refuses to delete it.
@@ -210,9 +207,17 @@ class RunaiInstall(Component):
             plane.values,
             timeout=1800,
             release_name="runai-backend",
+            login=self._login(secrets),
         )
 
-    def _cluster(self, name: str, registration: ClusterRegistration) -> list[pulumi.Resource]:
+    def _login(self, secrets: Secrets) -> RepositoryLogin | None:
+        """NGC's chart repository takes the same API key as its registry."""
+        if not self._config.runai.charts_need_token:
+            return None
+        assert secrets.runai_registry_token is not None  # checked by load_stack
+        return self._config.runai.pull_registry[1], secrets.runai_registry_token
+
+    def _cluster(self, name: str, registration: ClusterRegistration, secrets: Secrets) -> list[pulumi.Resource]:
         runai = self._config.runai
         namespace = self._namespace(f"{name}-cluster-namespace", CLUSTER)
         ca = self._ca(f"{name}-cluster-ca", namespace)
@@ -223,13 +228,14 @@ class RunaiInstall(Component):
         }
         chart = release(
             f"{name}-cluster",
-            runai.cluster.chart,
+            runai.cluster_chart,
             CLUSTER,
             values,
             self.child(depends_on=[registration, namespace, *ca]),
             runai.cluster.values,
             timeout=1200,
             release_name="runai-cluster",
+            login=self._login(secrets),
         )
         installed: list[pulumi.Resource] = [registration, chart]
         if runai.cluster.runai_config:

@@ -1,7 +1,8 @@
 """The cluster registered with the Run:ai control plane: its UUID and the
 client secret the cluster chart authenticates with (a Pulumi secret). A
 rename in the UI is drift that `up` puts back; a registration deleted in the
-UI is registered again."""
+UI is registered again. A change of runai.version Run:ai cannot upgrade in
+one step is refused in preview."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pulumi
 from pulumi import dynamic
 
 from components.managed import secret_outputs
+from components.runai.backend_upgrade import upgrade_check
 from components.runai.resources import api_for, credentials_changed
 
 COMPARED = ("name", "version", "clusterUrl")
@@ -22,6 +24,11 @@ def _install_info(props: dict[str, Any], uuid: str) -> dict[str, Any]:
 
 
 class ClusterRegistrationProvider(dynamic.ResourceProvider):
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
+        # The registration keeps the minor the cluster was installed at.
+        stored = {"runai_version": (olds or {}).get("version")}
+        return dynamic.CheckResult(news, upgrade_check(stored, news.get("version"), "version"))
+
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         body = {"name": props["name"], "version": props["version"], "domain": props["domain"]}
         api = api_for(props["connection"])

@@ -258,7 +258,13 @@ def test_a_value_unknown_during_preview_is_not_passed_silently(kai: list[PolicyR
 
 def test_versions_within_the_runai_support_matrix() -> None:
     settings = copy.deepcopy(stack_settings("dev"))
-    assert stack_violations(SUPPORTED_VERSIONS, program_resources(settings)) == []  # 1.32.8 on Run:ai 2.20
+    # dev keeps Kubernetes 1.32 on the default Run:ai (2.24 supports 1.33 to 1.35).
+    assert stack_violations(SUPPORTED_VERSIONS, program_resources(settings)) == [
+        "cluster 'gpu-dev': kubernetes 1.32.8 is outside 1.33 to 1.35, which Run:ai 2.24 supports: "
+        "change the version in the stack or runai.version"
+    ]
+    settings["runai"] = {"version": "2.20"}
+    assert stack_violations(SUPPORTED_VERSIONS, program_resources(settings)) == []
 
     settings["runai"] = {"version": "2.19"}
     messages = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
@@ -267,7 +273,7 @@ def test_versions_within_the_runai_support_matrix() -> None:
         "change the version in the stack or runai.version",
         "cluster 'gpu-dev': kubernetes 1.32.8 is outside 1.28 to 1.31, which Run:ai 2.19 supports: "
         "change the version in the stack or runai.version",
-        "cluster 'gpu-dev': trainingOperator 1.8.1 is outside 1.7 to 1.7, which Run:ai 2.19 supports: "
+        "cluster 'gpu-dev': trainingOperator 1.8.1 is outside 1.7, which Run:ai 2.19 supports: "
         "change the version in the stack or runai.version",
     ]
     settings["runai"] = {"version": "2.20"}
@@ -276,8 +282,8 @@ def test_versions_within_the_runai_support_matrix() -> None:
     }
     [message] = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
     assert "gpuOperator v26.7.0 is outside 22.9 to 25.3, which Run:ai 2.20 supports" in message
-    settings["runai"] = {"version": "2.22"}
-    [message] = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
-    assert "Run:ai 2.22 is not in stacks/compatibility.json (known: 2.19, 2.20): add its ranges" in message
+    # A minor without a matrix never passes (the stack model refuses it first).
+    [message] = versions.version_problems("old", {"scheduler": "runai", "runaiVersion": "2.21"})
+    assert "Run:ai 2.21 has no support matrix in stacks/compatibility.json (known: 2.19, 2.20, 2.22" in message
     # The KAI path has no Run:ai to support it.
     assert stack_violations(SUPPORTED_VERSIONS, program_resources(kai_settings())) == []

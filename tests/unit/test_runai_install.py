@@ -97,7 +97,7 @@ def test_cluster_registered_installed_and_configured_in_order(installed: Recorde
     [registration] = [
         r for r in installed.of_type("pulumi-python:dynamic:Resource") if r.name.endswith("-registration")
     ]
-    assert registration.inputs["name"] == "gpu-dev" and registration.inputs["version"] == "2.20"
+    assert registration.inputs["name"] == "gpu-dev" and registration.inputs["version"] == "2.24"
     assert registration.inputs["clusterUrl"] == "https://runai.example.com"
     assert "connection" in registration.secret_paths
     assert backend.urn in registration.dependencies

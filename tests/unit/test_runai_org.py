@@ -303,7 +303,7 @@ def test_local_users_are_refused_on_the_kai_path() -> None:
 def test_workload_settings_before_the_policies() -> None:
     settings = runai_settings()
     settings["runai"]["workloadSettings"] = {"enablePolicies": True}
-    with pytest.raises(StackConfigError, match=r"workloadSettings: Run:ai 2\.20's API has no workloads settings"):
+    with pytest.raises(StackConfigError, match=r"workloadSettings: Run:ai 2\.24's API has no workloads settings"):
         parse_stack(settings)
     settings["runai"]["version"] = "2.25"
     settings["org"]["workloadPolicies"] = [{"workload": "trainings", "defaults": {"backoffLimit": 0}}]

@@ -80,7 +80,7 @@ def test_a_saml_provider_gives_its_entity_id(server: tuple[str, FakeRunai]) -> N
     assert created.outs["entityId"] and created.outs["serviceProviderMetadataUrl"].endswith("/descriptor")
 
 
-def sso_settings(version: str = "2.21", **sso: Any) -> dict[str, Any]:
+def sso_settings(version: str = "2.22", **sso: Any) -> dict[str, Any]:
     settings = runai_settings()
     settings["runai"] |= {"version": version, "sso": {**OIDC, **sso}}
     return settings
