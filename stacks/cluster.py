@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from stacks.base import Section, check_host
+from stacks.upgrade import UpgradeSettings
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
@@ -68,16 +69,6 @@ class ApiEndpoint(Section):
     kube_vip_image: str = "ghcr.io/kube-vip/kube-vip:v1.0.1"
 
 
-class UpgradeSettings(Section):
-    """How a change of kubernetesVersion rolls out on a running cluster:
-    control planes one at a time, then workers `batchSize` at a time."""
-
-    batch_size: int = Field(1, ge=1)
-    # Seconds: kubectl drain's limit, and how long a node may take to be Ready again.
-    drain_timeout: int = Field(600, ge=30)
-    ready_timeout: int = Field(600, ge=30)
-
-
 class CertificateSettings(Section):
     # kubeadm's certificates last a year; renewed when one expires sooner.
     renew_within_days: int = Field(30, ge=1, le=300)
@@ -96,6 +87,10 @@ class ClusterConfig(Section):
     api_server_extra_args: dict[str, str] = Field(default_factory=dict)
     # Added to --enable-admission-plugins (PodNodeSelector for the KAI path).
     admission_plugins: list[str] = Field(default_factory=list)
+    # kubeadm preflight checks reported but not enforced at init and join
+    # (kubeadm's own check names, e.g. SystemVerification), for machines
+    # whose differences from a plain server are known and harmless.
+    ignore_preflight_errors: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")]] = Field(default_factory=list)
     upgrade: UpgradeSettings = Field(default_factory=UpgradeSettings)
     certificates: CertificateSettings = Field(default_factory=CertificateSettings)
     # Environment marker: "prod" turns warnings (even control planes) into errors.

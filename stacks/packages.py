@@ -4,11 +4,21 @@ Every source can point at a mirror for air-gapped sites."""
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 from pydantic import Field, model_validator
 
 from stacks.base import Section
+
+_TOML_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_TOML_TEXT = re.compile(r"^[^\"\\\n\r]*$")
+
+
+def _toml(value: bool | int | str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int) else f'"{value}"'
 
 
 class ContainerdConfigVersion(IntEnum):
@@ -27,6 +37,10 @@ class ContainerdConfig(Section):
     config_version: ContainerdConfigVersion = ContainerdConfigVersion.V2
     data_root: str = "/var/lib/containerd"
     sandbox_image: str = "registry.k8s.io/pause:3.10"
+    # Extra settings of containerd's CRI plugin, spelt as containerd spells
+    # them: {"restrict_oom_score_adj": true} where runc may not lower OOM
+    # scores (machines that are themselves containers).
+    cri_settings: dict[str, bool | int | str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _repo_needs_key(self) -> ContainerdConfig:
@@ -34,7 +48,16 @@ class ContainerdConfig(Section):
             raise ValueError("aptRepo is set but aptKeyUrl is empty: give the repository's signing key URL")
         if not self.data_root.startswith("/"):
             raise ValueError(f"dataRoot {self.data_root!r} must be an absolute path")
+        for key, value in self.cri_settings.items():
+            if not _TOML_KEY.match(key):
+                raise ValueError(f"criSettings: {key!r} is not a containerd setting name (letters, digits, _ and -)")
+            if isinstance(value, str) and not _TOML_TEXT.match(value):
+                raise ValueError(f"criSettings.{key}: {value!r} may not hold quotes, backslashes or line breaks")
         return self
+
+    def cri_settings_toml(self) -> str:
+        """The CRI settings as TOML lines, indented under the plugin's table."""
+        return "\n".join(f"  {key} = {_toml(value)}" for key, value in sorted(self.cri_settings.items()))
 
 
 class NvidiaConfig(Section):

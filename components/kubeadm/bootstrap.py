@@ -60,6 +60,7 @@ def init_config(node: Node, config: StackConfig) -> str:
             cert_sans=sans,
             api_server_extra_args=config.api_server_extra_args,
             admission_plugins=config.admission_plugins,
+            ignore_preflight_errors=cluster.ignore_preflight_errors,
         )
     )
 
@@ -156,7 +157,12 @@ class NodeJoin(pulumi.ComponentResource):
             KUBE_VIP_MANIFEST=kube_vip_manifest(config) if control_plane else "",
             NODE_GENERATION=str(node.generation),
         )
-        template = render_join(config.cluster.kubernetes_version, node.name, node.address if control_plane else None)
+        template = render_join(
+            config.cluster.kubernetes_version,
+            node.name,
+            node.address if control_plane else None,
+            config.cluster.ignore_preflight_errors,
+        )
         ask = _script("join-command", CONTROL_PLANE_JOIN=str(control_plane).lower())
         self.joined = RemoteScript(
             f"{name}-join",

@@ -34,6 +34,14 @@ class InitParams:
     cert_sans: list[str] = field(default_factory=list)
     api_server_extra_args: dict[str, str] = field(default_factory=dict)
     admission_plugins: list[str] = field(default_factory=list)
+    ignore_preflight_errors: list[str] = field(default_factory=list)
+
+
+def _registration(node_name: str, ignore_preflight_errors: list[str]) -> dict[str, Any]:
+    registration: dict[str, Any] = {"name": node_name, "criSocket": "unix:///var/run/containerd/containerd.sock"}
+    if ignore_preflight_errors:
+        registration["ignorePreflightErrors"] = sorted(set(ignore_preflight_errors))
+    return registration
 
 
 def api_version(kubernetes_version: str) -> str:
@@ -61,15 +69,11 @@ def _api_server_args(params: InitParams) -> dict[str, str]:
 def render_init(params: InitParams) -> str:
     """InitConfiguration + ClusterConfiguration + KubeletConfiguration."""
     version = api_version(params.kubernetes_version)
-    node_registration: dict[str, Any] = {
-        "name": params.node_name,
-        "criSocket": "unix:///var/run/containerd/containerd.sock",
-    }
     init = {
         "apiVersion": version,
         "kind": "InitConfiguration",
         "localAPIEndpoint": {"advertiseAddress": params.advertise_address, "bindPort": 6443},
-        "nodeRegistration": node_registration,
+        "nodeRegistration": _registration(params.node_name, params.ignore_preflight_errors),
     }
     cluster: dict[str, Any] = {
         "apiVersion": version,
@@ -99,7 +103,12 @@ ENDPOINT_PLACEHOLDER = "@ENDPOINT@"
 CERT_KEY_PLACEHOLDER = "@CERT_KEY@"
 
 
-def render_join(kubernetes_version: str, node_name: str, control_plane_address: str | None) -> str:
+def render_join(
+    kubernetes_version: str,
+    node_name: str,
+    control_plane_address: str | None,
+    ignore_preflight_errors: list[str] | None = None,
+) -> str:
     """A JoinConfiguration template; `control_plane_address` makes it a
     control-plane join advertising that address."""
     version = api_version(kubernetes_version)
@@ -113,10 +122,7 @@ def render_join(kubernetes_version: str, node_name: str, control_plane_address: 
                 "caCertHashes": [CA_HASH_PLACEHOLDER],
             }
         },
-        "nodeRegistration": {
-            "name": node_name,
-            "criSocket": "unix:///var/run/containerd/containerd.sock",
-        },
+        "nodeRegistration": _registration(node_name, ignore_preflight_errors or []),
     }
     if control_plane_address:
         join["controlPlane"] = {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make an Ubuntu 22.04/24.04 machine ready for kubeadm: swap off, kernel modules
+# Make an Ubuntu 22.04/24.04 or Debian 12 machine ready for kubeadm: swap off, kernel modules
 # and sysctls, containerd with an explicit config, kubelet/kubeadm/kubectl
 # pinned and held, NFS client. Idempotent: every step compares first and acts
 # only on a difference, so a second run changes nothing and restarts nothing.
@@ -23,6 +23,9 @@
 #       [signed-by=] for the key fetched from CONTAINERD_APT_KEY_URL.
 #   CONTAINERD_CONFIG_VERSION                 2 (containerd 1.x) or 3 (2.x)
 #   CONTAINERD_DATA_ROOT, SANDBOX_IMAGE
+#   CONTAINERD_CRI_SETTINGS                   TOML "key = value" lines for the CRI
+#       plugin's table (io.containerd.grpc.v1.cri in config version 2, the
+#       runtime's io.containerd.cri.v1.runtime in 3), rendered by prep.py
 #   REGISTRY_MIRRORS                          lines "host=https://m1,https://m2",
 #       one certs.d/<host>/hosts.toml each (docker.io's server is
 #       registry-1.docker.io); a mirror whose path holds /v2, like Harbor's
@@ -52,6 +55,7 @@ set -euo pipefail
 : "${CONTAINERD_APT_KEY_URL=}"
 : "${CONTAINERD_CONFIG_VERSION:?}"
 : "${CONTAINERD_DATA_ROOT:?}"
+: "${CONTAINERD_CRI_SETTINGS=}"
 : "${SANDBOX_IMAGE:?}"
 : "${REGISTRY_MIRRORS=}"
 : "${REGISTRY_CA_HOST=}"
@@ -169,6 +173,7 @@ root = "$CONTAINERD_DATA_ROOT"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$SANDBOX_IMAGE"
+$CONTAINERD_CRI_SETTINGS
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
@@ -192,6 +197,9 @@ root = '$CONTAINERD_DATA_ROOT'
 
 [plugins.'io.containerd.cri.v1.images'.registry]
   config_path = '$certs_d'
+
+[plugins.'io.containerd.cri.v1.runtime']
+$CONTAINERD_CRI_SETTINGS
 
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
   runtime_type = 'io.containerd.runc.v2'

@@ -52,6 +52,7 @@ def node_prep_params(node: Node, config: StackConfig) -> dict[str, str]:
         "CONTAINERD_CONFIG_VERSION": str(int(containerd.config_version)),
         "CONTAINERD_DATA_ROOT": containerd.data_root,
         "SANDBOX_IMAGE": containerd.sandbox_image,
+        "CONTAINERD_CRI_SETTINGS": containerd.cri_settings_toml(),
         "REGISTRY_MIRRORS": "\n".join(
             f"{host}={','.join(mirrors)}" for host, mirrors in sorted(packages.registry_mirrors.items())
         ),

@@ -52,8 +52,8 @@ record() { # record STATUS NAME DETAIL
 os_field() { sed -n "s/^$1=//p" "$R/etc/os-release" | tr -d '"'; }
 os_id="$(os_field ID) $(os_field VERSION_ID)"
 case $os_id in
-  "ubuntu 22.04" | "ubuntu 24.04") record ok os "$os_id" ;;
-  ubuntu* | debian*) record warn os "$os_id: not a tested release (Ubuntu 22.04 or 24.04 are)" ;;
+  "ubuntu 22.04" | "ubuntu 24.04" | "debian 12") record ok os "$os_id" ;;
+  ubuntu* | debian*) record warn os "$os_id: not a tested release (Ubuntu 22.04 or 24.04, Debian 12 are)" ;;
   *) record fail os "$os_id: node preparation needs Ubuntu or Debian (apt)" ;;
 esac
 kernel=$(uname -r)

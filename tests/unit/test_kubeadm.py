@@ -13,7 +13,7 @@ import yaml
 from components.kubeadm.bootstrap import init_config, kube_vip_manifest
 from components.kubeadm.config import api_version, render_join
 from components.scripts import render_script
-from stacks.load import parse_stack
+from stacks.load import StackConfigError, parse_stack
 from tools.mocked_program import run_program, stack_settings
 
 KUBEADM_DIR = Path(__file__).resolve().parents[2] / "components" / "kubeadm"
@@ -103,6 +103,24 @@ def test_join_template_per_api_version(version: str) -> None:
         "localAPIEndpoint": {"advertiseAddress": "10.0.0.12", "bindPort": 6443},
         "certificateKey": "@CERT_KEY@",
     }
+
+
+def test_ignored_preflight_checks_reach_init_and_every_join() -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["runai-cluster:cluster"]["ignorePreflightErrors"] = ["SystemVerification", "HTTPProxyCIDR"]
+    config = parse_stack(settings)
+    init = next(iter(yaml.safe_load_all(init_config(config.control_planes[0], config))))
+    assert init["nodeRegistration"]["ignorePreflightErrors"] == ["HTTPProxyCIDR", "SystemVerification"]
+    join = yaml.safe_load(render_join("1.32.8", "gpu-1", None, config.cluster.ignore_preflight_errors))
+    assert join["nodeRegistration"]["ignorePreflightErrors"] == ["HTTPProxyCIDR", "SystemVerification"]
+    assert "ignorePreflightErrors" not in yaml.safe_load(render_join("1.32.8", "gpu-1", None))["nodeRegistration"]
+
+
+def test_an_ignored_preflight_check_must_be_a_check_name() -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["runai-cluster:cluster"]["ignorePreflightErrors"] = ["Swap; rm -rf /"]
+    with pytest.raises(StackConfigError, match="ignorePreflightErrors"):
+        parse_stack(settings)
 
 
 def all_rendered_scripts() -> dict[str, str]:

@@ -16,6 +16,7 @@ import pytest
 
 from components.charts import merged
 from components.scripts import render_script
+from stacks.packages import ContainerdConfig
 from tests.support.fake_node import FakeNode, assert_idempotent
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "components" / "node_prep"
@@ -41,6 +42,7 @@ def node_params(config_version: int, *, mirrors: bool = True, ca: bool = True, *
         "CONTAINERD_CONFIG_VERSION": str(config_version),
         "CONTAINERD_DATA_ROOT": "/data/containerd",
         "SANDBOX_IMAGE": "registry.k8s.io/pause:3.10",
+        "CONTAINERD_CRI_SETTINGS": "",
         "REGISTRY_MIRRORS": "",
         "REGISTRY_CA_HOST": "",
         "REGISTRY_CA_PEM": "",
@@ -175,6 +177,17 @@ def test_node_prep_prepares_a_fresh_machine_then_changes_nothing(node: FakeNode,
     assert "node-prep: done (generation 1, changed: " in first.stdout
 
     assert_idempotent(node, NODE_PREP, params)
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_node_prep_writes_extra_cri_settings_into_the_plugins_table(node: FakeNode, version: int) -> None:
+    settings = ContainerdConfig(cri_settings={"restrict_oom_score_adj": True, "max_concurrent_downloads": 5})
+    node.run(NODE_PREP, node_params(version, CONTAINERD_CRI_SETTINGS=settings.cri_settings_toml()))
+    config = tomllib.loads(node.read("/etc/containerd/config.toml"))
+    table = "io.containerd.grpc.v1.cri" if version == 2 else "io.containerd.cri.v1.runtime"
+    assert config["plugins"][table]["restrict_oom_score_adj"] is True
+    assert config["plugins"][table]["max_concurrent_downloads"] == 5
+    assert runc_options(config, version) == {"SystemdCgroup": True}
 
 
 def test_node_prep_comments_out_swap_in_fstab(node: FakeNode) -> None:

@@ -126,11 +126,16 @@ def test_failures_are_named_with_their_fix(tmp_path: Path) -> None:
 
 def test_what_node_prep_fixes_is_only_a_warning(tmp_path: Path) -> None:
     code, report, _ = run_checks(
-        tmp_path, params(), swap="/swap.img file 8G 0B -2", no_driver="1", os='ID=debian\nVERSION_ID="12"\n'
+        tmp_path, params(), swap="/swap.img file 8G 0B -2", no_driver="1", os='ID=debian\nVERSION_ID="11"\n'
     )
     assert code == 0
     checks = statuses(report)
     assert checks["swap"] == checks["gpus"] == checks["os"] == "warn"
+
+
+def test_debian_12_is_a_supported_node_os(tmp_path: Path) -> None:
+    code, report, _ = run_checks(tmp_path, params(), os='ID=debian\nVERSION_ID="12"\n')
+    assert code == 0 and statuses(report)["os"] == "ok"
 
 
 def test_a_missing_driver_fails_when_the_operator_should_have_it(tmp_path: Path) -> None:
