@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.charts import release
 from components.managed import MANAGED_BY, Component
-from stacks.addons import Fabric
+from stacks.addons import RDMA_PLUGIN, Fabric
 from stacks.model import StackConfig
 
 
@@ -19,8 +19,14 @@ def gpu_operator_values(config: StackConfig) -> dict[str, Any]:
     # Node preparation installs driver and toolkit on the hosts, or the
     # operator runs them as containers: never both.
     operator_managed = not config.packages.nvidia.install_on_host
+    driver: dict[str, Any] = {"enabled": operator_managed}
+    network = config.addons.network_operator
+    if operator_managed and network.enabled:
+        # GPUDirect RDMA: the driver container loads nvidia-peermem against
+        # the DOCA driver container's modules, or the hosts' MOFED.
+        driver["rdma"] = {"enabled": True, "useHostMofed": not network.ofed_driver_version}
     return {
-        "driver": {"enabled": operator_managed},
+        "driver": driver,
         "toolkit": {"enabled": operator_managed},
         "mig": {"strategy": gpu.mig_strategy.value},
         "dcgmExporter": {
@@ -41,8 +47,8 @@ def nic_cluster_policy(config: StackConfig) -> dict[str, Any]:
     plugin_config = {"configList": [{"resourceName": "rdma_shared_device_a", "rdmaHcaMax": 63, "selectors": selectors}]}
     spec: dict[str, Any] = {
         "rdmaSharedDevicePlugin": {
-            "image": "k8s-rdma-shared-dev-plugin",
-            "repository": network.repository,
+            "image": RDMA_PLUGIN,
+            "repository": network.rdma_plugin_repository,
             "version": network.rdma_plugin_version,
             "config": json.dumps(plugin_config),
         }
@@ -80,14 +86,15 @@ class GpuStack(Component):
             )
         if addons.network_operator.enabled:
             network = addons.network_operator
-            # NFD once per cluster: the GPU Operator's when it runs one.
+            # NFD once per cluster: the GPU Operator's when it runs one. The
+            # chart's NodeFeatureRule needs NFD's CRDs, so it comes after.
             values = {"nfd": {"enabled": not (addons.gpu_operator.enabled and addons.gpu_operator.nfd)}}
             chart = release(
                 f"{name}-network-operator",
                 network.chart,
                 network.namespace,
                 values,
-                child,
+                self.child(depends_on=list(self.ready)),
                 network.values,
                 skip_await=addons.skip_await,
             )

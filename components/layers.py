@@ -1,6 +1,7 @@
 """The layers between Kubernetes and Run:ai, each after what it needs:
 MetalLB before the Services that take its addresses (ingress, Kourier),
-Prometheus before the GPU Operator's ServiceMonitor and our alert rules, the
+Prometheus before the ingress controller's and the GPU Operator's
+ServiceMonitors and our alert rules, the
 MPIJob CRD hand-over before the Training and MPI operators."""
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ class ClusterLayers(Component):
         if addons.metallb.enabled:
             addresses = LoadBalancer(f"{name}-metallb", config, after()).ready
             self.ready += addresses
-        if addons.ingress.enabled:
-            self.ready.append(Ingress(f"{name}-ingress", config, after(addresses)).release)
         self.monitoring: list[pulumi.Resource] = []
         if addons.prometheus.enabled:
             self.monitoring = [Monitoring(f"{name}-monitoring", config, after()).release]
             self.ready += self.monitoring
+        if addons.ingress.enabled:
+            self.ready.append(Ingress(f"{name}-ingress", config, after(addresses, self.monitoring)).release)
         if addons.gpu_operator.enabled or addons.network_operator.enabled:
             self.ready += GpuStack(f"{name}-gpu", config, after(self.monitoring)).ready
         if addons.knative.enabled:

@@ -24,12 +24,12 @@ KOURIER_CLASS = "kourier.ingress.networking.knative.dev"
 def knative_settings(config: StackConfig) -> dict[str, dict[str, str]]:
     """Each knative-serving ConfigMap we own keys of, with those keys."""
     knative = config.addons.knative
-    domains = {config.inference_domain: ""}
-    if knative.subdomain:
-        domains[knative.subdomain] = ""
+    # One domain with an empty selector: of several, Knative gives every
+    # route the alphabetically first.
+    domains = {config.inference_domain: ""} if config.inference_domain else {}
     return {
         "config-network": {"ingress-class": KOURIER_CLASS},
-        "config-domain": {domain: value for domain, value in domains.items() if domain},
+        "config-domain": domains,
         "config-autoscaler": {"enable-scale-to-zero": str(knative.scale_to_zero).lower()},
         "config-features": knative.features,
     }

@@ -10,6 +10,7 @@ that already has it."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -47,8 +48,28 @@ class CniConfig(Section):
     enabled: bool = True
     kind: CniKind = CniKind.FLANNEL
     flannel: Chart = Chart(repository="https://flannel-io.github.io/flannel/", name="flannel", version="v0.28.9")
-    calico: Chart = Chart(repository="https://docs.tigera.io/calico/charts", name="tigera-operator", version="v3.32.2")
+    # v3.31: from v3.32 the chart ships no CRDs (they are a chart of their
+    # own) yet still creates the Installation.
+    calico: Chart = Chart(repository="https://docs.tigera.io/calico/charts", name="tigera-operator", version="v3.31.7")
     values: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _calico_with_crds(self) -> CniConfig:
+        if self.enabled and self.kind is CniKind.CALICO and _calico_minor(self.calico.version) >= CALICO_WITHOUT_CRDS:
+            raise ValueError(
+                f"calico.version: {self.calico.version} ships no CRDs in the tigera-operator chart, and its "
+                "Installation needs them on a fresh cluster; pin v3.31.x"
+            )
+        return self
+
+
+# The first tigera-operator minor whose chart leaves the CRDs out.
+CALICO_WITHOUT_CRDS = 32
+
+
+def _calico_minor(version: str) -> int:
+    match = re.match(r"^v?3\.(\d+)\.", version)
+    return int(match[1]) if match else 0
 
 
 class AddressPool(Section):
@@ -107,12 +128,13 @@ class MetallbConfig(Section):
         return None
 
 
-# seed 002: many-core nodes split the file descriptors among too many workers
-# ("socketpair() failed ... No file descriptors available").
+# Many-core nodes split the file descriptors among too many workers
+# ("socketpair() failed ... No file descriptors available"). The controller's
+# keys for nginx's worker_connections and worker_rlimit_nofile.
 INGRESS_WORKER_DEFAULTS = {
     "worker-processes": "4",
-    "worker-connections": "10240",
-    "worker-rlimit-nofile": "65536",
+    "max-worker-connections": "10240",
+    "max-worker-open-files": "65536",
 }
 
 
@@ -184,8 +206,9 @@ class Fabric(StrEnum):
 
 
 class NetworkOperatorConfig(Section):
-    """NVIDIA Network Operator for RDMA / GPUDirect between GPU nodes
-    (multi-node NCCL over InfiniBand or RoCE), off unless asked for."""
+    """NVIDIA Network Operator for RDMA between GPU nodes (multi-node NCCL
+    over InfiniBand or RoCE), off unless asked for; with it the GPU
+    Operator's driver loads GPUDirect RDMA (nvidia-peermem)."""
 
     enabled: bool = False
     chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="network-operator", version="25.4.0")
@@ -193,10 +216,13 @@ class NetworkOperatorConfig(Section):
     fabric: Fabric = Fabric.INFINIBAND
     # RDMA-capable interfaces on the GPU nodes (e.g. ibp12s0, or the IPoIB bond).
     interfaces: list[str] = Field(default_factory=list)
-    # Images of the NicClusterPolicy's operands (nvcr.io/nvidia/mellanox).
+    # The shared RDMA device plugin network-operator 25.4.0 deploys (its
+    # hack/release.yaml; NVIDIA's 25.4.0 component list: v1.5.3).
+    rdma_plugin_repository: str = "ghcr.io/mellanox"
+    rdma_plugin_version: str = "v1.5.3"
+    # The DOCA/OFED driver container (nvcr.io/nvidia/mellanox/doca-driver);
+    # an empty version keeps the hosts' driver.
     repository: str = "nvcr.io/nvidia/mellanox"
-    rdma_plugin_version: str = "network-operator-v25.4.0"
-    # The DOCA/OFED driver container's tag; empty keeps the hosts' driver.
     ofed_driver_version: str = ""
     values: dict[str, Any] = Field(default_factory=dict)
 
@@ -205,6 +231,13 @@ class NetworkOperatorConfig(Section):
         if self.enabled and not self.interfaces:
             raise ValueError("interfaces: name the RDMA NICs on the GPU nodes (e.g. [ibp12s0]) or set enabled: false")
         return self
+
+    @property
+    def rdma_plugin_image(self) -> str:
+        return f"{self.rdma_plugin_repository.rstrip('/')}/{RDMA_PLUGIN}:{self.rdma_plugin_version}"
+
+
+RDMA_PLUGIN = "k8s-rdma-shared-dev-plugin"
 
 
 # What Run:ai's inference needs switched on in Knative's config-features.
@@ -233,10 +266,11 @@ class KnativeConfig(Section):
     # Where serving-crds.yaml and serving-core.yaml, and kourier.yaml, are:
     # the release downloads, or a local directory for an air-gapped site.
     serving_source: str = "https://github.com/knative/serving/releases/download/knative-v{version}/"
-    kourier_source: str = "https://github.com/knative/net-kourier/releases/download/knative-v{version}/"
+    kourier_source: str = "https://github.com/knative-extensions/net-kourier/releases/download/knative-v{version}/"
     # The wildcard domain inference services get (*.domain -> Kourier's address).
     domain: str | None = None
-    # Second wildcard for sub-domain tools (seed 000), e.g. inference.example.com.
+    # Second wildcard for sub-domain tools, e.g. inference.example.com: a DNS
+    # record only, since Knative gives every route one default domain.
     subdomain: str | None = None
     address: ipaddress.IPv4Address | None = None
     scale_to_zero: bool = True

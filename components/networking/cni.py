@@ -35,7 +35,10 @@ class PodNetwork(Component):
         self.release = release(
             f"{name}-{cni.kind.value}",
             cni.flannel if flannel else cni.calico,
-            # flannel's own namespace (PSA privileged in its chart), not kube-system.
+            # Flannel's own namespace, not kube-system. Its chart makes none
+            # and labels none: the Helm-created one runs its privileged
+            # DaemonSet under the cluster's default Pod Security level
+            # (privileged unless the API server's admission config says otherwise).
             "kube-flannel" if flannel else "tigera-operator",
             cni_values(config),
             self.child(),

@@ -24,7 +24,11 @@ def ingress_values(config: StackConfig) -> dict[str, Any]:
             "ingressClass": ingress.class_name,
             "config": ingress.config,
             "service": service,
-            "metrics": {"enabled": config.addons.prometheus.enabled},
+            # Scraped through a ServiceMonitor (Prometheus selects every release's).
+            "metrics": {
+                "enabled": config.addons.prometheus.enabled,
+                "serviceMonitor": {"enabled": config.addons.prometheus.enabled},
+            },
         }
     }
 

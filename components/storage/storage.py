@@ -26,19 +26,22 @@ class DefaultStorage(Component):
         if storage.provisioner is Provisioner.NFS:
             assert storage.nfs is not None  # checked by the model
             nfs = storage.nfs
+            storage_class = {
+                "name": storage.class_name,
+                "defaultClass": storage.default_class,
+                "reclaimPolicy": nfs.reclaim_policy,
+            }
+            if nfs.reclaim_policy == "Delete":
+                # A deleted claim's directory is kept, renamed, not erased
+                # (under Retain nothing is ever deleted).
+                storage_class["archiveOnDelete"] = True
             self.provisioner: pulumi.Resource = release(
                 f"{name}-nfs",
                 nfs.chart,
                 nfs.namespace,
                 {
                     "nfs": {"server": nfs.server, "path": nfs.path, "mountOptions": nfs.mount_options},
-                    "storageClass": {
-                        "name": storage.class_name,
-                        "defaultClass": storage.default_class,
-                        "reclaimPolicy": nfs.reclaim_policy,
-                        # A deleted claim's directory is kept, renamed, not erased.
-                        "archiveOnDelete": True,
-                    },
+                    "storageClass": storage_class,
                 },
                 child,
                 release_name="nfs-provisioner",

@@ -41,7 +41,7 @@ def test_flannel_on_the_cluster_pod_cidr_and_calico_instead(dev: Recorded) -> No
     calico = release(recorded, "-cni-calico")
     [pool] = calico.inputs["values"]["installation"]["calicoNetwork"]["ipPools"]
     assert pool["cidr"] == "10.244.0.0/16"
-    assert calico.inputs["chart"] == "tigera-operator" and calico.inputs["version"] == "v3.32.2"
+    assert calico.inputs["chart"] == "tigera-operator" and calico.inputs["version"] == "v3.31.7"
 
 
 def test_metallb_in_l2_mode_with_the_stack_pools(dev: Recorded) -> None:
@@ -60,8 +60,8 @@ def test_ingress_is_the_default_class_on_its_address_with_the_worker_fix(dev: Re
     assert controller["ingressClassResource"] == {"name": "nginx", "default": True}
     assert controller["config"] == {
         "worker-processes": "4",
-        "worker-connections": "10240",
-        "worker-rlimit-nofile": "65536",
+        "max-worker-connections": "10240",
+        "max-worker-open-files": "65536",
     }
     assert controller["service"]["annotations"] == {"metallb.io/loadBalancerIPs": "192.0.2.200"}
     # The stack's values refine ours key by key.
@@ -121,14 +121,14 @@ def test_knative_configured_for_runai(prod: Recorded) -> None:
         r.inputs["metadata"]["name"]: r.inputs["data"] for r in prod.of_type("kubernetes:core/v1:ConfigMapPatch")
     }
     assert patches["config-network"] == {"ingress-class": "kourier.ingress.networking.knative.dev"}
-    assert patches["config-domain"] == {"runai.example.com": "", "inference.runai.example.com": ""}
+    assert patches["config-domain"] == {"runai.example.com": ""}
     assert patches["config-autoscaler"] == {"enable-scale-to-zero": "true"}
     assert patches["config-features"]["kubernetes.podspec-schedulername"] == "enabled"
     files = [r.inputs["file"] for r in prod.of_type("kubernetes:yaml/v2:ConfigFile", under="Serving")]
     assert files == [
         "https://github.com/knative/serving/releases/download/knative-v1.16.0/serving-crds.yaml",
         "https://github.com/knative/serving/releases/download/knative-v1.16.0/serving-core.yaml",
-        "https://github.com/knative/net-kourier/releases/download/knative-v1.16.0/kourier.yaml",
+        "https://github.com/knative-extensions/net-kourier/releases/download/knative-v1.16.0/kourier.yaml",
     ]
     [kourier] = prod.of_type("kubernetes:core/v1:ServicePatch")
     assert kourier.inputs["metadata"]["annotations"] == {"metallb.io/loadBalancerIPs": "198.51.100.201"}
