@@ -3,6 +3,7 @@ quotas and priorities, and the KAI Scheduler's settings."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from pydantic import Field, model_validator
@@ -54,8 +55,17 @@ class Oidc(Section):
         }
 
 
+# The chart creates these PriorityClasses itself; from this release on it
+# can be told not to (`defaultPriorityClasses.enabled`).
+CHART_CLASSES = ("train", "build-preemptible", "build", "inference")
+CHART_WITHOUT_CLASSES = (0, 16, 1)
+
+
 class KaiConfig(Section):
-    chart: Chart = Chart(repository="oci://ghcr.io/nvidia/kai-scheduler", name="kai-scheduler", version="v0.13.0")
+    # The LTS line (v0.16), published by the kai-scheduler organisation.
+    chart: Chart = Chart(
+        repository="oci://ghcr.io/kai-scheduler/kai-scheduler", name="kai-scheduler", version="v0.16.8"
+    )
     # false where the scheduler (and its CRDs) is installed by other means.
     install_chart: bool = True
     namespace: str = "kai-scheduler"
@@ -81,6 +91,13 @@ class KaiConfig(Section):
                     f"priorityClasses.{name}: {value} is outside 0..{SYSTEM_CRITICAL - 1} "
                     "(higher values are reserved for system-critical pods)"
                 )
+        release = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", self.chart.version)
+        clash = [name for name in CHART_CLASSES if name in self.priority_classes]
+        if self.install_chart and clash and release and tuple(map(int, release.groups())) < CHART_WITHOUT_CLASSES:
+            raise ValueError(
+                f"chart.version: {self.chart.version} creates PriorityClasses {', '.join(clash)} itself, as the "
+                "stack does: use v0.16.1 or later (or rename the stack's priorityClasses)"
+            )
         default = self.global_default_priority_class
         if default is not None and default not in self.priority_classes:
             raise ValueError(

@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from components.charts import chart_args
 from components.managed import MANAGED_BY, Component
 from components.scheduling.access import binding_name, cluster_role_for, cluster_role_rules
+from components.scheduling.admission import POD_POLICY, PODGROUP_POLICY, pod_policy, podgroup_policy
 from stacks.model import StackConfig
 from stacks.org import Access, Department, PoolQuota, Project
 from stacks.scheduling import NON_PREEMPTIBLE
@@ -62,8 +63,9 @@ class KaiScheduling(Component):
                     create_namespace=True,
                     values={
                         "global": {"gpuSharing": kai.gpu_sharing},
-                        # Queues come from the stack, not the chart's defaults.
+                        # Queues and PriorityClasses come from the stack, not the chart's defaults.
                         "defaultQueue": {"createDefaultQueue": False},
+                        "defaultPriorityClasses": {"enabled": False},
                     },
                     **chart_args(kai.chart),
                     opts=child,
@@ -93,6 +95,11 @@ class KaiScheduling(Component):
             )
             for role in ("researcher", "viewer")
         }
+        for policy, spec in (
+            (POD_POLICY, pod_policy(kai.queue_label, kai.scheduler_name)),
+            (PODGROUP_POLICY, podgroup_policy(kai.queue_label)),
+        ):
+            self._admission_policy(policy, spec)
         self.queues: dict[str, k8s.apiextensions.CustomResource] = {}
         self._summary: list[dict[str, Any]] = []
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
@@ -116,6 +123,20 @@ class KaiScheduling(Component):
                     **config.priority_summary(),
                 }
             }
+        )
+
+    def _admission_policy(self, policy: str, spec: dict[str, Any]) -> None:
+        created = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{self._name}-{policy}",
+            metadata={"name": policy, "labels": MANAGED_BY},
+            spec=spec,
+            opts=self.child(),
+        )
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{self._name}-{policy}-binding",
+            metadata={"name": policy, "labels": MANAGED_BY},
+            spec={"policyName": policy, "validationActions": ["Deny"]},
+            opts=self.child(depends_on=[created]),
         )
 
     def _queue(

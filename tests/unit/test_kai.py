@@ -136,11 +136,44 @@ def test_priority_classes_and_chart(kai: Recorded) -> None:
     }
     assert not any(c.get("globalDefault") for c in classes.values())
     [chart] = kai.of_type("kubernetes:helm.sh/v3:Release", under="KaiScheduling")
-    assert chart.inputs["chart"] == "oci://ghcr.io/nvidia/kai-scheduler/kai-scheduler"
-    assert chart.inputs["version"] == "v0.13.0"
+    assert chart.inputs["chart"] == "oci://ghcr.io/kai-scheduler/kai-scheduler/kai-scheduler"
+    assert chart.inputs["version"] == "v0.16.8"
     assert chart.inputs["values"]["defaultQueue"] == {"createDefaultQueue": False}
+    # The stack's classes, not the chart's of the same names.
+    assert chart.inputs["values"]["defaultPriorityClasses"] == {"enabled": False}
     # Parent queues wait for the chart (it brings the Queue CRD).
     assert chart.urn in queues(kai)["vision"].dependencies
+
+
+def test_a_chart_that_makes_our_priority_classes_itself_is_refused() -> None:
+    from stacks.model import StackConfig
+
+    old = {"repository": "oci://ghcr.io/nvidia/kai-scheduler", "name": "kai-scheduler", "version": "v0.13.0"}
+    refused = r"v0\.13\.0 creates PriorityClasses train, build-preemptible, build, inference itself"
+    with pytest.raises(ValueError, match=refused):
+        StackConfig.model_validate(kai_settings(chart=old))
+    # Installed by other means, or classes of other names: no clash.
+    StackConfig.model_validate(kai_settings(chart=old, installChart=False))
+    StackConfig.model_validate(kai_settings(chart=old, priorityClasses={"low": 10, "high": 20}))
+
+
+def test_admission_ties_pods_and_podgroups_to_their_namespace_queue(kai: Recorded) -> None:
+    policies = {
+        r.inputs["metadata"]["name"]: r
+        for r in kai.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
+    }
+    assert set(policies) == {"runai-cluster-pod-queue", "runai-cluster-podgroup-queue"}
+    bindings = {
+        r.inputs["metadata"]["name"]: r
+        for r in kai.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
+    }
+    for name, policy in policies.items():
+        assert bindings[name].inputs["spec"] == {"policyName": name, "validationActions": ["Deny"]}
+        assert policy.urn in bindings[name].dependencies
+        selector = policy.inputs["spec"]["matchConstraints"]["namespaceSelector"]
+        assert selector["matchExpressions"] == [{"key": "kai.scheduler/queue", "operator": "Exists"}]
+    pods = policies["runai-cluster-pod-queue"].inputs["spec"]
+    assert pods["validations"][0]["expression"] == "object.spec.schedulerName == 'kai-scheduler'"
 
 
 def test_without_the_chart_and_with_a_default_class() -> None:
