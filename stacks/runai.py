@@ -47,6 +47,9 @@ class ChartSource(StrEnum):
 
 
 NGC_FROM_MINOR = 25
+# From 2.24 automation signs in as a service account (/api/v1/service-accounts);
+# the applications API (/api/v1/apps) is deprecated there.
+SERVICE_ACCOUNTS_FROM_MINOR = 24
 NGC_CHARTS = "https://helm.ngc.nvidia.com/nvidia/runai"
 # Who pulls from each source: NGC takes any account's API key as this user.
 PULL = {
@@ -256,6 +259,14 @@ class RunaiConfig(Section):
     @property
     def minor(self) -> int:
         return int(self.version.split(".")[1])
+
+    @property
+    def automation(self) -> tuple[str, str]:
+        """The API kind automation accounts (the stack's own, org.applications)
+        are made as, and the subject type access rules name them by."""
+        if self.minor >= SERVICE_ACCOUNTS_FROM_MINOR:
+            return "serviceaccounts", "service-account"
+        return "apps", "app"
 
     @property
     def chart_source(self) -> ChartSource:

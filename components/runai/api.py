@@ -77,8 +77,10 @@ KINDS = {
     "dockerregistry": Kind("/api/v1/asset/credentials/docker-registry", "entries", _asset, _asset_id),
     # Local users: listed as a bare array; no update exists.
     "users": Kind("/api/v1/users", "", _user),
-    # Applications (what automation signs in as): a bare array, by name.
+    # Applications (what automation signs in as up to 2.23): a bare array, by name.
     "apps": Kind("/api/v1/apps", "", _by_name),
+    # Service accounts (2.24+, replacing applications): the same shape.
+    "serviceaccounts": Kind("/api/v1/service-accounts", "", _by_name),
     # Identity providers (2.21+): one per type, named by an alias.
     "idps": Kind("/api/v1/idps", "", lambda item: item.get("type"), lambda item: str(item["alias"])),
 }
@@ -92,6 +94,11 @@ WORKLOAD_SETTINGS = "/api/v1/workloads/settings"
 POLICIES = "/api/v2/policy"
 SCOPE_IDS = {"department": "departmentId", "project": "projectId"}
 SYSTEM_ADMINISTRATOR = "System administrator"
+
+
+def account_secret(answer: dict[str, Any]) -> str | None:
+    """An application's `secret`, or a service account's `clientSecret`."""
+    return answer.get("secret") or answer.get("clientSecret")
 
 
 def _server_message(error: ApiException) -> str:
@@ -301,11 +308,11 @@ class RunaiApi:
     def change_my_password(self, current: str, new: str) -> None:
         self._call("POST", MY_PASSWORD, {"currentPassword": current, "newPassword": new}, retry=False)
 
-    def new_app_secret(self, app_id: str) -> str:
-        """A new secret for an application (the old one stops working): Run:ai
-        shows a secret only when it is made."""
-        answer: dict[str, Any] = self._call("POST", f"{KINDS['apps'].path}/{app_id}/secret", retry=False)
-        return str(answer["secret"])
+    def new_secret(self, kind: str, account_id: str) -> str:
+        """A new secret for an application or service account (the old one
+        stops working): Run:ai shows a secret only when it is made."""
+        answer: dict[str, Any] = self._call("POST", f"{KINDS[kind].path}/{account_id}/secret", retry=False)
+        return str(account_secret(answer))
 
     def admin_scope(self, username: str) -> tuple[str, str]:
         """Where `username` is System administrator (scope type and id): an

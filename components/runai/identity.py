@@ -2,9 +2,10 @@
 one account, its first administrator, with a password every install guide
 prints. The stack signs in as that administrator only to replace the
 printed password with the stack's (runaiAdminPassword) and to make (and look
-after) the application the stack signs in as for everything else, granted
-System administrator where the administrator holds it. The application's
-secret is shown once, at creation, and kept as a Pulumi secret."""
+after) the application (a service account from 2.24) the stack signs in as
+for everything else, granted System administrator where the administrator
+holds it. Its secret is shown once, at creation, and kept as a Pulumi
+secret."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ import pulumi
 from pulumi import dynamic
 
 from components.managed import secret_outputs
-from components.runai.api import REFUSED, SYSTEM_ADMINISTRATOR, AdminCredentials, RunaiApi, RunaiApiError
+from components.runai.api import (
+    REFUSED,
+    SYSTEM_ADMINISTRATOR,
+    AdminCredentials,
+    RunaiApi,
+    RunaiApiError,
+    account_secret,
+)
 from components.runai.resources import credentials_changed, runai_connection
 from stacks.runai import RunaiConfig
 
@@ -111,7 +119,7 @@ def _grant(api: RunaiApi, props: dict[str, Any]) -> str:
     rule = api.create(
         "accessrules",
         {
-            "subjectType": "app",
+            "subjectType": props["subjectType"],
             "subjectId": props["name"],
             "roleId": api.role_id(SYSTEM_ADMINISTRATOR),
             "scopeType": scope_type,
@@ -121,6 +129,11 @@ def _grant(api: RunaiApi, props: dict[str, Any]) -> str:
     return str(rule["id"])
 
 
+def _kind(props: dict[str, Any]) -> str:
+    # States from before service accounts hold an application.
+    return str(props.get("kind") or "apps")
+
+
 class ApplicationProvider(dynamic.ResourceProvider):
     """The application the stack signs in as, and its System administrator
     access rule. `refresh` finds an application deleted in the UI (made
@@ -128,25 +141,26 @@ class ApplicationProvider(dynamic.ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         api = _admin(props)
-        app = api.create("apps", {"name": props["name"]})
+        app = api.create(props["kind"], {"name": props["name"]})
         # Found rather than made (a create whose answer was lost): its secret
         # was shown to nobody, so it gets a new one.
-        secret = app.get("secret") or api.new_app_secret(str(app["id"]))
+        secret = account_secret(app) or api.new_secret(props["kind"], str(app["id"]))
         client_id = app.get("clientId") or props["name"]
         outs = {**props, "clientId": client_id, "secret": secret, "ruleId": _grant(api, props)}
         return dynamic.CreateResult(id_=str(app["id"]), outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         api = _admin(props)
-        if api.get("apps", id_) is None:
+        if api.get(_kind(props), id_) is None:
             return dynamic.ReadResult(id_="", outs={})
         rule = api.get("accessrules", props["ruleId"]) if props.get("ruleId") else None
         return dynamic.ReadResult(id_=id_, outs={**props, "ruleId": props["ruleId"] if rule else ""})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        renamed = olds.get("name") != news["name"]
-        changed = renamed or not olds.get("ruleId") or credentials_changed(olds, news)
-        return dynamic.DiffResult(changes=changed, replaces=["name"] if renamed else [], delete_before_replace=True)
+        # A new name, or an application becoming a service account (2.24).
+        replaces = [key for key, old in (("name", olds.get("name")), ("kind", _kind(olds))) if old != news[key]]
+        changed = bool(replaces) or not olds.get("ruleId") or credentials_changed(olds, news)
+        return dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         # Only new administrator credentials to store, unless the rule is gone.
@@ -158,7 +172,7 @@ class ApplicationProvider(dynamic.ResourceProvider):
         api = _admin(props)
         if props.get("ruleId"):
             api.delete("accessrules", props["ruleId"])
-        api.delete("apps", id_)
+        api.delete(_kind(props), id_)
 
 
 class Application(dynamic.Resource):
@@ -178,7 +192,16 @@ class Application(dynamic.Resource):
                 {"url": runai.url, "username": runai.admin.email, "password": password, "ca_file": runai.ca_file}
             )
         )
-        props = {"name": runai.admin.application, "admin": admin, "clientId": None, "secret": None, "ruleId": None}
+        kind, subject_type = runai.automation
+        props = {
+            "name": runai.admin.application,
+            "kind": kind,
+            "subjectType": subject_type,
+            "admin": admin,
+            "clientId": None,
+            "secret": None,
+            "ruleId": None,
+        }
         super().__init__(ApplicationProvider(), name, props, secret_outputs(opts, "admin", "secret"))
 
     def connection(self, runai: RunaiConfig) -> pulumi.Output[str]:

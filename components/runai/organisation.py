@@ -98,9 +98,14 @@ class RunaiOrganisation(Component):
             )
             for email in config.org.local_users
         }
+        automation, self._automation_subject = config.runai.automation
         self.applications = {
             app: RunaiObject(
-                f"{name}-application-{app}", kind="apps", spec={"name": app}, connection=connection, opts=self.child()
+                f"{name}-application-{app}",
+                kind=automation,
+                spec={"name": app},
+                connection=connection,
+                opts=self.child(),
             )
             for app in config.org.applications
         }
@@ -216,7 +221,7 @@ class RunaiOrganisation(Component):
                 f"{prefix}-{grant}",
                 kind="accessrules",
                 spec={
-                    "subjectType": kind.lower(),  # user, group or app
+                    "subjectType": self._automation_subject if kind == "App" else kind.lower(),
                     "subjectId": subject,
                     "roleName": RUNAI_ROLES[access.role],
                     "scopeType": scope,

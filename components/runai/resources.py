@@ -16,7 +16,7 @@ import pulumi
 from pulumi import dynamic
 
 from components.managed import secret_outputs
-from components.runai.api import KINDS, SCOPE_IDS, Credentials, RunaiApi
+from components.runai.api import KINDS, SCOPE_IDS, Credentials, RunaiApi, account_secret
 from stacks.runai import RunaiConfig
 
 # Assets keep name and scope under `meta` and their settings under `spec`.
@@ -83,7 +83,7 @@ def request_body(api: RunaiApi, kind: str, spec: dict[str, Any]) -> dict[str, An
 def immutable(kind: str, key: str) -> bool:
     """Whether a change to `key` needs a new object: access rules and
     registry credentials have no update; an asset's meta holds its scope."""
-    if kind in ("accessrules", "dockerregistry", "users", "apps"):
+    if kind in ("accessrules", "dockerregistry", "users", "apps", "serviceaccounts"):
         return True
     return key in IMMUTABLE or (kind in ASSETS and key == "meta")
 
@@ -103,7 +103,7 @@ class RunaiObjectProvider(dynamic.ResourceProvider):
         # What the control plane shows only once (a new user's temporary
         # password, a new application's secret); empty when the object
         # already existed.
-        once = created.get("tempPassword") or created.get("secret") or ""
+        once = created.get("tempPassword") or account_secret(created) or ""
         outs = {**props, "status": created.get("status") or {}, "once": once}
         return dynamic.CreateResult(id_=KINDS[kind].id_of(created), outs=outs)
 

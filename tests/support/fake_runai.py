@@ -1,10 +1,15 @@
 """A stateful local Run:ai control-plane API for tests, following the REST
-contract (2.19 to 2.22) as far as this project uses it: tokens, node pools,
-departments, projects, roles, access rules, NFS data sources, compute
-resources, registry credentials, workload policies, local users and
-applications, identity providers (2.21+), and the first administrator's sign-in (`test@run.ai` with the
-chart's initial password, System administrator on the tenant) and password
-change.
+contract (2.19 to 2.24; `version` picks where they differ) as far as this
+project uses it: tokens, node pools, departments, projects, roles, access
+rules, NFS data sources, compute resources, registry credentials, workload
+policies, local users, applications and (2.24+) service accounts, identity
+providers (2.21+), and the first administrator's sign-in (`test@run.ai` with
+the chart's initial password, System administrator on the tenant) and
+password change.
+
+Where 2.24 differs: service accounts (/api/v1/service-accounts, their secret
+`clientSecret`, access rules naming them `service-account`) beside the
+deprecated applications, and `expiresIn` in token answers.
 
 What it holds to, as the real one does: JWT access tokens with `exp` (a
 request with an expired one gets 401), token requests tolerant of key case
@@ -38,6 +43,9 @@ TENANT_ID = 1001
 CLUSTERS = "/api/v1/clusters"
 USERS = "/api/v1/users"
 APPS = "/api/v1/apps"
+SERVICE_ACCOUNTS = "/api/v1/service-accounts"
+# Automation accounts: where each lives, its store and the name of its secret.
+ACCOUNTS = {APPS: ("apps", "secret"), SERVICE_ACCOUNTS: ("serviceaccounts", "clientSecret")}
 IDPS = "/api/v1/idps"
 # What Run:ai reads for each user attribute unless told otherwise.
 DEFAULT_MAPPERS = {
@@ -129,6 +137,8 @@ def _b64(data: bytes) -> str:
 
 @dataclass
 class FakeRunai:
+    # The control plane's minor: the contract it follows where they differ.
+    version: str = "2.24"
     client_id: str = "automation"
     client_secret: str = "app-secret-value-7f3e"
     token_seconds: int = 3600
@@ -137,7 +147,7 @@ class FakeRunai:
     admin_password: str = "Abcd!234"
     store: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: (
-            {c: {} for c in [*REQUIRED, *ASSETS, "policies", "users", "apps", "idps"]}
+            {c: {} for c in [*REQUIRED, *ASSETS, "policies", "users", "apps", "serviceaccounts", "idps"]}
             | {"clusters": {CLUSTER_ID: _cluster(CLUSTER_ID, "registered-before", "2.20")}}
         )
     )
@@ -154,6 +164,16 @@ class FakeRunai:
     def __post_init__(self) -> None:
         # The administrator's own rule: what the UI shows under Access rules.
         self.store["accessRules"]["0"] = ADMIN_RULE | {"id": 0, "subjectId": self.admin_email}
+
+    @property
+    def minor(self) -> int:
+        return int(self.version.split(".")[1])
+
+    def token_answer(self, subject: str | None = None) -> dict[str, Any]:
+        answer: dict[str, Any] = {"accessToken": self.token(self.token_seconds, subject)}
+        if self.minor >= 24:
+            answer["expiresIn"] = self.token_seconds
+        return answer
 
     def token(self, lifetime: int, subject: str | None = None) -> str:
         header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
@@ -314,18 +334,22 @@ class _Handler(BaseHTTPRequestHandler):
             elif keys["username"] != fake.admin_email or keys["password"] != fake.admin_password:
                 self._error(401, "invalid user credentials")
             else:
-                self._send(200, {"accessToken": fake.token(fake.token_seconds, keys["username"])})
+                self._send(200, fake.token_answer(keys["username"]))
             return
         if grant not in {"app_token", "client_credentials"}:
             self._error(400, "grantType must be app_token, client_credentials or password")
             return
         client = keys.get("appid") or keys.get("clientid")
         secret = keys.get("appsecret") or keys.get("clientsecret")
-        apps = {(app["name"], app["secret"]) for app in fake.store["apps"].values()}
-        if (client, secret) != (fake.client_id, fake.client_secret) and (client, secret) not in apps:
+        accounts = {
+            (account["name"], account[field])
+            for store, field in ACCOUNTS.values()
+            for account in fake.store[store].values()
+        }
+        if (client, secret) != (fake.client_id, fake.client_secret) and (client, secret) not in accounts:
             self._error(401, "invalid client credentials")
             return
-        self._send(200, {"accessToken": fake.token(fake.token_seconds, client)})
+        self._send(200, fake.token_answer(client))
 
     def _change_password(self, subject: str, body: Any) -> None:
         """A person changes their own password; an application has none."""
@@ -395,12 +419,13 @@ class _Handler(BaseHTTPRequestHandler):
             shown["samlData"] = {"entityId": f"{host}/runai", "serviceProviderMetadataUrl": f"{redirect}/descriptor"}
         return shown
 
-    def _apps(self, rest: list[str], body: Any) -> None:
-        """Applications: create by name (201 with its secret, shown only then;
-        409 for a taken name; 400 outside Run:ai's name pattern), list (a bare
-        array), get, delete (204), and a new secret (the old one stops
-        working)."""
-        apps = self.server.fake.store["apps"]
+    def _accounts(self, prefix: str, rest: list[str], body: Any) -> None:
+        """Applications or service accounts: create by name (201 with its
+        secret, shown only then; 409 for a taken name; 400 outside Run:ai's
+        name pattern), list (a bare array), get, delete (204), and a new
+        secret (the old one stops working)."""
+        store, secret = ACCOUNTS[prefix]
+        apps = self.server.fake.store[store]
         public = ("id", "name", "clientId", "enabled", "createdAt")
         if rest == [""]:
             if self.command == "GET":
@@ -418,17 +443,17 @@ class _Handler(BaseHTTPRequestHandler):
                     "clientId": body["name"],
                     "enabled": True,
                     "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "secret": uuid4().hex,
+                    secret: uuid4().hex,
                 }
                 apps[app["id"]] = app
-                self._send(201, {k: app[k] for k in ("id", "name", "clientId", "secret")})
+                self._send(201, {k: app[k] for k in ("id", "name", "clientId", secret)})
             return
         app = apps.get(rest[0])
         if app is None:
-            self._error(404, f"application {rest[0]} not found")
+            self._error(404, f"{store} {rest[0]} not found")
         elif rest[1:] == ["secret"] and self.command == "POST":
-            app["secret"] = uuid4().hex
-            self._send(200, {"secret": app["secret"]})
+            app[secret] = uuid4().hex
+            self._send(200, {secret: app[secret]})
         elif rest[1:]:
             self._error(404, "no such route")
         elif self.command == "GET":
@@ -446,9 +471,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path == USERS or path.startswith(USERS + "/"):
             self._users(path[len(USERS) :].strip("/"), body)
             return
-        if path == APPS or path.startswith(APPS + "/"):
-            self._apps(path[len(APPS) :].strip("/").split("/"), body)
-            return
+        for prefix in ACCOUNTS:
+            if (path == prefix or path.startswith(prefix + "/")) and not (
+                prefix == SERVICE_ACCOUNTS and self.server.fake.minor < 24
+            ):
+                self._accounts(prefix, path[len(prefix) :].strip("/").split("/"), body)
+                return
         if path == IDPS or path.startswith(IDPS + "/"):
             self._idps(path[len(IDPS) :].strip("/"), body)
             return
@@ -715,8 +743,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         roles = {i: n for n, i in ROLES.items()}
         scopes = {"department": "departments", "project": "projects"}
-        if body["subjectType"] not in {"user", "app", "group"}:
-            self._error(400, "subjectType must be user, app or group")
+        subjects = {"user", "app", "group"} | ({"service-account"} if fake.minor >= 24 else set())
+        if body["subjectType"] not in subjects:
+            self._error(400, f"subjectType must be one of {', '.join(sorted(subjects))}")
             return
         if not isinstance(body["roleId"], int) or body["roleId"] not in roles:
             self._error(400, f"unknown roleId {body['roleId']}")

@@ -24,9 +24,14 @@ from tools.mocked_program import run_program
 OURS = "stack-admin-password-93ab"
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, FakeRunai]]:
-    with fake_runai() as running:
+# Where each control plane keeps the stack's account: an application up to
+# 2.23, a service account from 2.24 (the applications API deprecated).
+AUTOMATION = {"2.20": ("apps", "app", "secret"), "2.24": ("serviceaccounts", "service-account", "clientSecret")}
+
+
+@pytest.fixture(params=sorted(AUTOMATION))
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, FakeRunai]]:
+    with fake_runai(FakeRunai(version=request.param)) as running:
         yield running
 
 
@@ -36,7 +41,8 @@ def password_props(url: str, password: str = OURS) -> dict[str, Any]:
 
 def app_props(url: str, fake: FakeRunai, name: str = "runai-cluster-stack") -> dict[str, Any]:
     admin = {"url": url, "username": fake.admin_email, "password": fake.admin_password, "ca_file": None}
-    return {"name": name, "admin": json.dumps(admin)}
+    kind, subject_type, _ = AUTOMATION[fake.version]
+    return {"name": name, "kind": kind, "subjectType": subject_type, "admin": json.dumps(admin)}
 
 
 def test_the_printed_password_is_replaced_by_the_stacks(server: tuple[str, FakeRunai]) -> None:
@@ -79,12 +85,13 @@ def test_the_stacks_application_is_system_administrator_on_the_tenant(server: tu
     url, fake = server
     provider = ApplicationProvider()
     created = provider.create(app_props(url, fake))
-    [app] = fake.store["apps"].values()
-    assert created.id == app["id"] and created.outs["secret"] == app["secret"]
+    kind, subject_type, secret = AUTOMATION[fake.version]
+    [app] = fake.store[kind].values()
+    assert created.id == app["id"] and created.outs["secret"] == app[secret]
     assert created.outs["clientId"] == "runai-cluster-stack"
     rule = fake.store["accessRules"][created.outs["ruleId"]]
     assert (rule["subjectType"], rule["subjectId"], rule["roleName"]) == (
-        "app",
+        subject_type,
         "runai-cluster-stack",
         "System administrator",
     )
@@ -104,7 +111,7 @@ def test_the_stacks_application_is_system_administrator_on_the_tenant(server: tu
     assert provider.diff(created.id, updated.outs, app_props(url, fake, "renamed")).replaces == ["name"]
 
     provider.delete(created.id, updated.outs)
-    assert fake.store["apps"] == {}
+    assert fake.store[kind] == {}
     assert [r["subjectId"] for r in fake.store["accessRules"].values()] == ["test@run.ai"]
     # Deleted in the UI: refresh drops it from the state, up makes it again.
     assert provider.read(created.id, updated.outs).id == ""
@@ -113,10 +120,19 @@ def test_the_stacks_application_is_system_administrator_on_the_tenant(server: tu
 def test_an_application_found_rather_than_made_gets_a_new_secret(server: tuple[str, FakeRunai]) -> None:
     url, fake = server
     admin = RunaiApi(AdminCredentials(url, fake.admin_email, fake.admin_password))
-    earlier = admin.create("apps", {"name": "runai-cluster-stack"})  # a create whose answer was lost
+    kind, _, secret = AUTOMATION[fake.version]
+    earlier = admin.create(kind, {"name": "runai-cluster-stack"})  # a create whose answer was lost
     created = ApplicationProvider().create(app_props(url, fake))
-    assert created.id == earlier["id"] and created.outs["secret"] not in ("", earlier["secret"])
-    assert fake.store["apps"][created.id]["secret"] == created.outs["secret"]
+    assert created.id == earlier["id"] and created.outs["secret"] not in ("", earlier[secret])
+    assert fake.store[kind][created.id][secret] == created.outs["secret"]
+
+
+def test_an_application_becomes_a_service_account_with_2_24(server: tuple[str, FakeRunai]) -> None:
+    url, fake = server
+    props = app_props(url, fake)
+    before = {key: value for key, value in props.items() if key not in ("kind", "subjectType")}  # older state
+    diff = ApplicationProvider().diff("id", {**before, "ruleId": "7"}, props)
+    assert diff.replaces == ([] if fake.version == "2.20" else ["kind"]) and diff.delete_before_replace
 
 
 def test_the_identity_sits_between_the_control_plane_and_its_callers() -> None:

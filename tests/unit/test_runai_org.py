@@ -323,15 +323,19 @@ def test_applications_made_before_the_rules_that_grant_them() -> None:
     detection = settings["org"]["departments"][0]["projects"][0]
     detection["access"].append({"application": "ci-pipeline", "role": "researcher"})
     recorded, _ = run_program(settings, secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
-    app = objects(recorded, "apps")["ci-pipeline"]
+    # Service accounts from 2.24 (the default), applications before.
+    app = objects(recorded, "serviceaccounts")["ci-pipeline"]
     assert "once" in app.secret_outputs  # its secret, shown by Run:ai only at creation
     [rule] = [
         r
         for r in recorded.of_type("pulumi-python:dynamic:Resource")
-        if r.inputs.get("kind") == "accessrules" and r.inputs["spec"]["subjectType"] == "app"
+        if r.inputs.get("kind") == "accessrules" and r.inputs["spec"]["subjectType"] == "service-account"
     ]
     assert rule.inputs["spec"]["subjectId"] == "ci-pipeline" and rule.inputs["spec"]["roleName"] == "L1 researcher"
     assert app.urn in rule.dependencies
+    settings["runai"]["version"] = "2.23"
+    recorded, _ = run_program(settings, secrets={"sshPrivateKey": SSH_KEY, "runaiClientSecret": CLIENT_SECRET})
+    assert "ci-pipeline" in objects(recorded, "apps")
 
 
 @pytest.mark.parametrize(
