@@ -15,6 +15,7 @@ from components.networking.ingress import Ingress
 from components.networking.metallb import LoadBalancer
 from components.serving import Serving
 from components.training.operators import TrainingOperators
+from stacks.addons import WorkloadType
 from stacks.model import StackConfig
 
 
@@ -24,7 +25,7 @@ def dns_records(config: StackConfig) -> list[dict[str, str]]:
     records = []
     if addons.ingress.enabled and addons.ingress.address and config.runai_host:
         records.append({"name": config.runai_host, "type": "A", "address": str(addons.ingress.address)})
-    if addons.knative.enabled and addons.knative.address:
+    if addons.installs(WorkloadType.INFERENCE) and addons.knative.address:
         for domain in (config.inference_domain, addons.knative.subdomain):
             if domain:
                 records.append({"name": f"*.{domain}", "type": "A", "address": str(addons.knative.address)})
@@ -61,10 +62,11 @@ class ClusterLayers(Component):
             self.ready.append(Ingress(f"{name}-ingress", config, after(addresses, self.monitoring)).release)
         if addons.gpu_operator.enabled or addons.network_operator.enabled:
             self.ready += GpuStack(f"{name}-gpu", config, after(self.monitoring)).ready
-        if addons.knative.enabled:
+        if addons.installs(WorkloadType.INFERENCE):
             self.ready += Serving(f"{name}-serving", config, kubeconfig, after(addresses)).ready
-        if addons.training.enabled:
+        operators = {workload for workload in (WorkloadType.DISTRIBUTED, WorkloadType.MPI) if addons.installs(workload)}
+        if operators:
             self.ready += TrainingOperators(
-                f"{name}-training", addons.training, kubeconfig, addons.skip_await, after()
+                f"{name}-training", addons.training, kubeconfig, addons.skip_await, operators, after()
             ).ready
         self.register_outputs({"dnsRecords": dns_records(config)})

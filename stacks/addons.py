@@ -326,10 +326,22 @@ def _join(base: str, file: str) -> str:
     return base if base.endswith(".yaml") else f"{base.rstrip('/')}/{file}"
 
 
+class WorkloadType(StrEnum):
+    """Run:ai workload types that need a framework in the cluster (Run:ai's
+    "features"; workspaces and single-node training need none)."""
+
+    INFERENCE = "inference"  # Knative Serving with Kourier
+    DISTRIBUTED = "distributed"  # the Training Operator's PyTorch, TensorFlow and XGBoost jobs
+    MPI = "mpi"  # the MPI Operator's MPIJobs
+
+
 class AddonsConfig(Section):
     # Do not wait for the layers' Deployments to become ready (a cluster
     # whose nodes come later, or a first look); the default waits.
     skip_await: bool = False
+    # The workload types the cluster runs: Knative, the Training Operator and
+    # the MPI Operator are installed only for these.
+    workload_types: list[WorkloadType] = Field(default_factory=lambda: list(WorkloadType))
     cni: CniConfig = CniConfig()
     metallb: MetallbConfig = MetallbConfig(enabled=False)
     ingress: IngressConfig = IngressConfig()
@@ -338,6 +350,12 @@ class AddonsConfig(Section):
     network_operator: NetworkOperatorConfig = NetworkOperatorConfig()
     knative: KnativeConfig = KnativeConfig()
     training: TrainingConfig = TrainingConfig()
+
+    def installs(self, workload: WorkloadType) -> bool:
+        """Whether the stack installs `workload`'s framework: the type is
+        enabled and its layer not turned off (a cluster that has it)."""
+        layer = self.knative if workload is WorkloadType.INFERENCE else self.training
+        return workload in self.workload_types and layer.enabled
 
     @model_validator(mode="after")
     def _addresses(self) -> AddonsConfig:
@@ -360,5 +378,9 @@ class AddonsConfig(Section):
 
 def layers_off() -> dict[str, dict[str, bool]]:
     """The `addons` setting of a cluster that already has every layer."""
-    layers = [name for name, field in AddonsConfig.model_fields.items() if field.annotation is not bool]
+    layers = [
+        name
+        for name, field in AddonsConfig.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
+    ]
     return {to_camel(layer): {"enabled": False} for layer in layers}

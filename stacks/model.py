@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from stacks.access import SshConfig
-from stacks.addons import AddonsConfig
+from stacks.addons import AddonsConfig, WorkloadType
 from stacks.alerts import AlertsConfig
 from stacks.backup import BackupConfig
 from stacks.base import Section
@@ -118,17 +118,20 @@ class StackConfig(Section):
 
     @property
     def component_versions(self) -> dict[str, str]:
-        """Versions the compatibility table judges, for the layers turned on."""
+        """Versions the compatibility table judges: only what the stack
+        installs (a layer turned off, or a workload type not enabled, is not
+        ours to judge)."""
         addons = self.addons
-        versions = {"kubernetes": self.cluster.kubernetes_version}
-        if addons.knative.enabled:
-            versions["knative"] = addons.knative.version
-        if addons.gpu_operator.enabled:
-            versions["gpuOperator"] = addons.gpu_operator.chart.version
-        if addons.training.enabled:
-            versions["trainingOperator"] = addons.training.version
-            versions["mpiOperator"] = addons.training.mpi_operator_version
-        return versions
+        installed = {
+            "kubernetes": (True, self.cluster.kubernetes_version),
+            "gpuOperator": (addons.gpu_operator.enabled, addons.gpu_operator.chart.version),
+            "networkOperator": (addons.network_operator.enabled, addons.network_operator.chart.version),
+            "prometheusStack": (addons.prometheus.enabled, addons.prometheus.chart.version),
+            "knative": (addons.installs(WorkloadType.INFERENCE), addons.knative.version),
+            "trainingOperator": (addons.installs(WorkloadType.DISTRIBUTED), addons.training.version),
+            "mpiOperator": (addons.installs(WorkloadType.MPI), addons.training.mpi_operator_version),
+        }
+        return {component: version for component, (install, version) in installed.items() if install}
 
     def priority_names(self) -> list[dict[str, str]]:
         """Every place the stack names a priority class: project defaults and
@@ -184,10 +187,11 @@ class StackConfig(Section):
                     f"addons.gpuOperator.excludeNodes: '{name}' is not a GPU node of the inventory "
                     f"({', '.join(sorted(gpu_nodes)) or 'none'})"
                 )
-        if addons.knative.enabled and self.inference_domain is None:
+        if addons.installs(WorkloadType.INFERENCE) and self.inference_domain is None:
             raise ValueError(
                 "addons.knative.domain: required (the wildcard domain inference services get, e.g. "
-                "runai.example.com), or set runai.url, or knative.enabled: false"
+                "runai.example.com), or set runai.url, or knative.enabled: false, or leave inference out of "
+                "addons.workloadTypes"
             )
         if self.scheduler.kind is SchedulerKind.RUNAI:
             for problem in unsupported(self.runai.version, self.component_versions):
@@ -279,10 +283,15 @@ class StackConfig(Section):
                     f"validation.{key}.gpusPerNode: {test.gpus_per_node}, but a GPU node may have {fewest}; "
                     f"use {fewest} or fewer"
                 )
-            if not self.addons.training.enabled:
-                raise ValueError(f"validation.{key}: runs as an MPIJob; turn addons.training on")
-        if validation.autoscale and not self.addons.knative.enabled:
-            raise ValueError("validation.autoscale: needs Knative; turn addons.knative on or remove autoscale")
+            if not self.addons.installs(WorkloadType.MPI):
+                raise ValueError(
+                    f"validation.{key}: runs as an MPIJob; add mpi to addons.workloadTypes (with addons.training on)"
+                )
+        if validation.autoscale and not self.addons.installs(WorkloadType.INFERENCE):
+            raise ValueError(
+                "validation.autoscale: needs Knative; add inference to addons.workloadTypes (with addons.knative "
+                "on) or remove autoscale"
+            )
         if validation.fraction and self.scheduler.kind is SchedulerKind.KAI and not self.scheduler.kai.gpu_sharing:
             raise ValueError("validation.fraction: GPU fractions need scheduler.kai.gpuSharing; set it or fraction: 0")
         return self

@@ -1,5 +1,6 @@
 """Kubeflow Training Operator (MPI scheme off, its MPIJob CRD left out) and
-the MPI Operator v2beta1, after the MPIJob CRD hand-over."""
+the MPI Operator v2beta1, after the MPIJob CRD hand-over; each only for the
+workload type that needs it (distributed, mpi)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import yaml
 from components.crd_guard import CrdGuard
 from components.managed import Component
 from components.training.mpijob_crd import CRD, MpiJobCrdHandOver
-from stacks.addons import TrainingConfig
+from stacks.addons import TrainingConfig, WorkloadType
 
 
 def kustomization(training: TrainingConfig) -> dict[str, Any]:
@@ -78,30 +79,46 @@ class TrainingOperators(Component):
         training: TrainingConfig,
         kubeconfig: pulumi.Output[str],
         skip_await: bool,
+        operators: set[WorkloadType],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:training:TrainingOperators", name, opts)
+        # Either way the MPIJob name is handed over: the Training Operator's
+        # own v1 CRD goes, whoever serves MPIJobs after.
         hand_over = MpiJobCrdHandOver(
             f"{name}-mpijob-crd",
             kubeconfig,
             training.acknowledge_mpi_job_migration,
             self.child(),
         )
-        training_operator = KustomizeDirectory(
-            f"{name}-training-operator", write_kustomization(training), skip_await, self.child(depends_on=[hand_over])
+        self.ready: list[pulumi.Resource] = [hand_over]
+        crds = [CRD] if WorkloadType.MPI in operators else []
+        if WorkloadType.DISTRIBUTED in operators:
+            self.ready.append(
+                KustomizeDirectory(
+                    f"{name}-training-operator",
+                    write_kustomization(training),
+                    skip_await,
+                    self.child(depends_on=[hand_over]),
+                )
+            )
+            crds += [f"{scheme}s.kubeflow.org" for scheme in training.schemes]
+        if WorkloadType.MPI in operators:
+            self.ready.append(
+                k8s.yaml.v2.ConfigFile(
+                    f"{name}-mpi-operator",
+                    file=training.mpi_operator_manifest,
+                    skip_await=skip_await,
+                    opts=self.child(depends_on=list(self.ready)),
+                )
+            )
+        self.ready.append(
+            CrdGuard(
+                f"{name}-crds-in-use",
+                layer="addons.training",
+                crds=crds,
+                kubeconfig=kubeconfig,
+                opts=self.child(depends_on=list(self.ready)),
+            )
         )
-        mpi_operator = k8s.yaml.v2.ConfigFile(
-            f"{name}-mpi-operator",
-            file=training.mpi_operator_manifest,
-            skip_await=skip_await,
-            opts=self.child(depends_on=[hand_over, training_operator]),
-        )
-        guard = CrdGuard(
-            f"{name}-crds-in-use",
-            layer="addons.training",
-            crds=[CRD, *(f"{scheme}s.kubeflow.org" for scheme in training.schemes)],
-            kubeconfig=kubeconfig,
-            opts=self.child(depends_on=[training_operator, mpi_operator]),
-        )
-        self.ready: list[pulumi.Resource] = [hand_over, training_operator, mpi_operator, guard]
         self.register_outputs({"removedMpiJobs": hand_over.removed_mpi_jobs})

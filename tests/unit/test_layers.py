@@ -267,6 +267,8 @@ def test_mixed_mig_needs_mig_capable_gpus() -> None:
 
 def test_versions_outside_what_runai_supports() -> None:
     newer = with_addons("prod", knative={"version": "1.21.0"})
+    newer["runai"]["version"] = "2.20"
+    newer["cluster"]["kubernetesVersion"] = "1.32.8"
     with pytest.raises(StackConfigError, match=r"knative 1.21.0 is outside 1.11 to 1.16, which Run:ai 2.20 supports"):
         parse_stack(newer)
     dev = with_addons(
@@ -274,6 +276,7 @@ def test_versions_outside_what_runai_supports() -> None:
             "chart": {"repository": "https://helm.ngc.nvidia.com/nvidia", "name": "gpu-operator", "version": "v26.7.0"}
         }
     )
+    dev["runai"] = {"version": "2.20"}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConfigWarning)
         from stacks.model import StackConfig

@@ -92,7 +92,10 @@ def test_mpi_tests_need_the_training_layer() -> None:
     settings["addons"]["training"] = {"enabled": False}
     with pytest.raises(StackConfigError) as caught:
         parse_stack(settings)
-    assert "validation.nccl: runs as an MPIJob; turn addons.training on" in str(caught.value)
+    assert "validation.nccl: runs as an MPIJob; add mpi to addons.workloadTypes" in str(caught.value)
+    settings["addons"] = {"workloadTypes": ["inference", "distributed"]}
+    with pytest.raises(StackConfigError, match=r"validation\.nccl: runs as an MPIJob; add mpi"):
+        parse_stack(settings)
 
 
 def test_jobs_in_the_project_under_the_runai_scheduler() -> None:
