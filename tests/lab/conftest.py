@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.lab.__main__ import ADMISSION_PLUGINS, dev_kubernetes_version, down, lab_binaries, terminate
+from tools.lab.__main__ import ADMISSION_PLUGINS, down, lab_binaries, lab_kubernetes_version, terminate
 from tools.lab.control_plane import ControlPlane
 from tools.lab.sshd import free_port
 
@@ -25,7 +25,7 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def plane(tmp_path: Path) -> Iterator[tuple[ControlPlane, dict[str, int]]]:
-    control = ControlPlane(lab_binaries(dev_kubernetes_version()), tmp_path / "control-plane", free_port(), free_port())
+    control = ControlPlane(lab_binaries(lab_kubernetes_version()), tmp_path / "control-plane", free_port(), free_port())
     control.directory.mkdir()
     pids = control.start(ADMISSION_PLUGINS)
     yield control, pids

@@ -1,16 +1,17 @@
-"""The local lab: real SSH hosts and a real Kubernetes control plane on this
-machine, and `pulumi up` of the `lab` stack onto them.
+"""The local labs, and `pulumi up` of the `lab` stack onto them.
 
-    python -m tools.lab up [--hosts 4]     start (or reuse) the lab, then pulumi up
-    python -m tools.lab status             what runs, and the Nodes' labels and taints
+    python -m tools.lab up [--machines 3]  the machines lab (tools/lab/machines_lab.py):
+                                           real machines, kubeadm, our node preparation
+    python -m tools.lab up --fast [--hosts 4]
+                                           the fast lab: SSH hosts and a bare API server
+    python -m tools.lab status             what runs, the Nodes and their pods
     python -m tools.lab down               pulumi destroy, then stop everything
 
-Lab hosts are OpenSSH servers on loopback addresses 127.0.0.11, .12, ...; the
-control plane is etcd, kube-apiserver and kube-controller-manager on
-127.0.0.1. The lab stack uses `bootstrap: existing`: no kubelet or container
-runtime can run here, so node preparation and kubeadm are covered by previews
-and unit tests, while the lab exercises the preflight over real SSH, Node
-labels, taints and pools on real objects, the policy pack and the state.
+The fast lab's hosts are OpenSSH servers on loopback addresses 127.0.0.11,
+.12, ...; its control plane is etcd, kube-apiserver and
+kube-controller-manager on 127.0.0.1, with `bootstrap: existing`. It serves
+the tests that need real objects but no kubelet: labels, taints and pools,
+the policy pack, the organisation's objects, state and drift.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from stacks.addons import layers_off
 from tools.lab.control_plane import ControlPlane
 from tools.lab.crds import queue_crd
+from tools.lab.machines_lab import KUBERNETES_VERSION, machines_down, machines_status, machines_up
 from tools.lab.s3 import BUCKET, CREDENTIALS, start_s3
 from tools.lab.sshd import free_port, keygen, start_sshd
 from tools.stackrun import ROOT, STATE, checked, engine_env, init_stack, policy_args, workdir
@@ -39,6 +39,7 @@ from tools.stackrun import ROOT, STATE, checked, engine_env, init_stack, policy_
 PROJECT = "runai-cluster"
 STACK = "lab"
 DEFAULT_DIR = ROOT / ".lab"
+MACHINES_DIR = ROOT / ".lab-machines"
 # The KAI path's per-project node selectors need PodNodeSelector.
 ADMISSION_PLUGINS = ["PodNodeSelector"]
 
@@ -81,9 +82,8 @@ def alive(pid: int) -> bool:
     return True
 
 
-def dev_kubernetes_version() -> str:
-    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
-    return str(config[f"{PROJECT}:cluster"]["kubernetesVersion"])
+def lab_kubernetes_version() -> str:
+    return KUBERNETES_VERSION
 
 
 def lab_binaries(version: str) -> Path:
@@ -109,7 +109,7 @@ def host_layout(count: int) -> list[dict[str, Any]]:
 
 def start(directory: Path, count: int, api_port: int, etcd_port: int, ssh_port: int) -> LabState:
     directory.mkdir(parents=True, exist_ok=True)
-    state = LabState(api_port, etcd_port, ssh_port, str(lab_binaries(dev_kubernetes_version())))
+    state = LabState(api_port, etcd_port, ssh_port, str(lab_binaries(lab_kubernetes_version())))
     try:
         _start_processes(directory, state, count)
     except BaseException:
@@ -177,7 +177,7 @@ def stack_settings(state: LabState, environment: str = "dev") -> dict[str, Any]:
         f"{PROJECT}:cluster": {
             "name": "lab",
             "environment": environment,
-            "kubernetesVersion": dev_kubernetes_version(),
+            "kubernetesVersion": lab_kubernetes_version(),
             "bootstrap": "existing",
         },
         f"{PROJECT}:ssh": {"user": "root", "port": state.ssh_port, "dialAttempts": 3, "dialRetryDelaySeconds": 1},
@@ -321,7 +321,10 @@ def down(directory: Path, quiet: bool = False) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "status", "down"])
-    parser.add_argument("--hosts", type=int, default=4, help="lab hosts (at least 2)")
+    parser.add_argument("--machines", type=int, default=3, help="machines lab: machines (at least 2)")
+    parser.add_argument("--fast", action="store_true", help="the fast lab (SSH hosts and a bare API server)")
+    parser.add_argument("--machines-dir", type=Path, default=Path(os.environ.get("LAB_MACHINES_DIR", MACHINES_DIR)))
+    parser.add_argument("--hosts", type=int, default=4, help="fast lab: hosts (at least 2)")
     parser.add_argument("--dir", type=Path, default=Path(os.environ.get("LAB_DIR", DEFAULT_DIR)))
     parser.add_argument("--api-port", type=int, default=6443)
     parser.add_argument("--etcd-port", type=int, default=2379)
@@ -329,11 +332,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.hosts < 2:
         parser.error("--hosts: at least 2 (a control plane and a system node)")
+    if args.machines < 2:
+        parser.error("--machines: at least 2 (a control plane and a worker)")
+    machines_dir, fast_dir = args.machines_dir.resolve(), args.dir.resolve()
     if args.command == "up":
-        return up(args.dir.resolve(), args.hosts, args.api_port, args.etcd_port, args.ssh_port)
+        if args.fast:
+            return up(fast_dir, args.hosts, args.api_port, args.etcd_port, args.ssh_port)
+        return machines_up(machines_dir, args.machines)
     if args.command == "status":
-        return status(args.dir.resolve())
-    return down(args.dir.resolve())
+        shown = [machines_status(machines_dir) == 0, (fast_dir / "state.json").exists() and status(fast_dir) == 0]
+        return 0 if any(shown) else 1
+    codes = [machines_down(machines_dir)]
+    if (fast_dir / "state.json").exists():
+        codes.append(down(fast_dir))
+    return max(codes)
 
 
 if __name__ == "__main__":

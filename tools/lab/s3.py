@@ -17,14 +17,14 @@ BUCKET = "lab-backups"
 CREDENTIALS = {"aws_access_key_id": "lab-access-key", "aws_secret_access_key": "lab-secret-key"}
 
 
-def start_s3(directory: Path, port: int) -> int:
-    """Start moto's server, create the bucket, return the PID."""
+def start_s3(directory: Path, port: int, host: str = "127.0.0.1") -> int:
+    """Start moto's server on `host`, create the bucket, return the PID."""
     log = (directory / "s3.log").open("ab")
     server = Path(sys.executable).with_name("moto_server")
     process = subprocess.Popen(
-        [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, start_new_session=True
+        [str(server), "-H", host, "-p", str(port)], stdout=log, stderr=log, start_new_session=True
     )
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://{host}:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:

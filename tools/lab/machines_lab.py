@@ -1,0 +1,329 @@
+"""The machines lab: real machines (systemd-nspawn containers running
+Debian 12, systemd and sshd) on a network of their own, an air-gapped site
+around them (package mirror, image registry, S3), and the `lab` stack with
+`bootstrap: kubeadm` that `pulumi up` turns into a cluster on them.
+
+State lives in <dir>/machines.json; builds are cached outside the
+repository. `down` destroys the stack, stops every machine and service it
+started (by process id), unmounts, removes its cgroups, network namespace and
+the cgroup controllers it mounted, and puts back the host-wide kernel
+settings the kubelets changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stacks.addons import layers_off
+from tools.lab import cgroups, host_sysctls, site
+from tools.lab.machines import Machine, MachineSpec
+from tools.lab.network import HOST_ADDRESS, LabNetwork
+from tools.lab.rootfs import ensure_rootfs
+from tools.lab.s3 import BUCKET, CREDENTIALS, start_s3
+from tools.lab.sshd import keygen
+from tools.stackrun import STATE, checked, engine_env, init_stack, policy_args, workdir
+
+PROJECT = "runai-cluster"
+STACK = "lab"
+# The version the lab builds and installs (the newest release of the 1.32
+# line the module proxy here serves whole).
+KUBERNETES_VERSION = "1.32.8"
+S3_PORT = 9000
+
+
+def layout(count: int) -> list[MachineSpec]:
+    """One control plane, then workers: the first a GPU worker with two
+    simulated GPUs, the rest CPU workers."""
+    if count < 2:
+        raise ValueError("--machines: at least 2 (a control plane and a worker)")
+    specs = [MachineSpec("lab-cp-1", 0, ["control-plane"])]
+    for index in range(1, count):
+        if index == 1:
+            specs.append(MachineSpec("lab-gpu-1", index, ["gpu-worker"], gpus=2))
+        else:
+            specs.append(MachineSpec(f"lab-cpu-{index - 1}", index, ["cpu-worker"]))
+    return specs
+
+
+@dataclass
+class LabRecord:
+    """What `up` started, for `status` and `down`."""
+
+    machines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, int] = field(default_factory=dict)
+    cgroup_controllers: list[str] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    kubernetes: str = ""
+    rootfs: str = ""
+
+    @classmethod
+    def load(cls, directory: Path) -> LabRecord | None:
+        path = directory / "machines.json"
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "machines.json").write_text(json.dumps(asdict(self), indent=2))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def machine(directory: Path, record: LabRecord, name: str) -> Machine:
+    entry = record.machines[name]
+    return Machine(MachineSpec(**entry["spec"]), directory / "machines" / name, entry.get("pid", 0))
+
+
+def wait_for_ssh(address: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((address, 22), timeout=2) as sock:
+                if sock.recv(4).startswith(b"SSH"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{address}: no SSH server after {timeout:.0f}s")
+        time.sleep(0.3)
+
+
+class MachinesLab:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.record = LabRecord.load(directory) or LabRecord()
+
+    # --- the site ------------------------------------------------------------
+    def prepare(self) -> tuple[Path, Path, Path]:
+        """Builds (cached) and the site's services; (kubernetes, site, rootfs)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        rootfs = ensure_rootfs(self.directory / "debootstrap.log")
+        kubernetes = site.build("lab_binaries.sh", KUBERNETES_VERSION)
+        tools = site.build("lab_site_binaries.sh", site.versions(kubernetes)["ETCD_VERSION"].split("-")[0])
+        self.record.kubernetes, self.record.rootfs = str(kubernetes), str(rootfs)
+        if not self.record.sysctls:
+            self.record.sysctls = host_sysctls.read()
+        self.record.cgroup_controllers += cgroups.mount_missing()
+        self.record.save(self.directory)
+        LabNetwork().create()
+        services = self.directory / "site"
+        services.mkdir(exist_ok=True)
+        ca = site.make_ca(services / "pki")
+        running = self.record.services
+        if not _alive(running.get("mirror", 0)):
+            site.publish_packages(services, kubernetes, tools)
+            running["mirror"] = site.start_mirror(services)
+        if not _alive(running.get("registry", 0)):
+            running["registry"] = site.start_registry(services, tools / "registry", services / "pki")
+        if not _alive(running.get("s3", 0)):
+            running["s3"] = start_s3(services, S3_PORT, HOST_ADDRESS)
+        self.record.save(self.directory)
+        site.push_images(site.images(kubernetes, tools, rootfs), ca)
+        return kubernetes, tools, rootfs
+
+    # --- machines --------------------------------------------------------------
+    def ensure_machines(self, specs: list[MachineSpec]) -> None:
+        """Boot the machines not running yet; every machine knows every other."""
+        _, public = keygen(self.directory / "id_ed25519")
+        rootfs = Path(self.record.rootfs)
+        started = []
+        for spec in specs:
+            current = Machine(
+                spec, self.directory / "machines" / spec.name, self.record.machines.get(spec.name, {}).get("pid", 0)
+            )
+            if current.pid and current.running():
+                continue
+            current.write_image(specs, public)
+            current.mount(rootfs)
+            current.boot()
+            self.record.machines[spec.name] = current.to_dict()
+            started.append(current)
+        self.record.save(self.directory)
+        for current in started:
+            wait_for_ssh(current.spec.address)
+
+    def stop_machine(self, name: str) -> None:
+        if name not in self.record.machines:
+            return
+        current = machine(self.directory, self.record, name)
+        current.stop()
+        current.unmount()
+        del self.record.machines[name]
+        self.record.save(self.directory)
+
+    def machines(self) -> list[Machine]:
+        return [machine(self.directory, self.record, name) for name in self.record.machines]
+
+    # --- teardown --------------------------------------------------------------
+    def stop_all(self) -> None:
+        for name in list(self.record.machines):
+            self.stop_machine(name)
+        for pid in self.record.services.values():
+            if _alive(pid):
+                os.kill(pid, signal.SIGTERM)
+        for pid in self.record.services.values():
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        self.record.services = {}
+        LabNetwork().delete()
+        cgroups.unmount(self.record.cgroup_controllers)
+        if self.record.sysctls:
+            host_sysctls.restore(self.record.sysctls)
+        (self.directory / "machines.json").unlink(missing_ok=True)
+        subprocess.run(["rm", "-rf", str(self.directory / "machines"), str(self.directory / "site")], check=False)
+
+    # --- the stack's settings --------------------------------------------------
+    def stack_settings(self, specs: list[MachineSpec]) -> dict[str, Any]:
+        ca_pem = (self.directory / "site" / "pki" / "ca.crt").read_text()
+        found = site.versions(Path(self.record.kubernetes))
+        nodes = []
+        for spec in specs:
+            node: dict[str, Any] = {
+                "name": spec.name,
+                "address": spec.address,
+                "roles": spec.roles,
+                "hostKey": machine(self.directory, self.record, spec.name).host_key(),
+            }
+            if spec.gpus:
+                node |= {"gpu": {"model": "simulated", "count": spec.gpus}, "nodePool": "lab"}
+            nodes.append(node)
+        return {
+            f"{PROJECT}:cluster": {
+                "name": "lab",
+                "environment": "dev",
+                "kubernetesVersion": KUBERNETES_VERSION,
+                "bootstrap": "kubeadm",
+                # The machines are containers: kubeadm's kernel-config check
+                # finds no kernel config, and kubeadm built by Go 1.26 parses
+                # the proxy check's bracketed address the new way.
+                "ignorePreflightErrors": ["SystemVerification", "HTTPProxyCIDR"],
+            },
+            f"{PROJECT}:ssh": {"user": "root", "port": 22, "dialAttempts": 5, "dialRetryDelaySeconds": 2},
+            f"{PROJECT}:preflight": {
+                "gpusSimulated": True,
+                "minimums": {
+                    role: {"cpus": 1, "memoryGb": 1, "diskGb": 1}
+                    for role in ("control-plane", "system", "gpu-worker", "cpu-worker")
+                },
+            },
+            f"{PROJECT}:packages": {
+                "kubernetesAptRepo": site.kubernetes_repo_url("{minor}"),
+                "kubernetesAptKeyUrl": site.kubernetes_repo_url("{minor}") + "Release.key",
+                "imageRepository": site.IMAGE_REPOSITORY,
+                "containerd": {
+                    "sandboxImage": f"{site.IMAGE_REPOSITORY}/pause:{found['PAUSE_VERSION']}",
+                    # runc inside a container may not lower OOM scores.
+                    "criSettings": {"restrict_oom_score_adj": True},
+                },
+                "privateRegistry": {"host": site.REGISTRY, "caCert": ca_pem},
+                "nvidia": {"installOnHost": False},
+            },
+            f"{PROJECT}:nodes": nodes,
+            f"{PROJECT}:addons": layers_off(),
+            f"{PROJECT}:scheduler": {"kind": "kai", "kai": {"installChart": False}},
+            f"{PROJECT}:backup": {
+                "enabled": True,
+                "schedule": "0 */6 * * *",
+                "image": "runai-cluster-backup:0.1.0",
+                "s3": {"endpoint": f"http://{HOST_ADDRESS}:{S3_PORT}", "bucket": BUCKET, "prefix": "lab"},
+            },
+        }
+
+    def stack_secrets(self) -> dict[str, str]:
+        return {
+            "sshPrivateKey": (self.directory / "id_ed25519").read_text(),
+            "backupAccessKeyId": CREDENTIALS["aws_access_key_id"],
+            "backupSecretAccessKey": CREDENTIALS["aws_secret_access_key"],
+        }
+
+    # --- after the stack -------------------------------------------------------
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """kubectl as the cluster's administrator (admin.conf of the first
+        control plane, read from its disk: the lab's wiring, not the stack's)."""
+        first = next(m for m in self.machines() if "control-plane" in m.spec.roles)
+        kubeconfig = first.root / "etc/kubernetes/admin.conf"
+        command = [str(Path(self.record.kubernetes) / "kubectl"), f"--kubeconfig={kubeconfig}", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=check)
+
+    def advertise_gpus(self) -> None:
+        """The simulated GPUs as the nvidia.com/gpu extended resource on
+        their Nodes, as NVIDIA's device plugin would advertise real ones."""
+        for current in self.machines():
+            if current.spec.gpus:
+                patch = json.dumps({"status": {"capacity": {"nvidia.com/gpu": str(current.spec.gpus)}}})
+                self.kubectl("patch", "node", current.spec.name, "--subresource=status", "--type=merge", "-p", patch)
+
+
+def specs_of(record: LabRecord) -> list[MachineSpec]:
+    return [MachineSpec(**entry["spec"]) for entry in record.machines.values()]
+
+
+def apply(lab: MachinesLab, specs: list[MachineSpec], *extra: str) -> subprocess.CompletedProcess[str]:
+    """`pulumi up` of the lab stack for these machines, with the policy pack."""
+    work = workdir(STACK, settings=lab.stack_settings(specs), name=STACK)
+    init_stack(work, STACK, engine_env(), lab.stack_secrets())
+    command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK), *extra]
+    return subprocess.run(command, cwd=work, env=engine_env(), check=False, text=True)
+
+
+def machines_up(directory: Path, count: int) -> int:
+    lab = MachinesLab(directory)
+    started = time.monotonic()
+    lab.prepare()
+    specs = layout(count)
+    lab.ensure_machines(specs)
+    print(f"lab: {len(specs)} machines up in {time.monotonic() - started:.0f}s; pulumi up")
+    code = apply(lab, specs).returncode
+    if code == 0:
+        lab.advertise_gpus()
+        print(f"lab: cluster ready in {time.monotonic() - started:.0f}s")
+    return code
+
+
+def machines_status(directory: Path) -> int:
+    record = LabRecord.load(directory)
+    if not record:
+        print("machines lab: not running")
+        return 1
+    lab = MachinesLab(directory)
+    for name, pid in record.services.items():
+        print(f"{name:12} pid {pid:7} {'running' if _alive(pid) else 'STOPPED'}")
+    for current in lab.machines():
+        state = "running" if current.running() else "STOPPED"
+        print(f"{current.spec.name:12} {current.spec.address:12} {','.join(current.spec.roles):16} {state}")
+    for what in ("nodes", "pods"):
+        result = lab.kubectl("get", what, "-A" if what == "pods" else "-o=wide", "-o", "wide", check=False)
+        print(result.stdout or result.stderr)
+    return 0
+
+
+def machines_down(directory: Path) -> int:
+    """pulumi destroy (while the machines answer), then stop everything."""
+    record = LabRecord.load(directory)
+    if not record:
+        return 0
+    lab = MachinesLab(directory)
+    work = STATE / "work" / STACK
+    code = 0
+    if work.exists() and lab.machines() and all(m.running() for m in lab.machines()):
+        code = subprocess.run(
+            ["pulumi", "destroy", "--yes", "--skip-preview", "--stack", STACK], cwd=work, env=engine_env(), check=False
+        ).returncode
+        if code == 0:
+            checked(["stack", "rm", "--yes", "--force", STACK], work, engine_env())
+    lab.stop_all()
+    print("machines lab: stopped")
+    return code

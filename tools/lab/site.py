@@ -1,0 +1,206 @@
+"""The air-gapped site around the lab machines, served from this machine's
+address on the lab network: the organisation's CA, an image registry (the
+distribution registry, TLS by that CA) holding the images kubeadm deploys,
+and a Kubernetes package mirror (a signed apt repository). The stack reaches
+them only through its own settings: the package mirror, imageRepository,
+the sandbox image and the private registry's CA."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from tools.lab import apt_repo
+from tools.lab.control_plane import _certificate, _key, _name, _pem_key
+from tools.lab.network import HOST_ADDRESS
+from tools.lab.oci import Image, Registry
+from tools.stackrun import ROOT
+
+REGISTRY_PORT = 5443
+MIRROR_PORT = 8081
+REGISTRY = f"{HOST_ADDRESS}:{REGISTRY_PORT}"
+IMAGE_REPOSITORY = f"{REGISTRY}/kubernetes"
+MIRROR_URL = f"http://{HOST_ADDRESS}:{MIRROR_PORT}"
+PACKAGE_REVISION = "1.1"
+
+
+def versions(directory: Path) -> dict[str, str]:
+    """KEY=value lines a build script left beside its binaries."""
+    pairs = (line.split("=", 1) for line in (directory / "versions.env").read_text().splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+def build(script: str, *args: str) -> Path:
+    result = subprocess.run([str(ROOT / "tools" / script), *args], stdout=subprocess.PIPE, text=True, check=True)
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def make_ca(directory: Path) -> Path:
+    """The site's CA and the registry's serving certificate; the CA's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_file = directory / "ca.crt"
+    if ca_file.exists():
+        return ca_file
+    ca_key = _key()
+    ca = _certificate(_name("lab site CA"), ca_key)
+    key = _key()
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(HOST_ADDRESS))]
+    serving = _certificate(_name(HOST_ADDRESS), key, (ca.subject, ca_key), sans)
+    (directory / "registry.crt").write_bytes(serving.public_bytes(serialization.Encoding.PEM))
+    (directory / "registry.key").write_bytes(_pem_key(key))
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return ca_file
+
+
+def _wait(url: str, what: str, log: Path, context: ssl.SSLContext | None = None) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2, context=context).close()
+            return
+        except (OSError, urllib.error.URLError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the lab's {what} did not start on {url}; see {log}") from None
+            time.sleep(0.3)
+
+
+def _spawn(command: list[str], log: Path) -> int:
+    output = log.open("ab")
+    process = subprocess.Popen(command, stdout=output, stderr=output, stdin=subprocess.DEVNULL, start_new_session=True)
+    return process.pid
+
+
+def start_registry(directory: Path, binary: Path, pki: Path) -> int:
+    config = directory / "registry.yml"
+    config.write_text(
+        "\n".join(
+            [
+                "version: 0.1",
+                "storage:",
+                f"  filesystem: {{rootdirectory: {directory / 'data'}}}",
+                "http:",
+                f"  addr: {REGISTRY}",
+                "  tls:",
+                f"    certificate: {pki / 'registry.crt'}",
+                f"    key: {pki / 'registry.key'}",
+                "log: {level: warn}",
+            ]
+        )
+        + "\n"
+    )
+    log = directory / "registry.log"
+    pid = _spawn([str(binary), "serve", str(config)], log)
+    _wait(f"https://{REGISTRY}/v2/", "registry", log, ssl.create_default_context(cafile=str(pki / "ca.crt")))
+    return pid
+
+
+def start_mirror(directory: Path) -> int:
+    log = directory / "mirror.log"
+    command = [sys.executable, "-m", "http.server", str(MIRROR_PORT), "--bind", HOST_ADDRESS]
+    pid = _spawn([*command, "--directory", str(directory / "www")], log)
+    _wait(f"{MIRROR_URL}/", "package mirror", log)
+    return pid
+
+
+def kubernetes_repo_url(minor: str) -> str:
+    return f"{MIRROR_URL}/kubernetes/v{minor}/"
+
+
+def publish_packages(directory: Path, kubernetes: Path, site: Path) -> None:
+    """The minor's repository under the mirror (pkgs.k8s.io's layout)."""
+    version = versions(kubernetes)["KUBERNETES_VERSION"]
+    crictl_version = versions(site)["CRI_TOOLS_VERSION"]
+    minor = version.rsplit(".", 1)[0]
+    debs_dir = directory / "debs"
+    debs_dir.mkdir(parents=True, exist_ok=True)
+    debs = [
+        apt_repo.build_deb(package, debs_dir)
+        for package in apt_repo.packages(kubernetes, version, site / "crictl", crictl_version, PACKAGE_REVISION)
+    ]
+    apt_repo.publish(debs, directory / "www" / "kubernetes" / f"v{minor}", directory / "gnupg")
+
+
+def _inside(rootfs: Path, path: str) -> Path:
+    """The file `path` names inside the machine image, links followed there."""
+    for _ in range(40):
+        full = rootfs / path.lstrip("/")
+        if not full.is_symlink():
+            return full
+        target = os.readlink(full)
+        path = target if target.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(path), target))
+    raise RuntimeError(f"{path}: too many links in the machine image")
+
+
+def _closure(rootfs: Path, programs: list[str]) -> dict[str, Path]:
+    """Programs from the machine image and the shared libraries they load."""
+    files: dict[str, Path] = {}
+    pending = list(programs)
+    while pending:
+        inside = pending.pop()
+        if inside in files:
+            continue
+        files[inside] = _inside(rootfs, inside)
+        listing = subprocess.run(
+            ["chroot", str(rootfs), "ldd", inside], capture_output=True, text=True, check=False
+        ).stdout
+        pending += [part for part in listing.split() if part.startswith("/") and part not in files]
+    return files
+
+
+def kube_proxy_extras(rootfs: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """iptables (nft flavour, as Debian 12 machines use) and its extensions."""
+    multi = "/usr/sbin/xtables-nft-multi"
+    extensions = [f"/{p.relative_to(rootfs)}" for p in (rootfs / "usr/lib/x86_64-linux-gnu/xtables").glob("*.so")]
+    files = _closure(rootfs, [multi, "/usr/sbin/conntrack", *extensions])
+    links = {
+        f"/usr/sbin/{tool}": "xtables-nft-multi"
+        for tool in (
+            "iptables",
+            "iptables-save",
+            "iptables-restore",
+            "ip6tables",
+            "ip6tables-save",
+            "ip6tables-restore",
+        )
+    }
+    return files, links
+
+
+def images(kubernetes: Path, site: Path, rootfs: Path) -> list[Image]:
+    found = versions(kubernetes)
+    tag = f"v{found['KUBERNETES_VERSION']}"
+    components = ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+    made = [Image(f"kubernetes/{name}", tag, {f"/usr/local/bin/{name}": kubernetes / name}) for name in components]
+    proxy_files, proxy_links = kube_proxy_extras(rootfs)
+    made.append(
+        Image(
+            "kubernetes/kube-proxy",
+            tag,
+            {"/usr/local/bin/kube-proxy": kubernetes / "kube-proxy", **proxy_files},
+            links=proxy_links,
+        )
+    )
+    etcd = {f"/usr/local/bin/{name}": kubernetes / name for name in ("etcd", "etcdutl")}
+    made.append(Image("kubernetes/etcd", found["ETCD_VERSION"], {**etcd, "/usr/local/bin/etcdctl": site / "etcdctl"}))
+    made.append(Image("kubernetes/coredns", f"v{found['COREDNS_VERSION']}", {"/coredns": kubernetes / "coredns"},
+                      entrypoint=["/coredns"]))  # fmt: skip
+    made.append(
+        Image("kubernetes/pause", found["PAUSE_VERSION"], {"/pause": kubernetes / "pause"}, entrypoint=["/pause"])
+    )
+    return made
+
+
+def push_images(made: list[Image], ca_file: Path) -> None:
+    registry = Registry(REGISTRY, ca_file)
+    for image in made:
+        registry.push(image)
