@@ -94,13 +94,13 @@ class Cluster(pulumi.ComponentResource):
         self.node_roles = NodeRoles(f"{name}-node-roles", config, joined, on_cluster)
         below: list[pulumi.Resource] = []
         if config.addons.cni.enabled:
+            # After the whole rollout, and through it after every join: the
+            # rollout's ends, not each node, keep the dependency checks small.
             below.append(
                 PodNetwork(
                     f"{name}-cni",
                     config,
-                    pulumi.ResourceOptions.merge(
-                        on_cluster, pulumi.ResourceOptions(depends_on=[*joined.values(), *settled])
-                    ),
+                    pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=settled)),
                 )
             )
         on_nodes = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=below))

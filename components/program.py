@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.cluster import Cluster
-from components.kubeadm.upgrade import upgrade_stages
+from components.kubeadm.rollout import upgrade_stages
 from components.layers import dns_records
 from components.runai.researcher import researcher_kubeconfig_output
 from stacks.cluster import Bootstrap

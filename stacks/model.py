@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from stacks.access import SshConfig
-from stacks.addons import AddonsConfig, WorkloadType
+from stacks.addons import AddonsConfig, IngressController, WorkloadType
 from stacks.alerts import AlertsConfig
 from stacks.backup import BackupConfig
 from stacks.base import Section
@@ -24,6 +24,7 @@ from stacks.preflight import PreflightConfig
 from stacks.runai import RunaiConfig
 from stacks.scheduling import NON_PREEMPTIBLE, SchedulerConfig, SchedulerKind
 from stacks.storage import Provisioner, StorageConfig
+from stacks.upgrade import DEFAULT_POOL
 from stacks.validation import ValidationConfig
 
 # GPU families with Multi-Instance GPU.
@@ -81,6 +82,16 @@ class StackConfig(Section):
         for node in self.nodes:
             if node.node_pool:
                 pools[node.node_pool] = pools.get(node.node_pool, 0) + (node.gpu.count if node.gpu else 0)
+        return pools
+
+    @property
+    def worker_pools(self) -> dict[str, list[Node]]:
+        """The workers by node pool (DEFAULT_POOL for those without one):
+        the units a rollout sizes its waves by."""
+        pools: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            if not node.is_control_plane:
+                pools.setdefault(node.node_pool or DEFAULT_POOL, []).append(node)
         return pools
 
     @property
@@ -199,6 +210,13 @@ class StackConfig(Section):
                 if self.is_prod:
                     raise ValueError(message)
                 warnings.warn(message, ConfigWarning, stacklevel=2)
+        if addons.ingress.enabled and addons.ingress.controller is IngressController.NGINX:
+            warnings.warn(
+                "addons.ingress.controller: nginx (ingress-nginx) was retired in March 2026 and gets no security "
+                "fixes; switch to haproxy",
+                ConfigWarning,
+                stacklevel=2,
+            )
         return self
 
     @model_validator(mode="after")
@@ -347,6 +365,17 @@ class StackConfig(Section):
                         f"nodes[{index}].hostKey: required because ssh.requireHostKeys is true "
                         "(copy the machine's /etc/ssh/ssh_host_ed25519_key.pub)"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _upgrade_pools(self) -> StackConfig:
+        known = self.worker_pools
+        for pool in self.cluster.upgrade.pools:
+            if pool not in known:
+                raise ValueError(
+                    f"cluster.upgrade.pools.{pool}: no worker is in node pool {pool!r}; name one of "
+                    f"{', '.join(sorted(known)) or '(none)'} (workers without nodePool are in {DEFAULT_POOL!r})"
+                )
         return self
 
     @model_validator(mode="after")

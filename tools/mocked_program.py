@@ -69,6 +69,7 @@ class Registration:
     # Outputs the engine keeps secret (additional_secret_outputs).
     secret_outputs: set[str] = field(default_factory=set)
     protect: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
     # What a component published with register_outputs.
     outputs: dict[str, Any] = field(default_factory=dict)
 
@@ -92,6 +93,18 @@ class Recorded:
             deps = [d for d in self.resources[urn].dependencies if d in self.resources]
             memo[urn] = 1 + max((self.depth(d, memo) for d in deps), default=0)
         return memo[urn]
+
+    def reaches(self, urn: str, target: str) -> bool:
+        """Whether `urn` depends on `target`, directly or through others."""
+        seen, todo = set(), [urn]
+        while todo:
+            current = todo.pop()
+            if current == target:
+                return True
+            if current not in seen:
+                seen.add(current)
+                todo.extend(d for d in self.resources[current].dependencies if d in self.resources)
+        return False
 
     def max_depth(self) -> int:
         memo: dict[str, int] = {}
@@ -134,6 +147,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             secret_paths=secret_paths,
             secret_outputs=set(request.additionalSecretOutputs),
             protect=bool(request.protect),
+            ignore_changes=list(request.ignoreChanges),
         )
         return response
 

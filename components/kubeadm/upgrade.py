@@ -3,10 +3,11 @@
 One resource per node runs that node's upgrade (components/kubeadm/upgrade.sh,
 four phases) when the version changes; it runs nothing when created, since a
 machine is prepared and joined at the stack's version. Control planes go one at
-a time, the first with `kubeadm upgrade apply` after an etcd snapshot, then the
-workers in batches, each batch after the one before: a preview lists the
-rollout node by node, a failure stops it with the rest of the cluster serving,
-and the next `up` resumes at the node that failed (every phase compares first).
+a time, the first with `kubeadm upgrade apply` after an etcd snapshot, then
+each node pool's workers in waves (components/kubeadm/rollout.py), each wave
+after the one before: a preview lists the rollout node by node, a failure stops
+its pool's rollout with the rest of the cluster serving, and the next `up`
+resumes at the node that failed (every phase compares first).
 A downgrade or a skipped minor is refused in preview (RemoteScript's check)."""
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pulumi
+from pulumi import dynamic
 
 from components.connection import NodeAccess
+from components.kubeadm.rollout import plan, rolls_driver, stages
 from components.node_prep.prep import kubernetes_source, kubernetes_version
 from components.remote.command import RemoteScript, step
 from components.scripts import render_script
-from stacks.inventory import Node, Role
+from stacks.inventory import Node
 from stacks.model import StackConfig
 from stacks.scheduling import SchedulerKind
 
@@ -32,16 +35,6 @@ PHASES = (
     ("uncordon", "first-control-plane"),
 )
 DRIVER_PHASES = (("drain", "first-control-plane"), ("driver", "node"), ("uncordon", "first-control-plane"))
-
-
-def upgrade_stages(config: StackConfig) -> list[list[str]]:
-    """The rollout order: each control plane alone, then the workers in
-    batches of `cluster.upgrade.batchSize`."""
-    workers = [node.name for node in config.nodes if not node.is_control_plane]
-    size = config.cluster.upgrade.batch_size
-    return [[node.name] for node in config.control_planes] + [
-        workers[start : start + size] for start in range(0, len(workers), size)
-    ]
 
 
 def upgrade_env(config: StackConfig) -> dict[str, str]:
@@ -80,15 +73,6 @@ def driver_steps(node: Node, config: StackConfig) -> list[dict[str, object]]:
     return _steps(DRIVER_PHASES, params, capture={"driver": "REBOOT"})
 
 
-def driver_rollout(config: StackConfig) -> list[Node]:
-    """The GPU workers whose host driver rolls out node by node: the stack
-    installs it on the host at an exact version."""
-    nvidia = config.packages.nvidia
-    if not (nvidia.install_on_host and nvidia.driver_package and nvidia.driver_version):
-        return []
-    return [node for node in config.nodes if Role.GPU_WORKER in node.roles]
-
-
 def _steps(
     phases: tuple[tuple[str, str], ...], params: dict[str, str], capture: dict[str, str] | None = None
 ) -> list[dict[str, object]]:
@@ -98,11 +82,27 @@ def _steps(
     ]
 
 
+class WaveDone(dynamic.Resource):
+    """Where a wave of a pool's rollout ends: the next wave waits on this one
+    resource rather than on every node of the wave (which made the program's
+    dependency checks grow with the square of the wave size). It runs
+    nothing and never changes."""
+
+    def __init__(self, name: str, pool: str, wave: int, opts: pulumi.ResourceOptions) -> None:
+        super().__init__(_NothingToRun(), name, {"pool": pool, "wave": wave}, opts)
+
+
+class _NothingToRun(dynamic.ResourceProvider):
+    def create(self, props: dict[str, object]) -> dynamic.CreateResult:
+        return dynamic.CreateResult(id_=f"{props['pool']}-wave-{props['wave']}", outs=props)
+
+
 class KubernetesUpgrade(pulumi.ComponentResource):
-    """The per-node upgrade resources in `upgrade_stages` order: first the
-    control planes (`control_planes`), after which the workers join, then the
-    workers in batches (`workers`), each after its own join too; then the host
-    drivers of GPU workers, one node at a time (`drivers`)."""
+    """The per-node upgrade resources in the order of `plan`: first the
+    control planes (`control_planes`), after which the workers join, then
+    each pool's workers wave by wave, the pools side by side (`workers`). A
+    GPU worker's host driver follows its Kubernetes upgrade in the same wave.
+    `done` is what depends on the whole rollout, for what comes after it."""
 
     def __init__(
         self,
@@ -112,44 +112,61 @@ class KubernetesUpgrade(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:kubeadm:KubernetesUpgrade", name, None, opts)
+        self._name = name
         self._config = config
         self._access = access
         self._first = config.control_planes[0]
         self._env = upgrade_env(config)  # the same for every node
+        self._rollout = plan(config)
         self.by_node: dict[str, RemoteScript] = {}
-        self.drivers: list[RemoteScript] = []
+        self.drivers: dict[str, RemoteScript] = {}
+        self.done: list[pulumi.Resource] = []
 
     def control_planes(self, joined: Sequence[pulumi.Resource]) -> pulumi.Resource:
         """One control plane at a time, after every control plane joined;
         returns the last."""
         previous = list(joined)
-        for node in self._config.control_planes:
+        for node in self._rollout.control_planes:
             role = "first-control-plane" if node is self._first else "control-plane"
             previous = [self._node(node, role, previous)]
+        self.done = previous
         return previous[0]
 
     def workers(self, planes_done: pulumi.Resource, joined: dict[str, pulumi.Resource]) -> None:
-        """Workers in batches, each batch after the previous one."""
-        previous = [planes_done]
-        by_name = {node.name: node for node in self._config.nodes}
-        for stage in upgrade_stages(self._config)[len(self._config.control_planes) :]:
-            previous = [self._node(by_name[name], "worker", [*previous, joined[name]]) for name in stage]
-        # Host drivers after the Kubernetes rollout, one GPU node at a time.
-        previous = self.done
-        for node in driver_rollout(self._config):
+        """Each pool wave by wave, every node also after its own join; the
+        workers in maintenance on their own, their changes ignored."""
+        for pool, planned in self._rollout.pools.items():
+            after = planes_done
+            for index, wave in enumerate(planned.waves, 1):
+                ends = [self._worker(node, [after, joined[node.name]]) for node in wave]
+                after = WaveDone(
+                    f"{self._name}-{pool}-wave-{index}",
+                    pool,
+                    index,
+                    pulumi.ResourceOptions(parent=self, depends_on=ends),
+                )
+            self.done.append(after)
+        for node in self._rollout.maintenance:
+            self.done.append(self._worker(node, [planes_done, joined[node.name]], held=True))
+        self.register_outputs({"stages": stages(self._rollout)})
+
+    def _worker(self, node: Node, after: list[pulumi.Resource], held: bool = False) -> pulumi.Resource:
+        """The node's Kubernetes upgrade, then its host driver's; returns the
+        last. A node `held` in maintenance keeps its old steps until it leaves."""
+        ignore = ["create_steps", "kubernetes_version"] if held else []
+        last: RemoteScript = self._node(node, "worker", after, ignore)
+        if rolls_driver(self._rollout, node):
             steps = driver_steps(node, self._config)
-            previous = [self._script(f"{node.name}-nvidia-driver-upgrade", node, steps, previous)]
-            self.drivers.append(previous[0])
-        self.register_outputs({"stages": upgrade_stages(self._config)})
+            last = self._script(f"{node.name}-nvidia-driver-upgrade", node, steps, [last], ignore=ignore)
+            self.drivers[node.name] = last
+        return last
 
-    @property
-    def done(self) -> list[pulumi.Resource]:
-        return [*self.by_node.values(), *self.drivers]
-
-    def _node(self, node: Node, role: str, after: list[pulumi.Resource]) -> RemoteScript:
+    def _node(
+        self, node: Node, role: str, after: list[pulumi.Resource], ignore: list[str] | None = None
+    ) -> RemoteScript:
         steps = upgrade_steps(node, role, self._config)
         self.by_node[node.name] = self._script(
-            f"{node.name}-kubernetes-upgrade", node, steps, after, self._config.cluster.kubernetes_version
+            f"{node.name}-kubernetes-upgrade", node, steps, after, self._config.cluster.kubernetes_version, ignore
         )
         return self.by_node[node.name]
 
@@ -160,6 +177,7 @@ class KubernetesUpgrade(pulumi.ComponentResource):
         steps: list[dict[str, object]],
         after: list[pulumi.Resource],
         kubernetes_version: str | None = None,
+        ignore: list[str] | None = None,
     ) -> RemoteScript:
         access, first = self._access, self._first
         return RemoteScript(
@@ -170,5 +188,5 @@ class KubernetesUpgrade(pulumi.ComponentResource):
             env=self._env,
             run_on_create=False,
             kubernetes_version=kubernetes_version,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after, ignore_changes=ignore),
         )

@@ -183,7 +183,6 @@ def test_required_host_keys() -> None:
 @pytest.mark.parametrize(
     ("section", "value", "message"),
     [
-        ("upgrade", {"batchSize": 0}, "cluster.upgrade.batchSize: Input should be greater than or equal to 1"),
         ("upgrade", {"drainTimeout": 5}, "cluster.upgrade.drainTimeout: Input should be greater than or equal to 30"),
         ("upgrade", {"readyTimeout": 10}, "cluster.upgrade.readyTimeout: Input should be greater than or equal to 30"),
         (
