@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from stacks.base import Chart, Section, check_host
 
@@ -128,31 +128,70 @@ class MetallbConfig(Section):
         return None
 
 
+class IngressController(StrEnum):
+    HAPROXY = "haproxy"  # HAProxy Kubernetes Ingress, what Run:ai's install guides use from 2.25
+    NGINX = "nginx"  # ingress-nginx: retired in March 2026, no security fixes since
+
+
+INGRESS_CHARTS = {
+    IngressController.HAPROXY: Chart(
+        repository="https://haproxytech.github.io/helm-charts", name="kubernetes-ingress", version="1.52.0"
+    ),
+    IngressController.NGINX: Chart(
+        repository="https://kubernetes.github.io/ingress-nginx", name="ingress-nginx", version="4.15.1"
+    ),
+}
+INGRESS_NAMESPACES = {IngressController.HAPROXY: "haproxy-controller", IngressController.NGINX: "ingress-nginx"}
 # Many-core nodes split the file descriptors among too many workers
-# ("socketpair() failed ... No file descriptors available"). The controller's
-# keys for nginx's worker_connections and worker_rlimit_nofile.
+# ("socketpair() failed ... No file descriptors available"). ingress-nginx:
+# its keys for nginx's worker_processes, worker_connections and
+# worker_rlimit_nofile. HAProxy runs threads rather than processes, one per
+# processor unless told: as many threads, and one connection limit for the
+# lot (it sizes its descriptor limit from that; no key of its own).
 INGRESS_WORKER_DEFAULTS = {
-    "worker-processes": "4",
-    "max-worker-connections": "10240",
-    "max-worker-open-files": "65536",
+    IngressController.HAPROXY: {"nbthread": "4", "maxconn": "40960"},
+    IngressController.NGINX: {
+        "worker-processes": "4",
+        "max-worker-connections": "10240",
+        "max-worker-open-files": "65536",
+    },
 }
 
 
 class IngressConfig(Section):
-    """ingress-nginx (Run:ai tests it; upstream stopped releasing in March
-    2026), the cluster's default class, on a fixed MetalLB address."""
+    """The cluster's default ingress class on a fixed MetalLB address: the
+    HAProxy ingress controller, or ingress-nginx (retired upstream in March
+    2026; still selectable, with a warning). Chart, namespace, class and
+    ConfigMap settings default to the controller's own."""
 
     enabled: bool = True
-    class_name: str = Field("nginx", pattern=_NAME)
-    chart: Chart = Chart(
-        repository="https://kubernetes.github.io/ingress-nginx", name="ingress-nginx", version="4.15.1"
-    )
-    namespace: str = "ingress-nginx"
+    controller: IngressController = IngressController.HAPROXY
+    class_name: str = Field(pattern=_NAME)
+    chart: Chart
+    namespace: str
     address: ipaddress.IPv4Address | None = None
     # The name users reach Run:ai by; defaults to runai.url's host.
     hostname: str | None = None
-    config: dict[str, str] = Field(default_factory=lambda: dict(INGRESS_WORKER_DEFAULTS))
+    config: dict[str, str]
     values: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _controller_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        try:
+            controller = IngressController(data.get("controller", IngressController.HAPROXY))
+        except ValueError:
+            return data  # reported against `controller`
+        defaults = {
+            "class_name": controller.value,
+            "chart": INGRESS_CHARTS[controller],
+            "namespace": INGRESS_NAMESPACES[controller],
+            "config": dict(INGRESS_WORKER_DEFAULTS[controller]),
+        }
+        given = {key for key in data} | {to_snake(key) for key in data}
+        return {**{key: value for key, value in defaults.items() if key not in given}, **data}
 
     @field_validator("hostname")
     @classmethod
@@ -189,7 +228,8 @@ class GpuOperatorConfig(Section):
     them on the hosts (packages.nvidia.installOnHost): one source of truth."""
 
     enabled: bool = True
-    chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="gpu-operator", version="v25.3.4")
+    # In both Run:ai 2.25's (25.10 to 26.3) and 3.0's (25.10 to 26.7) ranges.
+    chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="gpu-operator", version="v26.3.3")
     namespace: str = "gpu-operator"
     mig_strategy: MigStrategy = MigStrategy.SINGLE
     dcgm_exporter: bool = True
@@ -211,15 +251,16 @@ class NetworkOperatorConfig(Section):
     Operator's driver loads GPUDirect RDMA (nvidia-peermem)."""
 
     enabled: bool = False
-    chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="network-operator", version="25.4.0")
+    # In both Run:ai 2.25's (25.10 to 26.1) and 3.0's (25.10 to 26.7) ranges.
+    chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="network-operator", version="26.1.2")
     namespace: str = "nvidia-network-operator"
     fabric: Fabric = Fabric.INFINIBAND
     # RDMA-capable interfaces on the GPU nodes (e.g. ibp12s0, or the IPoIB bond).
     interfaces: list[str] = Field(default_factory=list)
-    # The shared RDMA device plugin network-operator 25.4.0 deploys (its
-    # hack/release.yaml; NVIDIA's 25.4.0 component list: v1.5.3).
-    rdma_plugin_repository: str = "ghcr.io/mellanox"
-    rdma_plugin_version: str = "v1.5.3"
+    # The shared RDMA device plugin network-operator 26.1.2 deploys (its
+    # hack/release.yaml).
+    rdma_plugin_repository: str = "nvcr.io/nvidia/mellanox"
+    rdma_plugin_version: str = "network-operator-v26.1.2"
     # The DOCA/OFED driver container (nvcr.io/nvidia/mellanox/doca-driver);
     # an empty version keeps the hosts' driver.
     repository: str = "nvcr.io/nvidia/mellanox"
@@ -262,7 +303,9 @@ class KnativeConfig(Section):
     """Knative Serving with Kourier on a MetalLB address, for Run:ai inference."""
 
     enabled: bool = True
-    version: str = Field("1.16.0", pattern=r"^\d+\.\d+\.\d+$")
+    # In both Run:ai 2.25's (1.19 to 1.21) and 3.0's (1.21 to 1.23) ranges; the
+    # newest patch net-kourier also released.
+    version: str = Field("1.21.1", pattern=r"^\d+\.\d+\.\d+$")
     # Where serving-crds.yaml and serving-core.yaml, and kourier.yaml, are:
     # the release downloads, or a local directory for an air-gapped site.
     serving_source: str = "https://github.com/knative/serving/releases/download/knative-v{version}/"
@@ -344,7 +387,7 @@ class AddonsConfig(Section):
     workload_types: list[WorkloadType] = Field(default_factory=lambda: list(WorkloadType))
     cni: CniConfig = CniConfig()
     metallb: MetallbConfig = MetallbConfig(enabled=False)
-    ingress: IngressConfig = IngressConfig()
+    ingress: IngressConfig = IngressConfig.model_validate({})
     prometheus: PrometheusConfig = PrometheusConfig()
     gpu_operator: GpuOperatorConfig = GpuOperatorConfig()
     network_operator: NetworkOperatorConfig = NetworkOperatorConfig()

@@ -55,6 +55,7 @@ CHARTS = {
     ),
     "metallb": ChartSource("metallb/metallb", "charts/metallb", "v{version}"),
     "ingress-nginx": ChartSource("kubernetes/ingress-nginx", "charts/ingress-nginx", "helm-chart-{version}"),
+    "kubernetes-ingress": ChartSource("haproxytech/helm-charts", "kubernetes-ingress", "kubernetes-ingress-{version}"),
     "kube-prometheus-stack": ChartSource(
         "prometheus-community/helm-charts", "charts/kube-prometheus-stack", "kube-prometheus-stack-{version}"
     ),
@@ -325,6 +326,27 @@ def ingress_controller_contract(upstream: Upstream, version: str) -> dict[str, A
     }
 
 
+# The HAProxy controller documents every key it reads, and where (its
+# ConfigMap, an Ingress's annotations, its custom resources).
+HAPROXY_DOC = "documentation/doc.yaml"
+
+
+def haproxy_controller_contract(upstream: Upstream, version: str) -> dict[str, Any]:
+    tag = f"v{version}"
+    text = upstream.read("haproxytech/kubernetes-ingress", tag, HAPROXY_DOC)
+    if text is None:
+        raise LookupError(f"HAProxy ingress controller {version}: no {HAPROXY_DOC} at {tag}")
+    entries = yaml.safe_load(text).get("annotations") or []
+    keys = sorted(entry["title"] for entry in entries if "configmap" in (entry.get("applies_to") or []))
+    return {
+        "component": "haproxy-ingress-controller",
+        "version": version,
+        "source": f"https://github.com/haproxytech/kubernetes-ingress/blob/{tag}/{HAPROXY_DOC}",
+        "configMaps": {"haproxy-kubernetes-ingress": keys},
+        "open": [],
+    }
+
+
 def contract_file(kind: str, name: str, version: str) -> Path:
     return CONTRACTS / kind / f"{name}-{version}.json"
 
@@ -338,7 +360,7 @@ def load(kind: str, name: str, version: str) -> dict[str, Any]:
 
 def _pinned() -> dict[str, Any]:
     """The defaults the stack model pins (charts, manifests, images)."""
-    from stacks.addons import AddonsConfig, NetworkOperatorConfig, TrainingConfig
+    from stacks.addons import INGRESS_CHARTS, AddonsConfig, NetworkOperatorConfig, TrainingConfig
     from stacks.cluster import ApiEndpoint
     from stacks.storage import LocalPathProvisioner, NfsProvisioner
 
@@ -347,7 +369,7 @@ def _pinned() -> dict[str, Any]:
         addons.cni.flannel,
         addons.cni.calico,
         addons.metallb.chart,
-        addons.ingress.chart,
+        *INGRESS_CHARTS.values(),
         addons.prometheus.chart,
         addons.gpu_operator.chart,
         addons.network_operator.chart,
@@ -445,6 +467,10 @@ def write(upstream: Upstream) -> list[Path]:
             app = contract["appVersion"]
             controller = ingress_controller_contract(upstream, app)
             written.append(_store("configmaps", "ingress-nginx-controller", app, controller))
+        if chart.name == "kubernetes-ingress":
+            app = contract["appVersion"]
+            controller = haproxy_controller_contract(upstream, app)
+            written.append(_store("configmaps", "haproxy-ingress-controller", app, controller))
     knative = pinned["knative"]
     written.append(_store("configmaps", "knative-serving", knative, knative_contract(upstream, knative)))
     return written

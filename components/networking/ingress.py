@@ -1,4 +1,5 @@
-"""ingress-nginx: the default ingress class, on a fixed MetalLB address."""
+"""The ingress controller (HAProxy, or the retired ingress-nginx): the
+default ingress class, on a fixed MetalLB address."""
 
 from __future__ import annotations
 
@@ -9,28 +10,29 @@ import pulumi
 from components.charts import release
 from components.managed import Component
 from components.networking.metallb import LOAD_BALANCER_IPS
+from stacks.addons import IngressController
 from stacks.model import StackConfig
 
 
 def ingress_values(config: StackConfig) -> dict[str, Any]:
     ingress = config.addons.ingress
+    monitored = config.addons.prometheus.enabled
     service: dict[str, Any] = {"type": "LoadBalancer"}
     if ingress.address is not None:
         service["annotations"] = {LOAD_BALANCER_IPS: str(ingress.address)}
-    return {
-        "controller": {
-            # Run:ai needs one default class; its ingresses name none.
-            "ingressClassResource": {"name": ingress.class_name, "default": True},
-            "ingressClass": ingress.class_name,
-            "config": ingress.config,
-            "service": service,
-            # Scraped through a ServiceMonitor (Prometheus selects every release's).
-            "metrics": {
-                "enabled": config.addons.prometheus.enabled,
-                "serviceMonitor": {"enabled": config.addons.prometheus.enabled},
-            },
-        }
+    controller: dict[str, Any] = {
+        # Run:ai needs one default class; its ingresses name none.
+        "ingressClassResource": {"name": ingress.class_name, "default": True},
+        "ingressClass": ingress.class_name,
+        "config": ingress.config,
+        "service": service,
     }
+    # Scraped through a ServiceMonitor (Prometheus selects every release's).
+    if ingress.controller is IngressController.NGINX:
+        controller["metrics"] = {"enabled": monitored, "serviceMonitor": {"enabled": monitored}}
+    else:
+        controller["serviceMonitor"] = {"enabled": monitored}
+    return {"controller": controller}
 
 
 class Ingress(Component):
@@ -38,7 +40,7 @@ class Ingress(Component):
         super().__init__("runai-cluster:networking:Ingress", name, opts)
         ingress = config.addons.ingress
         self.release = release(
-            f"{name}-nginx",
+            f"{name}-{ingress.controller.value}",
             ingress.chart,
             ingress.namespace,
             ingress_values(config),

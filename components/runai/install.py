@@ -24,6 +24,8 @@ from stacks.storage import Provisioner
 BACKEND = "runai-backend"
 CLUSTER = "runai"
 CA_SECRET, CA_KEY = "runai-ca-cert", "runai-ca.pem"
+# From 2.25 the cluster chart's install guide names the ingress class too.
+CLUSTER_INGRESS_CLASS_FROM_MINOR = 25
 
 
 def docker_config(server: str, user: str, token: pulumi.Output[str]) -> pulumi.Output[str]:
@@ -226,6 +228,8 @@ class RunaiInstall(Component):
             "cluster": {"uid": registration.uuid, "url": self.cluster_url},
             "global": {"customCA": {"enabled": bool(runai.ca_file)}},
         }
+        if runai.minor >= CLUSTER_INGRESS_CLASS_FROM_MINOR:
+            values["clusterConfig"] = {"global": {"ingress": {"ingressClass": self._config.addons.ingress.class_name}}}
         chart = release(
             f"{name}-cluster",
             runai.cluster_chart,

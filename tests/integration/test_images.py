@@ -63,9 +63,9 @@ def air_gapped(directory: Path) -> tuple[dict[str, Any], set[str]]:
     for key, name, version in (
         ("cni.flannel", "flannel", "v0.28.9"),
         ("metallb.chart", "metallb", "0.16.1"),
-        ("ingress.chart", "ingress-nginx", "4.15.1"),
+        ("ingress.chart", "kubernetes-ingress", "1.52.0"),
         ("prometheus.chart", "kube-prometheus-stack", "88.5.3"),
-        ("gpuOperator.chart", "gpu-operator", "v25.3.4"),
+        ("gpuOperator.chart", "gpu-operator", "v26.3.3"),
     ):
         templates: dict[str, Any] = {"deployment.yaml": DEPLOYMENT}
         if name == "gpu-operator":
@@ -77,7 +77,7 @@ def air_gapped(directory: Path) -> tuple[dict[str, Any], set[str]]:
     knative = directory / "knative"
     knative.mkdir()
     for file in ("serving-crds.yaml", "serving-core.yaml", "kourier.yaml"):
-        image = f"standin.example/knative/{file.removesuffix('.yaml')}:v1.16.0"
+        image = f"standin.example/knative/{file.removesuffix('.yaml')}:v1.21.1"
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"image": image}]}}
         (knative / file).write_text(yaml.safe_dump(pod))
         expected.add(image)

@@ -23,14 +23,15 @@ FREE_FORM: dict[str, tuple[str, ...]] = {}
 
 
 def variant() -> dict[str, Any]:
-    """dev with the other choices: Calico, the Network Operator, the GPU
-    Operator's own driver, an NFS provisioner that deletes."""
+    """dev with the other choices: Calico, the Network Operator, ingress-nginx,
+    the GPU Operator's own driver, an NFS provisioner that deletes."""
     settings = copy.deepcopy(stack_settings("dev"))
     settings["addons"] = merged(
         settings["addons"],
         {
             "cni": {"kind": "calico"},
             "networkOperator": {"enabled": True, "fabric": "roce", "interfaces": ["ens1f0"]},
+            "ingress": {"controller": "nginx"},
         },
     )
     settings["packages"] = merged(settings["packages"], {"nvidia": {"installOnHost": False}})
@@ -76,6 +77,7 @@ def test_every_values_key_is_in_the_pinned_chart(variants: dict[str, Recorded]) 
         "flannel",
         "tigera-operator",
         "ingress-nginx",
+        "kubernetes-ingress",
         "network-operator",
         "nfs-subdir-external-provisioner",
     } <= checked
@@ -88,15 +90,28 @@ def test_contract_finds_a_key_the_chart_lacks() -> None:
     assert unknown_paths(values, contract) == ["controller.metrics.scrape"]
 
 
+# Each controller's ConfigMap contract, by chart.
+CONTROLLER_MAPS = {
+    "ingress-nginx": ("ingress-nginx-controller", "ingress-nginx-controller"),
+    "kubernetes-ingress": ("haproxy-ingress-controller", "haproxy-kubernetes-ingress"),
+}
+
+
+def ingress_release(recorded: Recorded) -> Registration:
+    [found] = [r for r in releases(recorded) if r.inputs["chart"] in CONTROLLER_MAPS]
+    return found
+
+
 def test_ingress_controller_reads_every_config_key(variants: dict[str, Recorded]) -> None:
+    seen = set()
     for recorded in variants.values():
-        ingress = release(recorded, "-ingress-nginx")
-        controller = chart_contract(ingress)["appVersion"]
-        known = load("configmaps", "ingress-nginx-controller", controller)["configMaps"]["ingress-nginx-controller"]
+        ingress = ingress_release(recorded)
+        component, config_map = CONTROLLER_MAPS[ingress.inputs["chart"]]
+        known = load("configmaps", component, chart_contract(ingress)["appVersion"])["configMaps"][config_map]
         config = ingress.inputs["values"]["controller"]["config"]
-        assert sorted(set(config) - set(known)) == []
-        # The worker limits under the controller's own names.
-        assert config["max-worker-connections"] == "10240" and config["max-worker-open-files"] == "65536"
+        assert config and sorted(set(config) - set(known)) == []
+        seen.add(ingress.inputs["chart"])
+    assert seen == set(CONTROLLER_MAPS)
 
 
 def test_knative_reads_every_config_key(variants: dict[str, Recorded]) -> None:
@@ -174,8 +189,13 @@ def test_archive_on_delete_only_where_claims_are_deleted(variants: dict[str, Rec
 
 
 def test_ingress_metrics_are_scraped(variants: dict[str, Recorded]) -> None:
-    recorded = variants["dev"]
-    ingress = release(recorded, "-ingress-nginx")
-    assert ingress.inputs["values"]["controller"]["metrics"] == {"enabled": True, "serviceMonitor": {"enabled": True}}
-    # Its ServiceMonitor's CRD comes with Prometheus.
-    assert release(recorded, "-monitoring-prometheus").urn in ingress.dependencies
+    for stack, scraping in (("dev", {"serviceMonitor": {"enabled": True}}), ("variant", None)):
+        recorded = variants[stack]
+        ingress = ingress_release(recorded)
+        controller = ingress.inputs["values"]["controller"]
+        if scraping is None:  # ingress-nginx's switches
+            assert controller["metrics"] == {"enabled": True, "serviceMonitor": {"enabled": True}}
+        else:
+            assert {key: controller[key] for key in scraping} == scraping
+        # Its ServiceMonitor's CRD comes with Prometheus.
+        assert release(recorded, "-monitoring-prometheus").urn in ingress.dependencies

@@ -56,25 +56,44 @@ def test_metallb_in_l2_mode_with_the_stack_pools(dev: Recorded) -> None:
 
 
 def test_ingress_is_the_default_class_on_its_address_with_the_worker_fix(dev: Recorded) -> None:
-    controller = release(dev, "-ingress-nginx").inputs["values"]["controller"]
+    ingress = release(dev, "-ingress-haproxy")
+    assert ingress.inputs["chart"] == "kubernetes-ingress" and ingress.inputs["namespace"] == "haproxy-controller"
+    controller = ingress.inputs["values"]["controller"]
+    assert controller["ingressClassResource"] == {"name": "haproxy", "default": True}
+    # Threads, not worker processes, and one connection limit (HAProxy's keys).
+    assert controller["config"] == {"nbthread": "4", "maxconn": "40960"}
+    assert controller["service"]["annotations"] == {"metallb.io/loadBalancerIPs": "192.0.2.200"}
+    # The stack's values refine ours key by key.
+    recorded, _ = run_program(with_addons(ingress={"values": {"controller": {"replicaCount": 2}}}))
+    controller = release(recorded, "-ingress-haproxy").inputs["values"]["controller"]
+    assert controller["replicaCount"] == 2 and controller["ingressClassResource"]["default"] is True
+
+
+def test_ingress_nginx_still_selectable_with_a_warning() -> None:
+    settings = with_addons(ingress={"controller": "nginx"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        from stacks.model import StackConfig
+
+        StackConfig.model_validate(settings)
+    assert any("nginx (ingress-nginx) was retired in March 2026" in str(w.message) for w in caught)
+    recorded, _ = run_program(settings)
+    ingress = release(recorded, "-ingress-nginx")
+    assert ingress.inputs["chart"] == "ingress-nginx" and ingress.inputs["namespace"] == "ingress-nginx"
+    controller = ingress.inputs["values"]["controller"]
     assert controller["ingressClassResource"] == {"name": "nginx", "default": True}
     assert controller["config"] == {
         "worker-processes": "4",
         "max-worker-connections": "10240",
         "max-worker-open-files": "65536",
     }
-    assert controller["service"]["annotations"] == {"metallb.io/loadBalancerIPs": "192.0.2.200"}
-    # The stack's values refine ours key by key.
-    recorded, _ = run_program(with_addons(ingress={"values": {"controller": {"replicaCount": 2}}}))
-    controller = release(recorded, "-ingress-nginx").inputs["values"]["controller"]
-    assert controller["replicaCount"] == 2 and controller["ingressClassResource"]["default"] is True
 
 
 def test_layers_wait_for_what_they_need(dev: Recorded) -> None:
     pool = dev.of_type("kubernetes:metallb.io/v1beta1:IPAddressPool")[0].urn
     prometheus = release(dev, "-monitoring-prometheus").urn
     cni = release(dev, "-cni-flannel").urn
-    assert pool in release(dev, "-ingress-nginx").dependencies
+    assert pool in release(dev, "-ingress-haproxy").dependencies
     assert pool in dev.by_name("gpu-dev-layers-serving-kourier-address").dependencies
     assert prometheus in release(dev, "-gpu-operator").dependencies
     with_alerts = copy.deepcopy(stack_settings("dev")) | {"alerts": {"enabled": True}}
@@ -126,9 +145,9 @@ def test_knative_configured_for_runai(prod: Recorded) -> None:
     assert patches["config-features"]["kubernetes.podspec-schedulername"] == "enabled"
     files = [r.inputs["file"] for r in prod.of_type("kubernetes:yaml/v2:ConfigFile", under="Serving")]
     assert files == [
-        "https://github.com/knative/serving/releases/download/knative-v1.16.0/serving-crds.yaml",
-        "https://github.com/knative/serving/releases/download/knative-v1.16.0/serving-core.yaml",
-        "https://github.com/knative-extensions/net-kourier/releases/download/knative-v1.16.0/kourier.yaml",
+        "https://github.com/knative/serving/releases/download/knative-v1.21.1/serving-crds.yaml",
+        "https://github.com/knative/serving/releases/download/knative-v1.21.1/serving-core.yaml",
+        "https://github.com/knative-extensions/net-kourier/releases/download/knative-v1.21.1/kourier.yaml",
     ]
     [kourier] = prod.of_type("kubernetes:core/v1:ServicePatch")
     assert kourier.inputs["metadata"]["annotations"] == {"metallb.io/loadBalancerIPs": "198.51.100.201"}
@@ -266,10 +285,9 @@ def test_mixed_mig_needs_mig_capable_gpus() -> None:
 
 
 def test_versions_outside_what_runai_supports() -> None:
-    newer = with_addons("prod", knative={"version": "1.21.0"})
-    newer["runai"]["version"] = "2.20"
-    newer["cluster"]["kubernetesVersion"] = "1.32.8"
-    with pytest.raises(StackConfigError, match=r"knative 1.21.0 is outside 1.11 to 1.16, which Run:ai 2.20 supports"):
+    newer = with_addons("prod", knative={"version": "1.22.0"})
+    newer["runai"]["version"] = "2.25"
+    with pytest.raises(StackConfigError, match=r"knative 1.22.0 is outside 1.19 to 1.21, which Run:ai 2.25 supports"):
         parse_stack(newer)
     dev = with_addons(
         gpuOperator={

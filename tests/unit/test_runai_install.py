@@ -65,7 +65,8 @@ def test_control_plane_chart_values_and_secrets(installed: Recorded) -> None:
     [chart] = [r for r in installed.of_type(RELEASE) if r.inputs["name"] == "runai-backend"]
     values = chart.inputs["values"]
     assert values["global"]["domain"] == "runai.example.com"
-    assert values["global"]["ingress"] == {"ingressClass": "nginx"}
+    # Run:ai's control plane is told the cluster's ingress class.
+    assert values["global"]["ingress"] == {"ingressClass": "haproxy"}
     assert values["postgresql"] == {"enabled": False}
     assert values["global"]["postgresql"]["auth"]["host"] == "db.example.com"
     assert values["global"]["postgresql"]["auth"]["password"] == POSTGRES_PASSWORD
@@ -81,7 +82,7 @@ def test_control_plane_chart_values_and_secrets(installed: Recorded) -> None:
     assert pull.secret_paths == {"stringData"}
     # The chart waits for its secrets and for the layers it needs below it.
     assert {tls.urn, pull.urn} <= set(chart.dependencies)
-    ingress = next(r for r in installed.of_type(RELEASE) if r.inputs["name"] == "ingress-nginx")
+    ingress = next(r for r in installed.of_type(RELEASE) if r.inputs["name"] == "kubernetes-ingress")
     prometheus = next(r for r in installed.of_type(RELEASE) if r.inputs["name"] == "kube-prometheus-stack")
     assert {ingress.urn, prometheus.urn} <= set(chart.dependencies)
     # Seed 001's step before an upgrade: the chart's version reaches it, the

@@ -73,6 +73,7 @@ def releases(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, dic
 def test_charts_from_jfrog_up_to_2_24() -> None:
     charts = releases(install_settings(), SECRETS)
     assert charts["runai-backend"]["chart"] == "control-plane" and charts["runai-backend"]["version"] == "2.24.0"
+    assert "clusterConfig" not in charts["runai-cluster"]["values"]
     assert charts["runai-backend"]["repositoryOpts"] == {"repo": "https://runai.jfrog.io/artifactory/cp-charts-prod"}
     assert charts["runai-cluster"]["repositoryOpts"] == {
         "repo": "https://runai.jfrog.io/artifactory/api/helm/run-ai-charts"
@@ -82,6 +83,9 @@ def test_charts_from_jfrog_up_to_2_24() -> None:
 def test_charts_and_images_from_ngc_from_2_25() -> None:
     recorded, _ = run_program(install_settings(version="2.25"), secrets=SECRETS)
     charts = {r.inputs["name"]: r for r in recorded.of_type(RELEASE)}
+    # From 2.25 the cluster chart is told the ingress class too.
+    cluster_config = charts["runai-cluster"].inputs["values"]["clusterConfig"]
+    assert cluster_config == {"global": {"ingress": {"ingressClass": "haproxy"}}}
     for release, chart in (("runai-backend", "control-plane"), ("runai-cluster", "runai-cluster")):
         inputs = charts[release].inputs
         assert inputs["chart"] == chart and inputs["version"] == "2.25.0"
