@@ -55,6 +55,19 @@ def shown(bounds: list[str | None]) -> str:
     return str(low) if low == high else f"{low} to {high}"
 
 
+def matrix_markdown() -> str:
+    """The table as the README shows it (a test keeps the two equal)."""
+    header = ["Run:ai", *COMPONENTS.values()]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for minor in accepted():
+        row = table()[minor]
+        cells = [shown(row[key]) if key in row else "not published" for key in COMPONENTS]
+        lines.append("| " + " | ".join([minor, *cells]) + " |")
+    lines.append("")
+    lines += [f"- {minor}: {'; '.join(table()[minor]['sources'])}" for minor in accepted()]
+    return "\n".join(lines) + "\n"
+
+
 def unsupported(runai: str, versions: dict[str, str]) -> list[str]:
     """One message per component whose version is outside what Run:ai `runai`
     supports; components the table has no range for are not judged."""
@@ -88,3 +101,7 @@ def upgrade_path_error(current: str, wanted: str) -> str | None:
         f"{current} to {wanted} moves {then[1] - now[1]} minors; Run:ai upgrades move at most "
         f"{MAX_MINORS_PER_UPGRADE} at a time: go {' -> '.join(path)}, running `pulumi up` at each"
     )
+
+
+if __name__ == "__main__":
+    print(matrix_markdown(), end="")
