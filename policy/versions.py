@@ -1,8 +1,10 @@
 """Versions in the range the configured Run:ai version supports (Run:ai path):
-Kubernetes, Knative, GPU Operator, Training and MPI operators, judged against
-the one compatibility table the stack model also uses
-(stacks/compatibility.json, with its sources). A Run:ai version missing from
-the table is reported rather than assumed fine."""
+every component the stack installs (Kubernetes, the GPU and Network
+Operators, kube-prometheus-stack, and Knative, the Training and MPI
+operators for the workload types it enables), judged against the one
+compatibility table the stack model also uses (stacks/compatibility.json,
+with its sources). A Run:ai version missing from the table is reported
+rather than assumed fine."""
 
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ POLICIES = [
     StackValidationPolicy(
         name="supported-versions",
         description=(
-            "Kubernetes, Knative, GPU Operator, Training and MPI operators within what the Run:ai version supports."
+            "Every installed component (Kubernetes, GPU and Network Operators, kube-prometheus-stack, Knative, "
+            "Training and MPI operators) within what the Run:ai version supports."
         ),
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=stack_rule(stack_versions),
