@@ -21,11 +21,17 @@ class Bastion(Section):
 
 class SshConfig(Section):
     user: str = "ubuntu"
+    """login user (root, or password-less sudo)"""
     port: int = Field(22, ge=1, le=65535)
+    """SSH port"""
     bastion: Bastion | None = None
     # Refuse any node whose host key is not pinned in the inventory (prod).
     require_host_keys: bool = False
+    """refuse nodes without a pinned `hostKey`"""
     connect_timeout_seconds: float = Field(15, gt=0, le=600)
+    """per dial"""
     # Dial attempts per command: a freshly installed machine may still boot.
     dial_attempts: int = Field(10, ge=1, le=100)
+    """dials before giving up (a machine may still be booting)"""
     dial_retry_delay_seconds: float = Field(6, ge=0, le=600)
+    """pause between dials"""

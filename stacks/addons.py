@@ -47,6 +47,8 @@ class CniConfig(Section):
 
     enabled: bool = True
     kind: CniKind = CniKind.FLANNEL
+    """`flannel` (chart v0.28.9, namespace kube-flannel) or `calico` (tigera-operator v3.31.7; v3.32 and later are
+    refused: their chart ships no CRDs); the CIDR is `cluster.podCidr`"""
     flannel: Chart = Chart(repository="https://flannel-io.github.io/flannel/", name="flannel", version="v0.28.9")
     # v3.31: from v3.32 the chart ships no CRDs (they are a chart of their
     # own) yet still creates the Installation.
@@ -96,9 +98,13 @@ class MetallbConfig(Section):
     namespace: str = "metallb-system"
     # The L2 segment the service addresses are announced on.
     subnet: ipaddress.IPv4Network | None = None
+    """the L2 segment the pools are announced on (required with pools)"""
     pools: list[AddressPool] = Field(default_factory=list)
+    """`{name (default), addresses: ["a.b.c.d-a.b.c.e" or CIDR]}`; inside the subnet, no overlaps, no node address,
+    outside the cluster CIDRs"""
     # Interfaces the L2 advertisement is limited to (empty: all).
     interfaces: list[str] = Field(default_factory=list)
+    """limit the L2 advertisement to these NICs"""
     values: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -166,13 +172,19 @@ class IngressConfig(Section):
 
     enabled: bool = True
     controller: IngressController = IngressController.HAPROXY
+    """`haproxy` (HAProxy ingress controller) or `nginx` (ingress-nginx, retired in March 2026: warned)"""
     class_name: str = Field(pattern=_NAME)
+    """the default IngressClass, also given to Run:ai (default: the controller's name)"""
     chart: Chart
+    """the controller's chart (ingress-nginx 4.15.1 for `nginx`)"""
     namespace: str
     address: ipaddress.IPv4Address | None = None
+    """fixed address from a MetalLB pool"""
     # The name users reach Run:ai by; defaults to runai.url's host.
     hostname: str | None = None
+    """the name the DNS A record gives the ingress address (default: `runai.url`'s host)"""
     config: dict[str, str]
+    """the controller's ConfigMap entries (default: the controller's worker settings above)"""
     values: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -230,13 +242,18 @@ class GpuOperatorConfig(Section):
     enabled: bool = True
     # In both Run:ai 2.25's (25.10 to 26.3) and 3.0's (25.10 to 26.7) ranges.
     chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="gpu-operator", version="v26.3.3")
+    """the driver/toolkit switch follows `packages.nvidia.installOnHost`"""
     namespace: str = "gpu-operator"
     mig_strategy: MigStrategy = MigStrategy.SINGLE
+    """`none`, `single`, `mixed`"""
     dcgm_exporter: bool = True
+    """with a ServiceMonitor when Prometheus is on"""
     # false when Node Feature Discovery already runs in the cluster.
     nfd: bool = True
+    """false when Node Feature Discovery already runs"""
     # GPU nodes the operator leaves alone (label gpu.deploy.operands=false).
     exclude_nodes: list[str] = Field(default_factory=list)
+    """GPU nodes the operator leaves alone"""
     values: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -251,20 +268,30 @@ class NetworkOperatorConfig(Section):
     Operator's driver loads GPUDirect RDMA (nvidia-peermem)."""
 
     enabled: bool = False
+    """RDMA for multi-node NCCL"""
     # In both Run:ai 2.25's (25.10 to 26.1) and 3.0's (25.10 to 26.7) ranges.
     chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="network-operator", version="26.1.2")
     namespace: str = "nvidia-network-operator"
     fabric: Fabric = Fabric.INFINIBAND
+    """or `roce`"""
     # RDMA-capable interfaces on the GPU nodes (e.g. ibp12s0, or the IPoIB bond).
     interfaces: list[str] = Field(default_factory=list)
+    """RDMA NICs on the GPU nodes (required when enabled)"""
     # The shared RDMA device plugin network-operator 26.1.2 deploys (its
     # hack/release.yaml).
     rdma_plugin_repository: str = "nvcr.io/nvidia/mellanox"
+    """the shared RDMA device plugin's image (the one network-operator 26.1.2 lists)"""
     rdma_plugin_version: str = "network-operator-v26.1.2"
+    """the shared RDMA device plugin's image (the one network-operator 26.1.2 lists) (default:
+    `nvcr.io/nvidia/mellanox`, `network-operator-v26.1.2`)"""
     # The DOCA/OFED driver container (nvcr.io/nvidia/mellanox/doca-driver);
     # an empty version keeps the hosts' driver.
     repository: str = "nvcr.io/nvidia/mellanox"
+    """the DOCA driver container; an empty version keeps the hosts' driver. With the GPU Operator's driver, GPUDirect
+    RDMA (`nvidia-peermem`) is turned on"""
     ofed_driver_version: str = ""
+    """the DOCA driver container; an empty version keeps the hosts' driver. With the GPU Operator's driver, GPUDirect
+    RDMA (`nvidia-peermem`) is turned on"""
     values: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -309,15 +336,25 @@ class KnativeConfig(Section):
     # Where serving-crds.yaml and serving-core.yaml, and kourier.yaml, are:
     # the release downloads, or a local directory for an air-gapped site.
     serving_source: str = "https://github.com/knative/serving/releases/download/knative-v{version}/"
+    """a URL or local directory holding serving-crds.yaml, serving-core.yaml / kourier.yaml (default: the GitHub
+    release downloads (`{version}` filled in))"""
     kourier_source: str = "https://github.com/knative-extensions/net-kourier/releases/download/knative-v{version}/"
+    """a URL or local directory holding serving-crds.yaml, serving-core.yaml / kourier.yaml (default: the GitHub
+    release downloads (`{version}` filled in))"""
     # The wildcard domain inference services get (*.domain -> Kourier's address).
     domain: str | None = None
+    """wildcard domain for inference services (required from one of them) (default: `ingress.hostname` or `runai.url`'s
+    host)"""
     # Second wildcard for sub-domain tools, e.g. inference.example.com: a DNS
     # record only, since Knative gives every route one default domain.
     subdomain: str | None = None
+    """second wildcard for sub-domain tools: a DNS record only (Knative gives routes `knative.domain`, its one default
+    domain)"""
     address: ipaddress.IPv4Address | None = None
+    """Kourier's fixed MetalLB address (not the ingress's)"""
     scale_to_zero: bool = True
     features: dict[str, str] = Field(default_factory=lambda: dict(KNATIVE_FEATURES))
+    """`config-features` entries (default: what Run:ai needs)"""
 
     @field_validator("domain", "subdomain")
     @classmethod
@@ -339,15 +376,20 @@ class TrainingConfig(Section):
 
     enabled: bool = True
     version: str = Field("1.8.1", pattern=r"^\d+\.\d+\.\d+$")
+    """Training Operator"""
     # A kustomize directory: the upstream overlay (git, needs git on the
     # machine running Pulumi) or a local copy of it.
     source: str = "https://github.com/kubeflow/training-operator.git//manifests/overlays/standalone?ref=v{version}"
+    """a kustomize directory, local for air-gapped sites (default: the upstream standalone overlay (git))"""
     schemes: list[str] = Field(default_factory=lambda: ["tfjob", "pytorchjob", "xgboostjob"])
+    """`mpijob` is refused"""
     mpi_operator_version: str = Field("0.6.0", pattern=r"^\d+\.\d+\.\d+$")
     mpi_operator_source: str = (
         "https://raw.githubusercontent.com/kubeflow/mpi-operator/v{version}/deploy/v2beta1/mpi-operator.yaml"
     )
+    """URL or local file (default: the v2beta1 manifest at that tag)"""
     acknowledge_mpi_job_migration: bool = False
+    """allow deleting an existing Training Operator MPIJob CRD that still holds MPIJobs"""
 
     @field_validator("schemes")
     @classmethod
@@ -382,9 +424,12 @@ class AddonsConfig(Section):
     # Do not wait for the layers' Deployments to become ready (a cluster
     # whose nodes come later, or a first look); the default waits.
     skip_await: bool = False
+    """do not wait for the layers' Deployments to become ready"""
     # The workload types the cluster runs: Knative, the Training Operator and
     # the MPI Operator are installed only for these.
     workload_types: list[WorkloadType] = Field(default_factory=lambda: list(WorkloadType))
+    """the Run:ai workload types the cluster runs: Knative (`inference`), the Training Operator (`distributed`) and the
+    MPI Operator (`mpi`) are installed only for these"""
     cni: CniConfig = CniConfig()
     metallb: MetallbConfig = MetallbConfig(enabled=False)
     ingress: IngressConfig = IngressConfig.model_validate({})

@@ -44,15 +44,25 @@ class BackupConfig(Section):
     """Credentials for S3 are the backupAccessKeyId and backupSecretAccessKey secrets."""
 
     enabled: bool = False
+    """back up etcd and `/etc/kubernetes/pki` (required in production by the policy pack)"""
     schedule: Annotated[str, AfterValidator(_cron)] = "0 */6 * * *"
+    """cron schedule of the CronJob"""
     # Python 3.11 with boto3 (components/backup/Dockerfile builds one); mirror
     # it for air-gapped sites. Required when enabled.
     image: str | None = None
+    """Python 3.11 with boto3: build `components/backup/Dockerfile`, push it to your registry (mirror it when
+    air-gapped); a tag or digest, never `latest` (default: none, required when enabled)"""
     s3: S3Target | None = None
+    """`{endpoint (none for AWS; set it for MinIO, Ceph RGW, ...), bucket, prefix, region (us-east-1)}`; credentials
+    are the `backupAccessKeyId` and `backupSecretAccessKey` secrets"""
     nfs: NfsTarget | None = None
+    """`{server, path}` (absolute export path); exactly one of `s3` or `nfs`"""
     keep: int = Field(14, ge=1)
+    """how many complete backups to keep at most"""
     max_age_days: int = Field(30, ge=1)
+    """complete backups older than this are pruned too; the newest complete backup never is"""
     namespace: str = "kube-system"
+    """where the CronJob runs"""
 
     @model_validator(mode="after")
     def _complete(self) -> BackupConfig:

@@ -17,13 +17,15 @@ _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 class Section(BaseModel):
     """Base of every config section: camelCase keys as in Pulumi.<stack>.yaml,
-    unknown keys refused (a typo must not silently fall back to a default)."""
+    unknown keys refused (a typo must not silently fall back to a default).
+    The string under a field is its description in the settings reference."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        use_attribute_docstrings=True,
     )
 
 

@@ -62,31 +62,46 @@ class ApiEndpoint(Section):
     plane: a virtual IP (kube-vip) or an external load balancer."""
 
     host: Annotated[str, AfterValidator(check_host)]
+    """VIP or load-balancer address; required with more than one control plane"""
     port: int = Field(6443, ge=1, le=65535)
+    """API server port on the endpoint"""
     provider: VipProvider = VipProvider.KUBE_VIP
+    """`kube-vip` (static pod holds the VIP by ARP) or `external`"""
     # Interface kube-vip announces the VIP on (ARP); only for kube-vip.
     interface: str = "eth0"
+    """interface kube-vip announces on"""
     kube_vip_image: str = "ghcr.io/kube-vip/kube-vip:v1.0.1"
+    """kube-vip image (mirror it when air-gapped)"""
 
 
 class CertificateSettings(Section):
     # kubeadm's certificates last a year; renewed when one expires sooner.
     renew_within_days: int = Field(30, ge=1, le=300)
+    """kubeadm's certificates are renewed when one expires sooner (1 to 300)"""
 
 
 class ClusterConfig(Section):
     name: str = Field(min_length=1, max_length=63)
+    """cluster name, also the root component's name"""
     kubernetes_version: Annotated[str, AfterValidator(check_k8s_version)]
+    """`1.MINOR.PATCH`, 1.28 or later; pins kubelet/kubeadm/kubectl; a change rolls out node by node (one minor at a
+    time)"""
     pod_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.244.0.0/16")
+    """pod network; must not overlap `serviceCidr` or node addresses"""
     service_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.96.0.0/12")
+    """service network"""
     dns_domain: str = "cluster.local"
+    """cluster DNS domain"""
     api_endpoint: ApiEndpoint | None = None
     bootstrap: Bootstrap = Bootstrap.KUBEADM
+    """`kubeadm` (machines over SSH) or `existing` (bring a kubeconfig)"""
     # Extra kube-apiserver flags (OIDC for researcher authentication, ...),
     # name without the leading dashes.
     api_server_extra_args: dict[str, str] = Field(default_factory=dict)
+    """extra kube-apiserver flags without dashes (OIDC flags, ...)"""
     # Added to --enable-admission-plugins (PodNodeSelector for the KAI path).
     admission_plugins: list[str] = Field(default_factory=list)
+    """added to `enable-admission-plugins` (after `NodeRestriction`)"""
     # kubeadm preflight checks reported but not enforced at init and join
     # (kubeadm's own check names, e.g. SystemVerification), for machines
     # whose differences from a plain server are known and harmless.
@@ -95,6 +110,7 @@ class ClusterConfig(Section):
     certificates: CertificateSettings = Field(default_factory=CertificateSettings)
     # Environment marker: "prod" turns warnings (even control planes) into errors.
     environment: str = "dev"
+    """`prod` turns warnings (even number of control planes) into errors"""
 
     @property
     def minor(self) -> str:

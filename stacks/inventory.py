@@ -36,27 +36,41 @@ class Taint(Section):
 
 class Gpu(Section):
     model: str = Field(min_length=1)  # e.g. "A100-SXM4-80GB"
+    """required on, and only on, `gpu-worker` nodes"""
     count: int = Field(ge=1, le=64)
+    """required on, and only on, `gpu-worker` nodes"""
 
 
 class Node(Section):
     name: Annotated[str, AfterValidator(check_k8s_name)]
+    """node name, a lowercase DNS label, unique"""
     address: Annotated[str, AfterValidator(check_host)]
+    """IP address or hostname, unique"""
     roles: list[Role] = Field(min_length=1)
+    """any of `control-plane`, `system`, `gpu-worker`, `cpu-worker`"""
     gpu: Gpu | None = None
     node_pool: str | None = None
+    """Run:ai node pool"""
     labels: dict[str, str] = Field(default_factory=dict)
+    """extra labels"""
     taints: list[Taint] = Field(default_factory=list)
+    """`{key, value, effect}`"""
     # Puts Run:ai's drain taint on: workloads leave, nothing new lands.
     maintenance: bool = False
+    """put the drain taint on"""
     # Bump after reinstalling the machine: its preparation runs again.
     generation: int = Field(0, ge=0)
+    """bump to re-prepare a reinstalled machine"""
     removal: Removal = Removal.GRACEFUL
+    """`graceful` or `force` (see above)"""
     # Per-node overrides of the `ssh` section.
     ssh_user: str | None = None
+    """per-node overrides (default: from `ssh`)"""
     ssh_port: int | None = Field(None, ge=1, le=65535)
+    """per-node overrides (default: from `ssh`)"""
     # Pinned host key ("ssh-ed25519 AAAA..."); connections to any other key fail.
     host_key: str | None = None
+    """pinned SSH host key"""
 
     @model_validator(mode="after")
     def _gpu_matches_role(self) -> Node:

@@ -43,12 +43,18 @@ class Labels(Section):
     """Label and taint keys put on nodes; Run:ai only schedules on marked nodes."""
 
     system_role: str = "node-role.kubernetes.io/runai-system"
+    """label for `system` nodes"""
     gpu_worker_role: str = "node-role.kubernetes.io/runai-gpu-worker"
+    """label for `gpu-worker` nodes"""
     cpu_worker_role: str = "node-role.kubernetes.io/runai-cpu-worker"
+    """label for `cpu-worker` nodes"""
     node_pool: str = "run.ai/node-pool"
+    """label carrying a node's `nodePool`"""
     # `maintenance: true` puts this taint on (Run:ai's drain taint).
     drain_taint_key: str = "runai"
+    """taint for `maintenance: true`"""
     drain_taint_value: str = "drain"
+    """taint value for `maintenance: true`"""
 
 
 class StackConfig(Section):
@@ -59,8 +65,16 @@ class StackConfig(Section):
     preflight: PreflightConfig = PreflightConfig()
     nodes: list[Node] = Field(default_factory=list)
     addons: AddonsConfig = AddonsConfig()
+    """Every layer has `enabled` (true, except `metallb` until it has pools and `networkOperator`) and, where it is a
+    chart, `chart: {repository, name, version}` and `values` (laid over ours key by key)."""
     runai: RunaiConfig = RunaiConfig()
     org: OrgConfig = OrgConfig()
+    """One organisation for both schedulers. A quota is a number (0 or more) or `unlimited`; both schedulers write
+    `unlimited` as -1. Quota keys per pool: `gpu`, `gpuLimit`, `cpu` (cores), `cpuLimit`, `memoryGb`, `memoryGbLimit`
+    (quotas default to 0, limits to `unlimited`), `overQuotaWeight` (1: share of idle capacity among equal
+    priorities), `order` (1: the order pools are tried; Run:ai workloads can queue forever with GPUs free when it is
+    unset). Roles: `researcher` (submit and manage workloads), `ml-engineer` (the same, meant for inference),
+    `viewer` (read only), `department-admin` (researcher in every project of its department)."""
     scheduler: SchedulerConfig = SchedulerConfig()
     storage: StorageConfig = StorageConfig()
     backup: BackupConfig = BackupConfig()

@@ -138,16 +138,22 @@ class Access(Section):
 
 class Project(Section):
     name: OrgName
+    """as for departments, unique across departments"""
     # Kubernetes namespace of the project's workloads (Run:ai's default name).
     namespace: str | None = None
+    """the project's namespace (default: `runai-<name>`)"""
     quotas: dict[OrgName, PoolQuota] = Field(default_factory=dict)
+    """per node pool; their sum fits the department's"""
     # None: as its department.
     over_quota: bool | None = None
+    """unset: the department's"""
     # Idle capacity beyond quotas goes first to higher priorities (KAI's 100 is the middle).
     priority: int = Field(100, ge=0)
     # PriorityClass for workloads that name none.
     default_priority_class: str | None = None
+    """Run:ai path only: a class Run:ai has (`train` ... `inference`)"""
     access: list[Access] = Field(default_factory=list)
+    """`{user:, group: or application:, role:}`"""
 
     @property
     def namespace_name(self) -> str:
@@ -156,11 +162,17 @@ class Project(Section):
 
 class Department(Section):
     name: OrgName
+    """lowercase letters, digits, `-`, starting with a letter (Run:ai's rule), unique"""
     quotas: dict[OrgName, PoolQuota] = Field(default_factory=dict)
+    """per node pool (must be some node's `nodePool`): see the quota keys below"""
     over_quota: bool = True
+    """may use idle GPUs beyond its quota (preemptible there)"""
     priority: int = Field(100, ge=0)
+    """idle capacity goes first to higher priorities"""
     projects: list[Project] = Field(default_factory=list)
     access: list[Access] = Field(default_factory=list)
+    """`{user:, group: or application:, role:}` (application: Run:ai path, one of `applications`); reaches every
+    project of the department"""
 
     def project_over_quota(self, project: Project) -> bool:
         return self.over_quota if project.over_quota is None else project.over_quota
@@ -215,14 +227,22 @@ class OrgConfig(Section):
     # Run:ai local users (emails), made with a temporary password (seed 002's
     # create_user flow); their access comes from the access lists.
     local_users: list[Annotated[str, AfterValidator(_email)]] = Field(default_factory=list)
+    """Run:ai local users by email (Run:ai path only); temporary passwords in the secret output `runaiUserPasswords`"""
     # Run:ai applications for automation (a CI pipeline submitting jobs), each
     # secret shown once and kept as a secret output; access lists grant them.
     applications: list[Annotated[str, Field(pattern=APPLICATION_NAME)]] = Field(default_factory=list)
+    """Run:ai applications by name (lowercase, digits, `-`, `_`; Run:ai path only), granted by access lists; secrets in
+    the secret output `runaiApplicationSecrets`"""
     compute_resources: list[ComputeResource] = Field(default_factory=list)
+    """Run:ai path: sizes researchers pick, `{name, gpus (0), gpuPortion (a share of one GPU instead), cpuCores (1),
+    memoryGb (4)}` (one per GPU count from 0 to 8 is a common set)"""
     workload_policies: list[WorkloadPolicy] = Field(default_factory=list)
+    """Run:ai path: `{workload (trainings, workspaces, distributed, inferences), department or project (neither: the
+    whole cluster), defaults, rules, imposedAssets}` as in Run:ai's policy YAML; one per workload and scope"""
     # For trusted, cooperative users: nothing is ever preempted. Means over-quota off
     # everywhere and default priority classes that are non-preemptible.
     no_preemption: bool = False
+    """nothing is ever preempted: every `overQuota` must be false and default classes non-preemptible (100 or more)"""
 
     @property
     def projects(self) -> list[tuple[Department, Project]]:

@@ -29,14 +29,21 @@ class ContainerdConfigVersion(IntEnum):
 class ContainerdConfig(Section):
     # Debian/Ubuntu's own "containerd", or "containerd.io" from Docker's repo.
     package: str = "containerd"
+    """distro package, or `containerd.io` from Docker's repository"""
     version: str = ""  # apt version; empty takes the repository's candidate
+    """apt version; empty takes the candidate"""
     # Full apt line pieces for a third-party repo, empty for the distro's.
     apt_repo: str = ""
+    """a third-party repository and its key"""
     apt_key_url: str = ""
+    """a third-party repository and its key"""
     # 2 for containerd 1.x, 3 for 2.x (Ubuntu 24.04's distro package is 1.7).
     config_version: ContainerdConfigVersion = ContainerdConfigVersion.V2
+    """`2` for containerd 1.x, `3` for 2.x"""
     data_root: str = "/var/lib/containerd"
+    """put images on a large disk"""
     sandbox_image: str = "registry.k8s.io/pause:3.10"
+    """pause image"""
     # Extra settings of containerd's CRI plugin, spelt as containerd spells
     # them: {"restrict_oom_score_adj": true} where runc may not lower OOM
     # scores (machines that are themselves containers).
@@ -64,12 +71,18 @@ class NvidiaConfig(Section):
     # Install driver and container toolkit on GPU workers over SSH; set false
     # when the GPU Operator will manage them (its driver/toolkit operands).
     install_on_host: bool = True
+    """install driver and toolkit over SSH on GPU workers; `false` when the GPU Operator manages them"""
     driver_package: str = "nvidia-driver-570-server"
+    """driver package, held; with an exact apt version, a change rolls out one GPU node at a time (drained, rebooted)"""
     driver_version: str = ""
+    """the driver's exact apt version, held; empty takes the candidate"""
     container_toolkit_version: str = "1.17.8-1"
+    """toolkit version, held"""
     # {arch} becomes the node's dpkg architecture (amd64, arm64).
     apt_repo: str = "https://nvidia.github.io/libnvidia-container/stable/deb/{arch} /"
+    """toolkit source"""
     apt_key_url: str = "https://nvidia.github.io/libnvidia-container/gpgkey"
+    """toolkit source"""
 
 
 class PrivateRegistry(Section):
@@ -77,21 +90,29 @@ class PrivateRegistry(Section):
     the `registryPassword` secret, used by the cluster layers."""
 
     host: str
+    """registry the nodes trust (CA) and log in to"""
     ca_cert: str = ""  # PEM of the organisation's CA, if not publicly trusted
+    """registry the nodes trust (CA) and log in to"""
     username: str = ""
+    """registry the nodes trust (CA) and log in to"""
 
 
 class PackagesConfig(Section):
     # {minor} becomes e.g. 1.32: pkgs.k8s.io has one repository per minor.
     kubernetes_apt_repo: str = "https://pkgs.k8s.io/core:/stable:/v{minor}/deb/"
+    """one repository per minor version"""
     kubernetes_apt_key_url: str = "https://pkgs.k8s.io/core:/stable:/v{minor}/deb/Release.key"
+    """its signing key"""
     kubernetes_package_revision: str = "1.1"
+    """package revision: installs `1.32.8-1.1`"""
     containerd: ContainerdConfig = ContainerdConfig()
     nvidia: NvidiaConfig = NvidiaConfig()
     # kubeadm's imageRepository (control-plane images), for a local mirror.
     image_repository: str = "registry.k8s.io"
+    """kubeadm's control-plane image repository"""
     # registry host -> mirror URLs tried first (containerd certs.d/hosts.toml).
     registry_mirrors: dict[str, list[str]] = Field(default_factory=dict)
+    """`{registry: [mirror URLs]}` written as containerd `hosts.toml`"""
     private_registry: PrivateRegistry | None = None
 
     @model_validator(mode="after")

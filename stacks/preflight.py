@@ -36,15 +36,22 @@ ROLE_PORTS = {
 
 class PreflightConfig(Section):
     enabled: bool = True
+    """run the read-only checks before node preparation"""
     # Bump to run the checks again on demand (`pulumi up` after the bump).
     rerun: int = Field(0, ge=0)
+    """bump to run the checks again on the next `pulumi up`"""
     # A lab without GPUs: the GPU count is taken from the inventory as given.
     gpus_simulated: bool = False
+    """a lab without GPUs: no driver looked for"""
     # Names every node must resolve (the Run:ai domain, the registry).
     dns_names: list[str] = Field(default_factory=list)
+    """names every node must resolve (the Run:ai domain, the registry)"""
     # An NFS server every node must reach on 2049/tcp.
     nfs_server: str | None = None
+    """an NFS server every node must reach on 2049/tcp"""
     minimums: dict[Role, RoleMinimum] = Field(default_factory=lambda: dict(DEFAULT_MINIMUMS))
+    """per role; a node must meet the largest minimum among its roles; disk is measured where
+    `packages.containerd.dataRoot` lives"""
     # Checks reported but not enforced (a lab on a machine without
     # br_netfilter, say): names as in the report, e.g. "module-br_netfilter".
     ignore: list[str] = Field(default_factory=list)

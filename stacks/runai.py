@@ -73,17 +73,28 @@ class ControlPlaneInstall(Section):
     and images are mirrored)."""
 
     install: bool = False
+    """install the self-hosted control plane on this cluster (needs `url`, `tlsCertificate` and the `runaiTlsKey`
+    secret)"""
     # Unset: Run:ai's chart at runai.version (JFrog up to 2.24, NGC from 2.25).
     chart: Chart | None = None
+    """unset: control-plane `<version>.0` from runai.jfrog.io (NGC from 2.25)"""
     # PEM certificate (chain) for the domain.
     tls_certificate: str | None = None
+    """PEM chain for the url's host"""
     external_postgres: ExternalPostgres | None = None
+    """`{host, port (5432), username (runai), database (backend, dumped into backups)}`; password: the
+    `runaiPostgresPassword` secret"""
     # The bundled database's volume (chart default when unset); Run:ai's
     # control plane needs about 110 GB of volumes in all.
     database_size_gb: int | None = Field(None, ge=10)
+    """size of the bundled PostgreSQL's volume (at least 10; the control plane needs about 110 GB of volumes in all)
+    (default: the chart's)"""
     # Unset: the source's own (JFrog's image puller, or NGC's $oauthtoken).
     image_pull_user: str | None = None
+    """user for Run:ai's registry (token: the `runaiRegistryToken` secret) (default: `self-hosted-image-puller-prod` up
+    to 2.24, `$oauthtoken` (NGC) from 2.25)"""
     values: dict[str, Any] = Field(default_factory=dict)
+    """laid over ours"""
 
 
 class ClusterInstall(Section):
@@ -91,14 +102,19 @@ class ClusterInstall(Section):
     with the control plane unless runai.clusterId names a registered one."""
 
     install: bool = False
+    """register this cluster and install the Run:ai cluster chart"""
     # The name the control plane shows; defaults to cluster.name.
     name: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    """the name the control plane shows (default: `cluster.name`)"""
     # Unset: Run:ai's chart at runai.version (JFrog up to 2.24, NGC from 2.25).
     chart: Chart | None = None
+    """unset: runai-cluster `<version>.0` from runai.jfrog.io (NGC from 2.25)"""
     # Merged into the RunaiConfig `runai` spec, e.g.
     # {"workload-controller": {"externalAuthUrlEnabled": false}}.
     runai_config: dict[str, Any] = Field(default_factory=dict)
+    """keys of the `runai` RunaiConfig's spec, applied server-side"""
     values: dict[str, Any] = Field(default_factory=dict)
+    """laid over ours"""
 
 
 class RunaiAdmin(Section):
@@ -108,11 +124,14 @@ class RunaiAdmin(Section):
     secret a Pulumi secret); every other call is the application's."""
 
     email: str = Field("test@run.ai", pattern=r"^[^@\s]+@[^@\s]+$")
+    """the control plane's first administrator, signed in as with `runaiAdminPassword`"""
     # What a fresh control plane accepts: the chart's documented first
     # password, useless once the stack has replaced it.
     initial_password: str = Field("Abcd!234", min_length=1)
+    """the password a fresh control plane accepts (the chart's documented default), replaced by `runaiAdminPassword`"""
     # Run:ai's application name pattern (2.20+).
     application: str = Field("runai-cluster-stack", pattern=r"^[a-z][-_a-z0-9]*[a-z0-9]$")
+    """the application the stack makes for itself (lowercase, digits, `-`, `_`)"""
 
 
 class SsoType(StrEnum):
@@ -177,27 +196,45 @@ class RunaiConfig(Section):
     secret runaiClientSecret)."""
 
     # The newest minor runapy (the API client, requirements.txt) covers.
-    version: str = Field("2.24", description="Run:ai minor version, e.g. 2.24")
+    version: str = "2.24"
+    """Run:ai minor version, one of the supported versions (see docs/runai.md); the model and the policy pack check
+    the installed components against its support matrix; an upgrade moves at most four minors"""
     # The control plane's URL; with it the organisation is kept in Run:ai.
     url: str | None = None
+    """the control plane (`https://runai.example.com`); with it, the organisation is kept in Run:ai"""
     # An application made by hand for the stack to act as (its secret
     # runaiClientSecret); without it the stack makes its own (admin below).
     client_id: str | None = None
+    """an application made by hand for the stack to act as (its secret: `runaiClientSecret`), instead of the one the
+    stack makes with `runaiAdminPassword`; give it the rights to manage node pools, departments and projects"""
     admin: RunaiAdmin = RunaiAdmin()
     # The registered cluster (unless cluster.install registers it).
     cluster_id: str | None = Field(None, pattern=_UUID)
+    """the UUID of a cluster registered by hand (not with `cluster.install`)"""
     # The organisation's CA, to verify the control plane's certificate.
     ca_file: str | None = None
+    """the organisation's CA, to verify the control plane's certificate"""
     registries: list[Registry] = Field(default_factory=list)
+    """`{name, url, user}`: pull credentials for the whole cluster (e.g. `nvcr.io`, user `$oauthtoken`); each password
+    is the secret `runaiRegistryPassword-<name>`"""
     control_plane: ControlPlaneInstall = ControlPlaneInstall()
     cluster: ClusterInstall = ClusterInstall()
     # Researchers sign in through Run:ai's identity service: the API server
     # trusts its realm (flags below), and a kubeconfig template is exported.
     # Tenant-wide workloads settings by key (e.g. enablePolicies on).
     workload_settings: dict[WorkloadSettingKey, bool] = Field(default_factory=dict)
+    """Run:ai 2.25+: tenant-wide workloads settings by key (`enablePolicies`, `workloadSubmissionV2Enabled`,
+    `enableTemplatesV2`, `enableHybridSubmission`, `gpuOverProvisioning`, `applicationSubmission`); workload
+    policies need `enablePolicies: true`. Removing one leaves the setting as it is"""
     researcher_authentication: bool = False
+    """kube-apiserver trusts Run:ai's realm; outputs `apiServerOidcFlags` and `researcherKubeconfig`"""
     sso: Sso | None = None
+    """single sign-on (Run:ai 2.21+): `type` (`oidc` or `saml`); oidc: `discoveryUrl` (https), `clientId` (secret:
+    `runaiSsoClientSecret`), `scopes`, `mandatoryClaim: {claim, values}`; saml: `metadataUrl`; both: `attributes:
+    {uid, gid, groups, supplementaryGroups, email}`. Output `runaiSso`: the redirect URI (SAML: entity ID) to give
+    the provider"""
     realm: str = Field("runai", pattern=r"^[-a-zA-Z0-9_]+$")
+    """the identity service's realm"""
 
     @field_validator("url")
     @classmethod

@@ -66,22 +66,35 @@ class KaiConfig(Section):
     chart: Chart = Chart(
         repository="oci://ghcr.io/kai-scheduler/kai-scheduler", name="kai-scheduler", version="v0.16.8"
     )
+    """`{repository, name, version}`; point it at a mirror when air-gapped; the version must be exact; before v0.16.1
+    the chart creates PriorityClasses of the stack's names itself and is refused"""
     # false where the scheduler (and its CRDs) is installed by other means.
     install_chart: bool = True
+    """`false` where the scheduler is installed by other means"""
     namespace: str = "kai-scheduler"
+    """the chart's namespace"""
     gpu_sharing: bool = False
+    """fractional GPUs (the chart's `global.gpuSharing`)"""
     scheduler_name: str = "kai-scheduler"
+    """what pods put in `spec.schedulerName`"""
     # Pods name their leaf queue with this label (`runai/queue` before v0.6.0).
     queue_label: str = "kai.scheduler/queue"
+    """the pod label naming a leaf queue (`runai/queue` before KAI v0.6.0)"""
     # The stack creates these on this path; KAI's own values by default.
     priority_classes: dict[str, int] = Field(
         default_factory=lambda: {"train": 50, "build-preemptible": 75, "build": 100, "inference": 125}
     )
+    """created by the stack on this path; 100 and above are non-preemptible and run in quota only"""
     # The class pods without one get (at most one class may be the default).
     global_default_priority_class: str | None = None
+    """the class for pods that name none"""
     # Who people are: kube-apiserver OIDC flags (set by kubeadm here, or by
     # whoever runs an existing cluster) and the subjects' prefixes.
     oidc: Oidc | None = None
+    """the identity provider the API server trusts: `issuerUrl` (https), `clientId`, `usernameClaim` (`email`),
+    `groupsClaim` (`groups`), `usernamePrefix` and `groupsPrefix` (`oidc:`). kubeadm clusters get the `--oidc-*`
+    flags; for an existing cluster they are the `apiServerOidcFlags` stack output for its admin. RoleBindings name
+    users and groups with the prefixes"""
 
     @model_validator(mode="after")
     def _classes(self) -> KaiConfig:
@@ -109,6 +122,7 @@ class KaiConfig(Section):
 
 class SchedulerConfig(Section):
     kind: SchedulerKind = SchedulerKind.RUNAI
+    """`runai` or `kai`"""
     kai: KaiConfig = KaiConfig()
 
     @property

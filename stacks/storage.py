@@ -37,6 +37,7 @@ class LocalPathProvisioner(Section):
     manifest: str = (
         "https://raw.githubusercontent.com/rancher/local-path-provisioner/v0.0.37/deploy/local-path-storage.yaml"
     )
+    """the manifest URL (mirror it when air-gapped)"""
 
 
 class Share(Section):
@@ -60,12 +61,21 @@ class Share(Section):
 
 class StorageConfig(Section):
     provisioner: Provisioner = Provisioner.NONE
+    """`nfs`, `local-path` (not in production) or `none` (the cluster has a default class already)"""
     # The class this stack makes is the cluster's default.
     default_class: bool = True
+    """the class made is the cluster's default (one default results: the stack makes at most one class)"""
     class_name: str = "nfs-client"
+    """the NFS class's name"""
     nfs: NfsProvisioner | None = None
+    """with `provisioner: nfs`: `{server, path (absolute), mountOptions (["nfsvers=4.1"]), reclaimPolicy (Retain or
+    Delete; Retain), chart (nfs-subdir-external-provisioner 4.0.18), namespace}`"""
     local_path: LocalPathProvisioner = LocalPathProvisioner()
     shares: list[Share] = Field(default_factory=list)
+    """`{department, name, server (the nfs provisioner's), path (absolute), sizeGb (100), readOnly (false), mountPath
+    (/data/<name>, Run:ai path)}`; names and paths unique per department; on the Run:ai path a department data
+    source; on the KAI path a volume `<department>-<name>-<project>` and a claim `share-<name>` in each project's
+    namespace, kept (Retain, protected in production) when removed"""
 
     @model_validator(mode="after")
     def _consistent(self) -> StorageConfig:

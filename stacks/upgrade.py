@@ -50,7 +50,9 @@ class UpgradeSettings(Section):
     pools: dict[str, PoolUpgrade] = Field(default_factory=dict)
     # Seconds: kubectl drain's limit, and how long a node may take to be Ready again.
     drain_timeout: int = Field(600, ge=30)
+    """seconds `kubectl drain` may take per node"""
     ready_timeout: int = Field(600, ge=30)
+    """seconds an upgraded node may take to be Ready at the new version"""
 
     @model_validator(mode="before")
     @classmethod

@@ -60,19 +60,31 @@ class ValidationConfig(Section):
     `run` is part of every job's name: bump it to run them all again."""
 
     enabled: bool = False
+    """create the validation jobs"""
     project: str = "validation"
+    """the project they run in; must be in `org`"""
     run: int = Field(1, ge=1)
+    """part of every job's name: bump it to run them all again"""
     cuda_image: str = "nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04"
+    """image of the smoke and fraction tests (pinned)"""
     # seed 001's example fraction; 0 turns the fractional test off.
     fraction: float = Field(0.1, ge=0, lt=1)
+    """the fractional test's share of a GPU; `0` turns it off"""
     nccl: NcclTest | None = None
+    """`{image (with all_reduce_perf and OpenMPI), nodes (2), gpusPerNode (8), minAvgBusBandwidth (GB/s)}`"""
     hpl: HplTest | None = None
+    """`{image (NVIDIA's HPC benchmarks), nodes (1), gpusPerNode (8), dat (the HPL.dat to use), minGflops}`"""
     autoscale: AutoscaleTest | None = None
+    """`{image (traefik/whoami:v1.10.3), loadImage (curlimages/curl:8.11.1), concurrency (20), seconds (60), minPods
+    (2)}`; needs Knative"""
     # A Secret in the project's namespace the pods pull with (seed 000's nvcr.io key).
     pull_secret: str | None = None
+    """a Secret in the project's namespace every validation pod pulls with"""
     host_path: HostPath | None = None
+    """`{path, mountPath (/mount/data)}` mounted into every validation pod"""
     # A user who must not reach the project: the access check expects a refusal.
     outsider: str | None = None
+    """a user who must be refused pods in the project"""
 
     @model_validator(mode="after")
     def _images_pinned(self) -> ValidationConfig:
