@@ -17,23 +17,76 @@ from pulumi.runtime import config as runtime_config
 from pydantic import ValidationError
 
 from stacks.cluster import Bootstrap
+from stacks.errors import format_errors, unknown_key
 from stacks.model import ConfigWarning, StackConfig
 from stacks.runai import SsoType, registry_secret
 
-# Secret settings: key -> how to set it.
-SECRET_KEYS: dict[str, str] = {
-    "sshPrivateKey": "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
-    "kubeconfig": "pulumi config set --secret kubeconfig < admin.conf",
-    "registryPassword": "pulumi config set --secret registryPassword",
-    "backupAccessKeyId": "pulumi config set --secret backupAccessKeyId",
-    "backupSecretAccessKey": "pulumi config set --secret backupSecretAccessKey",
-    "runaiClientSecret": "pulumi config set --secret runaiClientSecret",
-    "runaiAdminPassword": "pulumi config set --secret runaiAdminPassword",
-    "runaiSsoClientSecret": "pulumi config set --secret runaiSsoClientSecret",
-    "runaiTlsKey": "pulumi config set --secret runaiTlsKey < runai.example.com.key",
-    "runaiPostgresPassword": "pulumi config set --secret runaiPostgresPassword",
-    "runaiRegistryToken": "pulumi config set --secret runaiRegistryToken",
+
+@dataclass(frozen=True)
+class SecretSetting:
+    """A secret setting: how to set it, when it is needed, what it holds."""
+
+    how: str
+    when: str
+    what: str
+
+
+def _set(key: str, source: str = "") -> str:
+    return f"pulumi config set --secret {key}{source}"
+
+
+SECRET_KEYS: dict[str, SecretSetting] = {
+    "sshPrivateKey": SecretSetting(
+        _set("sshPrivateKey", " < ~/.ssh/id_ed25519"),
+        "`bootstrap: kubeadm`",
+        "unencrypted Ed25519, ECDSA or RSA private key authorised on every node",
+    ),
+    "kubeconfig": SecretSetting(
+        _set("kubeconfig", " < admin.conf"), "`bootstrap: existing`", "admin kubeconfig of the existing cluster"
+    ),
+    "runaiAdminPassword": SecretSetting(
+        _set("runaiAdminPassword"),
+        "with `runai.url`, unless `runai.clientId` is given",
+        "the Run:ai first administrator's password: set on the control plane by the stack, which then makes its own "
+        "application",
+    ),
+    "runaiClientSecret": SecretSetting(
+        _set("runaiClientSecret"),
+        "with `runai.clientId`",
+        "the secret of a Run:ai application made by hand for the stack",
+    ),
+    "runaiSsoClientSecret": SecretSetting(
+        _set("runaiSsoClientSecret"), "`runai.sso` (oidc)", "the client secret the identity provider gave Run:ai"
+    ),
+    "runaiTlsKey": SecretSetting(
+        _set("runaiTlsKey", " < runai.example.com.key"),
+        "`runai.controlPlane.install`",
+        "the key of `controlPlane.tlsCertificate`",
+    ),
+    "runaiPostgresPassword": SecretSetting(
+        _set("runaiPostgresPassword"), "`runai.controlPlane.externalPostgres`", "the control plane's database password"
+    ),
+    "runaiRegistryToken": SecretSetting(
+        _set("runaiRegistryToken"),
+        "from 2.25 when installing Run:ai's charts from NGC; else optional",
+        "token for Run:ai's registry (runai.jfrog.io up to 2.24; an NGC API key from 2.25, for the charts and "
+        "`nvcr.io`); unset when the charts and images are mirrored",
+    ),
+    "backupAccessKeyId": SecretSetting(
+        _set("backupAccessKeyId"), "backups to S3", "the bucket's access key; it reaches the cluster only as a Secret"
+    ),
+    "backupSecretAccessKey": SecretSetting(
+        _set("backupSecretAccessKey"),
+        "backups to S3",
+        "the bucket's secret key; it reaches the cluster only as a Secret",
+    ),
 }
+# One more per runai.registries[] entry, named by registry_secret().
+REGISTRY_SECRET = SecretSetting(
+    _set(registry_secret("<name>")),
+    "per `runai.registries[]`",
+    "that registry's password (never read back from Run:ai; a change creates new credentials)",
+)
 
 
 class StackConfigError(Exception):
@@ -44,7 +97,6 @@ class StackConfigError(Exception):
 class Secrets:
     ssh_private_key: pulumi.Output[str] | None
     kubeconfig: pulumi.Output[str] | None
-    registry_password: pulumi.Output[str] | None
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
     runai_client_secret: pulumi.Output[str] | None = None
@@ -62,30 +114,6 @@ class LoadedStack:
     secrets: Secrets
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif str(part).startswith(("function-", "enum[", "value_error")):
-            continue  # pydantic's names for validators, not config keys
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "(stack)"
-
-
-def format_errors(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown setting; check the spelling against the README's settings table"
-        elif item["type"] == "missing":
-            message = "required setting is missing"
-        lines.append(f"{_key_path(item['loc'])}: {message}")
-    return "\n".join(lines)
-
-
 def parse_stack(raw: Mapping[str, Any]) -> StackConfig:
     """Validate plain settings; raise StackConfigError naming the keys."""
     try:
@@ -95,7 +123,7 @@ def parse_stack(raw: Mapping[str, Any]) -> StackConfig:
             warnings.simplefilter("always", ConfigWarning)
             config = StackConfig.model_validate(dict(raw))
     except ValidationError as error:
-        raise StackConfigError(format_errors(error)) from None
+        raise StackConfigError(format_errors(StackConfig, error)) from None
     for warning in caught:
         if issubclass(warning.category, ConfigWarning):
             pulumi.log.warn(str(warning.message))
@@ -124,13 +152,16 @@ def _project_settings(project: str) -> tuple[dict[str, Any], set[str]]:
 
 def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> None:
     problems = [
-        f"{key}: must be a secret; set it with `{how}`"
-        for key, how in SECRET_KEYS.items()
+        f"{key}: must be a secret; set it with `{setting.how}`"
+        for key, setting in SECRET_KEYS.items()
         if key in present and key not in secret
     ]
     registry_keys = {registry_secret(registry.name) for registry in config.runai.registries}
+    plain = [field.alias or name for name, field in StackConfig.model_fields.items()]
     problems += [
         f"{key}: must not be a secret (it is a plain setting)"
+        if key in plain
+        else f"{key}: {unknown_key(key, [*SECRET_KEYS, *registry_keys, *plain])}"
         for key in sorted(secret - set(SECRET_KEYS) - registry_keys)
     ]
     problems += [
@@ -138,12 +169,12 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
         for key in sorted(registry_keys - secret)
     ]
     if config.cluster.bootstrap is Bootstrap.KUBEADM and "sshPrivateKey" not in secret:
-        problems.append(f"sshPrivateKey: required in kubeadm mode; set it with `{SECRET_KEYS['sshPrivateKey']}`")
+        problems.append(f"sshPrivateKey: required in kubeadm mode; set it with `{SECRET_KEYS['sshPrivateKey'].how}`")
     if config.cluster.bootstrap is Bootstrap.EXISTING and "kubeconfig" not in secret:
-        problems.append(f"kubeconfig: required with bootstrap: existing; set it with `{SECRET_KEYS['kubeconfig']}`")
+        problems.append(f"kubeconfig: required with bootstrap: existing; set it with `{SECRET_KEYS['kubeconfig'].how}`")
     if config.backup.enabled and config.backup.s3:
         problems += [
-            f"{key}: required for backups to S3; set it with `{SECRET_KEYS[key]}`"
+            f"{key}: required for backups to S3; set it with `{SECRET_KEYS[key].how}`"
             for key in ("backupAccessKeyId", "backupSecretAccessKey")
             if key not in secret
         ]
@@ -151,22 +182,23 @@ def check_secrets(config: StackConfig, present: set[str], secret: set[str]) -> N
     sso = config.runai.sso
     if sso and sso.type is SsoType.OIDC and "runaiSsoClientSecret" not in secret:
         problems.append(
-            f"runaiSsoClientSecret: required with runai.sso (oidc); set it with `{SECRET_KEYS['runaiSsoClientSecret']}`"
+            f"runaiSsoClientSecret: required with runai.sso (oidc); set it with "
+            f"`{SECRET_KEYS['runaiSsoClientSecret'].how}`"
         )
     control_plane = config.runai.control_plane
     if control_plane.install and "runaiTlsKey" not in secret:
         problems.append(
-            f"runaiTlsKey: required with runai.controlPlane.install; set it with `{SECRET_KEYS['runaiTlsKey']}`"
+            f"runaiTlsKey: required with runai.controlPlane.install; set it with `{SECRET_KEYS['runaiTlsKey'].how}`"
         )
     if config.runai.charts_need_token and "runaiRegistryToken" not in secret:
         problems.append(
             f"runaiRegistryToken: Run:ai {config.runai.version}'s charts come from NGC, which needs an API key; set "
-            f"it with `{SECRET_KEYS['runaiRegistryToken']}`, or point the charts at a mirror"
+            f"it with `{SECRET_KEYS['runaiRegistryToken'].how}`, or point the charts at a mirror"
         )
     if control_plane.install and control_plane.external_postgres and "runaiPostgresPassword" not in secret:
         problems.append(
             "runaiPostgresPassword: required with runai.controlPlane.externalPostgres; set it with "
-            f"`{SECRET_KEYS['runaiPostgresPassword']}`"
+            f"`{SECRET_KEYS['runaiPostgresPassword'].how}`"
         )
     if problems:
         raise StackConfigError("\n".join(problems))
@@ -188,11 +220,12 @@ def _runai_identity_problems(config: StackConfig, secret: set[str]) -> list[str]
     if not runai.client_id:
         return [
             "runai.url: say who the stack is on the control plane: set the administrator's password with "
-            f"`{SECRET_KEYS['runaiAdminPassword']}` (the stack makes its own application), or give runai.clientId "
+            f"`{SECRET_KEYS['runaiAdminPassword'].how}` (the stack makes its own application), or give runai.clientId "
             "and runaiClientSecret (an application made by hand)"
         ]
     if "runaiClientSecret" not in secret:
-        return [f"runaiClientSecret: required with runai.clientId; set it with `{SECRET_KEYS['runaiClientSecret']}`"]
+        how = SECRET_KEYS["runaiClientSecret"].how
+        return [f"runaiClientSecret: required with runai.clientId; set it with `{how}`"]
     return []
 
 
@@ -208,7 +241,6 @@ def load_stack() -> LoadedStack:
         secrets=Secrets(
             ssh_private_key=cfg.get_secret("sshPrivateKey"),
             kubeconfig=cfg.get_secret("kubeconfig"),
-            registry_password=cfg.get_secret("registryPassword"),
             backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
             backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
             runai_client_secret=cfg.get_secret("runaiClientSecret"),

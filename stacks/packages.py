@@ -86,15 +86,14 @@ class NvidiaConfig(Section):
 
 
 class PrivateRegistry(Section):
-    """A registry the nodes pull from, with its CA; the pull login itself is
-    the `registryPassword` secret, used by the cluster layers."""
+    """A registry the nodes trust: its CA goes into containerd's hosts.toml.
+    Pull credentials are per registry in `runai.registries` (the cluster's
+    image pull secrets), not a node setting."""
 
     host: str
-    """registry the nodes trust (CA) and log in to"""
-    ca_cert: str = ""  # PEM of the organisation's CA, if not publicly trusted
-    """registry the nodes trust (CA) and log in to"""
-    username: str = ""
-    """registry the nodes trust (CA) and log in to"""
+    """the registry's host (and port)"""
+    ca_cert: str = ""
+    """PEM of the organisation's CA, when the registry's certificate is not publicly trusted"""
 
 
 class PackagesConfig(Section):

@@ -248,7 +248,7 @@ def test_local_chart_archives_for_air_gapped_sites(tmp_path: Path) -> None:
             {"knative": {"domain": "*.bad_domain"}},
             "addons.knative.domain: 'bad_domain' is not an IP address or hostname",
         ),
-        ({"prometheus": {"retention": "forever"}}, "addons.prometheus.retention: String should match pattern"),
+        ({"prometheus": {"retention": "forever"}}, "addons.prometheus.retention: 'forever' must be a duration"),
         ({"ingress": {"address": "192.0.2.150"}}, "ingress.address: 192.0.2.150 is in none of metallb.pools"),
         ({"knative": {"address": "192.0.2.200"}}, "knative.address: the same as ingress.address"),
         ({"metallb": {"enabled": False}}, "ingress.address: needs metallb"),

@@ -153,7 +153,7 @@ def test_secrets_never_in_plain_inputs(installed: Recorded) -> None:
             {"controlPlane": {"install": True, "tlsCertificate": "pem", "externalPostgres": {"host": "db host"}}},
             "runai.controlPlane.externalPostgres.host: 'db host' is not an IP address or hostname",
         ),
-        ({"realm": "bad realm"}, "runai.realm: String should match pattern"),
+        ({"realm": "bad realm"}, "runai.realm: 'bad realm' must be letters, digits"),
     ],
 )
 def test_install_settings_refused(change: dict[str, Any], message: str) -> None:

@@ -346,7 +346,7 @@ def test_applications_made_before_the_rules_that_grant_them() -> None:
             r"departments\[0\]\.access\[1\]\.application: 'ci' is not in org\.applications",
         ),
         (lambda org: org.update(applications=["ci", "ci"]), r"applications: ci used more than once"),
-        (lambda org: org.update(applications=["CI"]), r"org\.applications\[0\]: String should match pattern"),
+        (lambda org: org.update(applications=["CI"]), r"org\.applications\[0\]: 'CI' must be lowercase letters"),
         (
             lambda org: org["departments"][0]["access"].append(
                 {"user": "a@example.com", "application": "ci", "role": "viewer"}
