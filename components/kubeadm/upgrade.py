@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pulumi
 from pulumi import dynamic
@@ -93,8 +94,9 @@ class WaveDone(dynamic.Resource):
 
 
 class _NothingToRun(dynamic.ResourceProvider):
-    def create(self, props: dict[str, object]) -> dynamic.CreateResult:
-        return dynamic.CreateResult(id_=f"{props['pool']}-wave-{props['wave']}", outs=props)
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        # Numbers arrive as floats through the engine.
+        return dynamic.CreateResult(id_=f"{props['pool']}-wave-{int(props['wave'])}", outs=props)
 
 
 class KubernetesUpgrade(pulumi.ComponentResource):

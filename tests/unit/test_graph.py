@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 
+from components.kubeadm.rollout import upgrade_stages
+from stacks.load import parse_stack
 from tests.support.generated import generated
 from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, resolve, run_program, stack_settings
 
@@ -66,16 +68,17 @@ def test_join_asks_the_first_control_plane_for_a_fresh_command(prod: Recorded) -
     assert "certificateKey:" in template and "@CERT_KEY@" in template
 
 
-def test_graph_depth_grows_only_with_the_upgrade_batches() -> None:
+def test_graph_depth_grows_only_with_the_number_of_waves() -> None:
     # Installing is parallel whatever the size; only the upgrade rollout is a
-    # chain, one link per batch of workers (whose resources run nothing on create).
-    depths = {}
-    for count in (3, 300):
-        settings = generated(count, control_planes=1)
-        settings["cluster"]["upgrade"] = {"batchSize": 10}
-        recorded, _ = run_program(settings, stack="dev")
+    # chain, two links per wave (its nodes, then its end), and at 10% a pool
+    # has at most eleven waves however large it is.
+    depths, waves = {}, {}
+    for count in (8, 300):
+        recorded, _ = run_program(generated(count, control_planes=1), stack="dev")
         depths[count] = recorded.max_depth()
-    assert depths[300] - depths[3] == 30 - 1, depths
+        waves[count] = len(upgrade_stages(parse_stack(generated(count, control_planes=1)))["pools"]["prod"]["waves"])
+    assert waves == {8: 5, 300: 11}
+    assert depths[300] - depths[8] == 2 * (11 - 5), depths
 
 
 def test_node_roles_become_labels_and_taints(dev: Recorded) -> None:
@@ -107,9 +110,9 @@ def test_maintenance_puts_the_drain_taint_on() -> None:
 def test_node_patches_wait_for_their_join(dev: Recorded) -> None:
     patch = dev.by_name("gpu-dev-node-roles-dev-gpu-2").urn
     assert depends(dev, patch, remote(dev, "dev-gpu-2-join"))
-    # the pod network waits for every join, and the layers for it
+    # the pod network waits for every join (through the rollout), and the layers for it
     cni = dev.by_name("gpu-dev-cni-flannel").urn
-    assert depends(dev, cni, remote(dev, "dev-gpu-2-join"))
+    assert dev.reaches(cni, remote(dev, "dev-gpu-2-join"))
     assert cni in dev.by_name("gpu-dev-layers-metallb-chart").dependencies
 
 

@@ -14,7 +14,9 @@ from stacks.model import StackConfig
 from tools.mocked_program import stack_settings
 
 
-def stack(pools: dict[str, int], upgrade: dict[str, Any] | None = None, maintenance: tuple[str, ...] = ()) -> StackConfig:
+def stack(
+    pools: dict[str, int], upgrade: dict[str, Any] | None = None, maintenance: tuple[str, ...] = ()
+) -> StackConfig:
     """One control plane and `pools` GPU workers (pool name -> count)."""
     settings = copy.deepcopy(stack_settings("dev"))
     nodes: list[dict[str, Any]] = [{"name": "cp", "address": "10.1.0.1", "roles": ["control-plane"]}]

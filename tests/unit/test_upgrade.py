@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from components.kubeadm.upgrade import PHASES, upgrade_stages
+from components.kubeadm.rollout import upgrade_stages
+from components.kubeadm.upgrade import PHASES
 from components.scripts import render_script
 from stacks.model import StackConfig
 from tests.support.fake_node import FakeNode, Run
@@ -243,32 +244,69 @@ def test_a_wrong_minor_is_refused_before_anything_runs(member: FakeNode) -> None
 # --- the rollout graph ---------------------------------------------------------
 
 
-def test_control_planes_one_at_a_time_then_workers_in_batches() -> None:
+def test_control_planes_one_at_a_time_then_each_pool_wave_by_wave() -> None:
     settings = copy.deepcopy(stack_settings("prod"))
-    settings["cluster"]["upgrade"] = {"batchSize": 4}
+    settings["cluster"]["upgrade"] = {"maxUnavailable": 4, "pools": {"dev": {"maxUnavailable": 1}}}
     recorded, _ = run_program(settings, stack="prod")
-    stages = upgrade_stages(StackConfig.model_validate(settings))
-    assert stages[:3] == [["prod-cp-1"], ["prod-cp-2"], ["prod-cp-3"]]
-    assert [len(stage) for stage in stages[3:]] == [4, 4, 2]
+    stages = upgrade_stages_of(settings)
+    assert stages["controlPlanes"] == ["prod-cp-1", "prod-cp-2", "prod-cp-3"]
+    pools = {pool: planned["waves"] for pool, planned in stages["pools"].items()}
+    assert pools == {
+        "default": [["prod-sys-1", "prod-sys-2"]],
+        "prod": [[f"prod-gpu-{i}" for i in range(1, 5)], ["prod-gpu-5", "prod-gpu-6"]],
+        "dev": [["prod-gpu-7"], ["prod-gpu-8"]],
+    }
 
     def urn(name: str) -> str:
         return recorded.by_name(f"{name}-kubernetes-upgrade").urn
 
-    for previous, stage in itertools.pairwise(stages):
-        for name in stage:
-            dependencies = set(recorded.resources[urn(name)].dependencies)
-            assert {urn(p) for p in previous} <= dependencies, (name, previous)
-            assert not {urn(n) for n in stage} & dependencies
-    first = recorded.by_name("prod-cp-1-kubernetes-upgrade")
-    assert {recorded.by_name(f"prod-cp-{i}-join").urn for i in (2, 3)} <= set(first.dependencies)
-    worker = recorded.by_name("prod-gpu-1-kubernetes-upgrade")
-    assert recorded.by_name("prod-gpu-1-join").urn in worker.dependencies
+    for previous, current in itertools.pairwise(stages["controlPlanes"]):
+        assert recorded.resources[urn(current)].dependencies == [urn(previous)]
+    planes_done = urn("prod-cp-3")
+    upgrades = {urn(name) for waves in pools.values() for wave in waves for name in wave}
+    for pool, waves in pools.items():
+        # The first wave right after the control planes, whatever the other pools do.
+        for name in waves[0]:
+            assert planes_done in recorded.resources[urn(name)].dependencies
+        for index, (previous, wave) in enumerate(itertools.pairwise(waves), 1):
+            ended = recorded.by_name(f"gpu-prod-upgrade-{pool}-wave-{index}")
+            assert set(ended.dependencies) == {urn(name) for name in previous}
+            for name in wave:
+                dependencies = recorded.resources[urn(name)].dependencies
+                assert ended.urn in dependencies
+                assert recorded.by_name(f"{name}-join").urn in dependencies
+                assert not upgrades & set(dependencies), name  # no node waits on another node
+    # A wave's end runs nothing and never changes.
+    ended = recorded.by_name("gpu-prod-upgrade-prod-wave-2")
+    assert {key: value for key, value in ended.inputs.items() if key != "__provider"} == {"pool": "prod", "wave": 2}
+    assert recorded.by_name("gpu-prod-upgrade").outputs["stages"] == stages
+
+
+def test_a_worker_in_maintenance_is_left_alone_until_it_leaves() -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    held = next(node for node in settings["nodes"] if node["name"] == "prod-gpu-3")
+    held["maintenance"] = True
+    recorded, _ = run_program(settings, stack="prod")
+    stages = upgrade_stages_of(settings)
+    assert stages["inMaintenance"] == ["prod-gpu-3"]
+    assert "prod-gpu-3" not in str(stages["pools"])
+    upgrade = recorded.by_name("prod-gpu-3-kubernetes-upgrade")
+    # Its steps keep what the machine ran last; leaving maintenance brings the new ones.
+    assert upgrade.ignore_changes == ["create_steps", "kubernetes_version"]
+    assert set(upgrade.dependencies) == {
+        recorded.by_name("prod-cp-3-kubernetes-upgrade").urn,
+        recorded.by_name("prod-gpu-3-join").urn,
+    }
+    assert recorded.by_name("prod-gpu-4-kubernetes-upgrade").ignore_changes == []
+    flannel = recorded.by_name("gpu-prod-cni-flannel").urn
+    assert recorded.reaches(flannel, upgrade.urn)
 
 
 def test_upgrade_resources_carry_the_version_and_run_nothing_on_create(prod: Recorded) -> None:
     first = prod.by_name("prod-cp-1-kubernetes-upgrade").inputs
     assert first["run_on_create"] is False
-    assert first["kubernetes_version"] == "1.32.8"
+    version = stack_settings("prod")["cluster"]["kubernetesVersion"]
+    assert first["kubernetes_version"] == version
     assert [(s["name"], s["on"]) for s in first["create_steps"]] == [
         ("kubeadm", "node"),
         ("drain", "first-control-plane"),
@@ -276,20 +314,27 @@ def test_upgrade_resources_carry_the_version_and_run_nothing_on_create(prod: Rec
         ("uncordon", "first-control-plane"),
     ]
     assert "ROLE=first-control-plane" in first["create_steps"][0]["script"]
-    assert "KUBERNETES_VERSION=1.32.8" in first["create_steps"][0]["script"]
+    assert f"KUBERNETES_VERSION={version}" in first["create_steps"][0]["script"]
     assert first["env"]["DRAIN_TAINT"] == "runai=drain:NoExecute"  # prod schedules with Run:ai
     assert "ROLE=control-plane" in prod.by_name("prod-cp-2-kubernetes-upgrade").inputs["create_steps"][0]["script"]
-    # The pod network (and every layer after it) waits for the whole rollout.
+    # The pod network (and every layer after it) waits for the whole rollout
+    # and every join, through the rollout's ends.
     flannel = prod.by_name("gpu-prod-cni-flannel")
-    upgrades = {r.urn for r in prod.of_type("pulumi-python:dynamic:Resource") if r.name.endswith("-kubernetes-upgrade")}
-    assert len(upgrades) == 13
-    assert upgrades <= set(flannel.dependencies)
+    scripts = prod.of_type("pulumi-python:dynamic:Resource")
+    waited = {r.urn for r in scripts if r.name.endswith(("-kubernetes-upgrade", "-join", "-kubeadm-init"))}
+    assert len(waited) == 13 + 13
+    assert all(prod.reaches(flannel.urn, urn) for urn in waited)
+    ends = {
+        prod.by_name(f"gpu-prod-upgrade-{pool}-wave-{n}").urn for pool, n in (("default", 2), ("prod", 6), ("dev", 2))
+    }
+    assert set(flannel.dependencies) == ends | {prod.by_name("prod-cp-3-kubernetes-upgrade").urn}
 
 
 def test_the_version_bump_changes_only_the_upgrade_resources() -> None:
     before, _ = run_program(stack_settings("prod"), stack="prod")
     bumped = copy.deepcopy(stack_settings("prod"))
-    bumped["cluster"]["kubernetesVersion"] = "1.32.9"
+    major, minor, patch = bumped["cluster"]["kubernetesVersion"].split(".")
+    bumped["cluster"]["kubernetesVersion"] = f"{major}.{minor}.{int(patch) + 1}"
     after, _ = run_program(bumped, stack="prod")
     changed = sorted(
         name
@@ -297,10 +342,10 @@ def test_the_version_bump_changes_only_the_upgrade_resources() -> None:
         if {k: v for k, v in registration.inputs.items() if k != "env"}
         != {k: v for k, v in before.by_name(name).inputs.items() if k != "env"}
     )
-    assert changed == sorted(f"{name}-kubernetes-upgrade" for stage in upgrade_stages_of(bumped) for name in stage)
+    assert changed == sorted(f"{name}-kubernetes-upgrade" for name in (node["name"] for node in bumped["nodes"]))
 
 
-def upgrade_stages_of(settings: dict[str, Any]) -> list[list[str]]:
+def upgrade_stages_of(settings: dict[str, Any]) -> dict[str, Any]:
     return upgrade_stages(StackConfig.model_validate(settings))
 
 
@@ -380,15 +425,19 @@ def driver_settings() -> dict[str, Any]:
     return settings
 
 
-def test_drivers_roll_out_one_gpu_node_at_a_time_after_kubernetes() -> None:
+def test_a_gpu_workers_driver_follows_its_kubernetes_upgrade_in_its_wave() -> None:
     recorded, _ = run_program(driver_settings(), stack="prod")
     scripts = recorded.of_type("pulumi-python:dynamic:Resource")
     drivers = [r for r in scripts if r.name.endswith("-nvidia-driver-upgrade")]
-    assert [r.name for r in drivers] == [f"prod-gpu-{i}-nvidia-driver-upgrade" for i in range(1, 9)]
-    kubernetes = {r.urn for r in scripts if r.name.endswith("-kubernetes-upgrade")}
-    assert kubernetes <= set(drivers[0].dependencies)
-    for previous, current in itertools.pairwise(drivers):
-        assert current.dependencies == [previous.urn]
+    assert sorted(r.name for r in drivers) == [f"prod-gpu-{i}-nvidia-driver-upgrade" for i in range(1, 9)]
+    for driver in drivers:
+        node = driver.name.removesuffix("-nvidia-driver-upgrade")
+        assert driver.dependencies == [recorded.by_name(f"{node}-kubernetes-upgrade").urn]
+    # The wave ends after the drivers: the next node drains once this one is back.
+    ended = recorded.by_name("gpu-prod-upgrade-prod-wave-1")
+    assert ended.dependencies == [recorded.by_name("prod-gpu-1-nvidia-driver-upgrade").urn]
+    assert ended.urn in recorded.by_name("prod-gpu-2-kubernetes-upgrade").dependencies
+    assert upgrade_stages_of(driver_settings())["hostDriver"] is True
     steps = drivers[0].inputs["create_steps"]
     assert [(s["name"], s["on"], s.get("capture")) for s in steps] == [
         ("drain", "first-control-plane", None),
