@@ -15,8 +15,8 @@ class Bastion(Section):
     host: Annotated[str, AfterValidator(check_host)]
     port: int = Field(22, ge=1, le=65535)
     user: str = "ubuntu"
-    # Pinned host key of the bastion ("ssh-ed25519 AAAA..."); strongly advised.
     host_key: str | None = None
+    """Pinned host key of the bastion ("ssh-ed25519 AAAA..."); strongly advised."""
 
 
 class SshConfig(Section):

@@ -50,9 +50,8 @@ class CniConfig(Section):
     """`flannel` (chart v0.28.9, namespace kube-flannel) or `calico` (tigera-operator v3.31.7; v3.32 and later are
     refused: their chart ships no CRDs); the CIDR is `cluster.podCidr`"""
     flannel: Chart = Chart(repository="https://flannel-io.github.io/flannel/", name="flannel", version="v0.28.9")
-    # v3.31: from v3.32 the chart ships no CRDs (they are a chart of their
-    # own) yet still creates the Installation.
     calico: Chart = Chart(repository="https://docs.tigera.io/calico/charts", name="tigera-operator", version="v3.31.7")
+    """v3.31: from v3.32 the chart ships no CRDs (they are a chart of their own) yet still creates the Installation."""
     values: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -76,8 +75,8 @@ def _calico_minor(version: str) -> int:
 
 class AddressPool(Section):
     name: str = Field("default", pattern=_NAME)
-    # "a.b.c.d-a.b.c.e" ranges or CIDRs, all inside metallb.subnet.
     addresses: list[str] = Field(min_length=1)
+    """"a.b.c.d-a.b.c.e" ranges or CIDRs, all inside metallb.subnet."""
 
     @field_validator("addresses")
     @classmethod
@@ -269,8 +268,8 @@ class NetworkOperatorConfig(Section):
 
     enabled: bool = False
     """RDMA for multi-node NCCL"""
-    # In both Run:ai 2.25's (25.10 to 26.1) and 3.0's (25.10 to 26.7) ranges.
     chart: Chart = Chart(repository="https://helm.ngc.nvidia.com/nvidia", name="network-operator", version="26.1.2")
+    """In both Run:ai 2.25's (25.10 to 26.1) and 3.0's (25.10 to 26.7) ranges."""
     namespace: str = "nvidia-network-operator"
     fabric: Fabric = Fabric.INFINIBAND
     """or `roce`"""
@@ -330,9 +329,9 @@ class KnativeConfig(Section):
     """Knative Serving with Kourier on a MetalLB address, for Run:ai inference."""
 
     enabled: bool = True
-    # In both Run:ai 2.25's (1.19 to 1.21) and 3.0's (1.21 to 1.23) ranges; the
-    # newest patch net-kourier also released.
     version: str = Field("1.21.1", pattern=r"^\d+\.\d+\.\d+$")
+    """In both Run:ai 2.25's (1.19 to 1.21) and 3.0's (1.21 to 1.23) ranges; the newest patch net-kourier also
+    released."""
     # Where serving-crds.yaml and serving-core.yaml, and kourier.yaml, are:
     # the release downloads, or a local directory for an air-gapped site.
     serving_source: str = "https://github.com/knative/serving/releases/download/knative-v{version}/"

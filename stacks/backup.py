@@ -28,8 +28,8 @@ def _bucket(value: str) -> str:
 
 
 class S3Target(Section):
-    # None: AWS itself; set it for MinIO, Ceph RGW and other S3-compatible stores.
     endpoint: str | None = Field(None, pattern=r"^https?://")
+    """None: AWS itself; set it for MinIO, Ceph RGW and other S3-compatible stores."""
     bucket: Annotated[str, AfterValidator(_bucket)]
     prefix: str = ""
     region: str = "us-east-1"

@@ -102,10 +102,9 @@ class ClusterConfig(Section):
     # Added to --enable-admission-plugins (PodNodeSelector for the KAI path).
     admission_plugins: list[str] = Field(default_factory=list)
     """added to `enable-admission-plugins` (after `NodeRestriction`)"""
-    # kubeadm preflight checks reported but not enforced at init and join
-    # (kubeadm's own check names, e.g. SystemVerification), for machines
-    # whose differences from a plain server are known and harmless.
     ignore_preflight_errors: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")]] = Field(default_factory=list)
+    """kubeadm preflight checks reported but not enforced at init and join (kubeadm's own check names, e.g.
+    SystemVerification), for machines whose differences from a plain server are known and harmless."""
     upgrade: UpgradeSettings = Field(default_factory=UpgradeSettings)
     certificates: CertificateSettings = Field(default_factory=CertificateSettings)
     # Environment marker: "prod" turns warnings (even control planes) into errors.

@@ -62,15 +62,16 @@ class PoolQuota(Section):
 
     gpu: Quantity = 0  # guaranteed GPUs (Run:ai's "deserved")
     gpu_limit: Quantity = UNLIMITED
-    cpu: Quantity = 0  # cores
+    cpu: Quantity = 0
+    """cores"""
     cpu_limit: Quantity = UNLIMITED
     memory_gb: Quantity = 0
     memory_gb_limit: Quantity = UNLIMITED
-    # Share of idle capacity beyond quotas, among queues of equal priority.
     over_quota_weight: int = Field(1, ge=0)
-    # Order in which the pool is tried; without it Run:ai workloads can queue
-    # forever with GPUs free (seen in practice), so it defaults to 1.
+    """Share of idle capacity beyond quotas, among queues of equal priority."""
     order: int = Field(1, ge=1)
+    """Order in which the pool is tried; without it Run:ai workloads can queue forever with GPUs free (seen in
+    practice), so it defaults to 1."""
 
     def scheduler_amounts(self, over_quota: bool) -> dict[str, dict[str, float]]:
         """Quota, limit and over-quota weight per resource as both schedulers
@@ -147,8 +148,8 @@ class Project(Section):
     # None: as its department.
     over_quota: bool | None = None
     """unset: the department's"""
-    # Idle capacity beyond quotas goes first to higher priorities (KAI's 100 is the middle).
     priority: int = Field(100, ge=0)
+    """Idle capacity beyond quotas goes first to higher priorities (KAI's 100 is the middle)."""
     # PriorityClass for workloads that name none.
     default_priority_class: str | None = None
     """Run:ai path only: a class Run:ai has (`train` ... `inference`)"""
@@ -184,8 +185,8 @@ class ComputeResource(Section):
 
     name: OrgName
     gpus: int = Field(0, ge=0, le=64)
-    # A share of one GPU instead of whole ones (0 < portion < 1).
     gpu_portion: float | None = Field(None, gt=0, lt=1)
+    """A share of one GPU instead of whole ones (0 < portion < 1)."""
     cpu_cores: float = Field(1, gt=0)
     memory_gb: float = Field(4, gt=0)
 

@@ -44,10 +44,9 @@ class ContainerdConfig(Section):
     """put images on a large disk"""
     sandbox_image: str = "registry.k8s.io/pause:3.10"
     """pause image"""
-    # Extra settings of containerd's CRI plugin, spelt as containerd spells
-    # them: {"restrict_oom_score_adj": true} where runc may not lower OOM
-    # scores (machines that are themselves containers).
     cri_settings: dict[str, bool | int | str] = Field(default_factory=dict)
+    """Extra settings of containerd's CRI plugin, spelt as containerd spells them: {"restrict_oom_score_adj": true}
+    where runc may not lower OOM scores (machines that are themselves containers)."""
 
     @model_validator(mode="after")
     def _repo_needs_key(self) -> ContainerdConfig:

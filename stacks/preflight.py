@@ -52,9 +52,9 @@ class PreflightConfig(Section):
     minimums: dict[Role, RoleMinimum] = Field(default_factory=lambda: dict(DEFAULT_MINIMUMS))
     """per role; a node must meet the largest minimum among its roles; disk is measured where
     `packages.containerd.dataRoot` lives"""
-    # Checks reported but not enforced (a lab on a machine without
-    # br_netfilter, say): names as in the report, e.g. "module-br_netfilter".
     ignore: list[str] = Field(default_factory=list)
+    """Checks reported but not enforced (a lab on a machine without br_netfilter, say): names as in the report, e.g.
+    "module-br_netfilter"."""
 
     def minimum_for(self, node: Node) -> RoleMinimum:
         """The largest requirement among the node's roles."""

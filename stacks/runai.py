@@ -34,8 +34,8 @@ class ExternalPostgres(Section):
     host: Annotated[str, AfterValidator(check_host)]
     port: int = Field(5432, ge=1, le=65535)
     username: str = Field("runai", min_length=1)
-    # The control plane's database, dumped into every backup.
     database: str = Field("backend", min_length=1)
+    """The control plane's database, dumped into every backup."""
 
 
 class ChartSource(StrEnum):

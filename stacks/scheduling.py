@@ -39,9 +39,8 @@ class Oidc(Section):
     client_id: str = Field(min_length=1)
     username_claim: str = "email"
     groups_claim: str = "groups"
-    # Prefixes keep IdP identities apart from Kubernetes' own; RoleBindings
-    # name subjects with them.
     username_prefix: str = "oidc:"
+    """Prefixes keep IdP identities apart from Kubernetes' own; RoleBindings name subjects with them."""
     groups_prefix: str = "oidc:"
 
     def api_server_flags(self) -> dict[str, str]:

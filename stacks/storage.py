@@ -23,8 +23,8 @@ class NfsProvisioner(Section):
     server: Annotated[str, AfterValidator(check_host)]
     path: str = Field(pattern=_ABSOLUTE)
     mount_options: list[str] = Field(default_factory=lambda: ["nfsvers=4.1"])
-    # Retain: a deleted claim leaves its data on the export.
     reclaim_policy: str = Field("Retain", pattern=r"^(Retain|Delete)$")
+    """Retain: a deleted claim leaves its data on the export."""
     chart: Chart = Chart(
         repository="https://kubernetes-sigs.github.io/nfs-subdir-external-provisioner/",
         name="nfs-subdir-external-provisioner",
@@ -46,13 +46,13 @@ class Share(Section):
 
     department: str
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)
-    # Defaults to the provisioner's NFS server.
     server: Annotated[str, AfterValidator(check_host)] | None = None
+    """Defaults to the provisioner's NFS server."""
     path: str = Field(pattern=_ABSOLUTE)
     size_gb: int = Field(100, ge=1)
     read_only: bool = False
-    # Where workloads see it (Run:ai data sources; default /data/<name>).
     mount_path: str | None = Field(None, pattern=_ABSOLUTE)
+    """Where workloads see it (Run:ai data sources; default /data/<name>)."""
 
     @property
     def mount_at(self) -> str:

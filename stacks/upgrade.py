@@ -46,8 +46,8 @@ class PoolUpgrade(Section):
 
 class UpgradeSettings(Section):
     max_unavailable: MaxUnavailable = "10%"
-    # Per node pool (its name, or 'default' for workers without one).
     pools: dict[str, PoolUpgrade] = Field(default_factory=dict)
+    """Per node pool (its name, or 'default' for workers without one)."""
     # Seconds: kubectl drain's limit, and how long a node may take to be Ready again.
     drain_timeout: int = Field(600, ge=30)
     """seconds `kubectl drain` may take per node"""

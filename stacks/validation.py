@@ -12,12 +12,12 @@ class NcclTest(Section):
     """An all-reduce over `nodes` GPU nodes (an MPIJob through the MPI
     Operator); passes at `minAvgBusBandwidth` or more."""
 
-    # An image with nccl-tests' all_reduce_perf and OpenMPI (build or mirror one).
     image: str = Field(min_length=1)
+    """An image with nccl-tests' all_reduce_perf and OpenMPI (build or mirror one)."""
     nodes: int = Field(2, ge=1)
     gpus_per_node: int = Field(8, ge=1)
-    # GB/s, as all_reduce_perf prints its "Avg bus bandwidth" line.
     min_avg_bus_bandwidth: float = Field(gt=0)
+    """GB/s, as all_reduce_perf prints its "Avg bus bandwidth" line."""
 
 
 class HplTest(Section):
@@ -27,8 +27,8 @@ class HplTest(Section):
     image: str = Field(min_length=1)
     nodes: int = Field(1, ge=1)
     gpus_per_node: int = Field(8, ge=1)
-    # The HPL.dat the image ships for this shape (e.g. hpl-linux-x86_64/sample-dat/HPL-8GPUs.dat).
     dat: str = Field(min_length=1)
+    """The HPL.dat the image ships for this shape (e.g. hpl-linux-x86_64/sample-dat/HPL-8GPUs.dat)."""
     min_gflops: float = Field(gt=0)
 
 
@@ -38,8 +38,8 @@ class AutoscaleTest(Section):
     `concurrency` requests at a time for `seconds`; passes when answers came
     from `minPods` pods or more."""
 
-    # Answers with "Hostname: <pod>" and honours ?wait= (traefik/whoami does).
     image: str = "traefik/whoami:v1.10.3"
+    """Answers with "Hostname: <pod>" and honours ?wait= (traefik/whoami does)."""
     load_image: str = "curlimages/curl:8.11.1"
     concurrency: int = Field(20, ge=2, le=500)
     seconds: int = Field(60, ge=10, le=1800)
