@@ -79,11 +79,11 @@ def podgroup_policy(queue_label: str) -> dict[str, Any]:
         "variables": _variables(queue_label),
         "validations": [
             {
-                "expression": "object.spec.queue == variables.queue",
+                "expression": "has(object.spec.queue) && object.spec.queue == variables.queue",
                 "messageExpression": (
                     "'workloads in ' + variables.namespace + ' are charged to project queue ' + variables.queue + "
-                    f"', not ' + object.spec.queue + ': set the label {queue_label}=' + variables.queue + "
-                    "' on the workload and its pod template'"
+                    "', not ' + (has(object.spec.queue) ? object.spec.queue : 'none') + "
+                    f"': set the label {queue_label}=' + variables.queue + ' on the workload and its pod template'"
                 ),
                 "reason": "Forbidden",
             }

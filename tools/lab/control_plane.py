@@ -144,6 +144,9 @@ class ControlPlane:
     api_port: int
     etcd_port: int
     service_cidr: str = "10.96.0.0/12"
+    # On where something keeps the Nodes' status (KWOK in the scheduling
+    # tier): it lifts the not-ready taint every new Node is given.
+    node_lifecycle: bool = False
 
     @property
     def server(self) -> str:
@@ -229,9 +232,9 @@ class ControlPlane:
             f"--root-ca-file={pki.path('ca.crt')}",
             "--use-service-account-credentials=true",
             "--leader-elect=false",
-            # No kubelet reports in, so node lifecycle would taint every Node
-            # unreachable; the lab's Nodes carry only the taints we put on.
-            "--controllers=*,-node-lifecycle-controller",
+            # Without a kubelet (or KWOK) reporting in, node lifecycle would
+            # taint every Node unreachable; the lab's Nodes carry only ours.
+            "--controllers=*" if self.node_lifecycle else "--controllers=*,-node-lifecycle-controller",
         ]
 
     def _wait(self, url: str, what: str, context: ssl.SSLContext | None = None, seconds: float = 90) -> None:
@@ -286,16 +289,20 @@ class ControlPlane:
         self.request("PATCH", f"/api/v1/nodes/{name}/status", status, "application/merge-patch+json")
 
     def install_crd(self, crd: dict[str, Any], seconds: float = 60) -> None:
-        """Create a CRD (if missing) and wait until the API server serves it."""
+        """Create a CRD (or replace the one of its name) and wait until the
+        API server serves it."""
         path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        named = f"{path}/{crd['metadata']['name']}"
         try:
             self.request("POST", path, crd)
         except urllib.error.HTTPError as error:
             if error.code != 409:
                 raise
+            current = self.request("GET", named)["metadata"]["resourceVersion"]
+            self.request("PUT", named, {**crd, "metadata": {**crd["metadata"], "resourceVersion": current}})
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            status = self.request("GET", f"{path}/{crd['metadata']['name']}").get("status") or {}
+            status = self.request("GET", named).get("status") or {}
             conditions = status.get("conditions") or []  # null just after creation
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 return

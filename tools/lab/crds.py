@@ -1,13 +1,18 @@
-"""Lab-only CustomResourceDefinitions, written by us for the lab.
+"""CustomResourceDefinitions for the lab.
 
 On a real cluster the KAI Scheduler chart installs the Queue CRD; the lab
-cannot download charts, so it installs this stand-in with the fields the
-stack writes (from KAI's documented Queue spec), structural so the API server
-rejects a malformed Queue as the real CRD would. Not for real clusters."""
+cannot download charts, so it installs a stand-in written by us with the
+fields the stack writes (from KAI's documented Queue spec), structural so the
+API server rejects a malformed Queue as the real CRD would. Not for real
+clusters. The scheduling tier replaces it with KAI's own CRDs, read from the
+module its scheduler is built from (`kai_crds`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 _AMOUNT = {
     "type": "object",
@@ -86,3 +91,14 @@ def mpijob_crd(version: str) -> dict[str, Any]:
             ],
         },
     }
+
+
+def kai_crds(binaries: Path) -> list[dict[str, Any]]:
+    """KAI's CRDs as its module ships them (tools/scheduler_binaries.sh puts
+    them under crds/ beside the binaries)."""
+    return [
+        document
+        for file in sorted((binaries / "crds").glob("*.yaml"))
+        for document in yaml.safe_load_all(file.read_text())
+        if document
+    ]
