@@ -42,7 +42,7 @@ def build() -> Cluster:
         # What the stack signs in to Run:ai as (its secret stays in the state, encrypted).
         pulumi.export("runaiApplication", cluster.runai_application)
     if cluster.runai_sso is not None:
-        # Set on the identity provider's side (seed 000: "Both values must be set on the IdP side").
+        # The identity provider needs both values back (its redirect URI, SAML's entity ID).
         pulumi.export("runaiSso", cluster.runai_sso)
     organisation = cluster.organisation
     if organisation is not None and organisation.users:

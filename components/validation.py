@@ -1,5 +1,4 @@
-"""Opt-in validation jobs (seed 000's `validation` project, seed 003's GPU
-test, seed 001's 10% fraction): a one-GPU smoke test, a fractional-GPU test,
+"""Opt-in validation jobs: a one-GPU smoke test, a fractional-GPU test,
 an NCCL all-reduce and HPL as MPIJobs over GPU nodes, and Knative's
 autoscaling under load, all in the validation project's namespace under the
 cluster's scheduler, never retried (backoff limit 0), with the stack's pull

@@ -299,7 +299,7 @@ class StackConfig(Section):
         if validation.project not in projects:
             raise ValueError(
                 f"validation.project: '{validation.project}' is not a project in org "
-                f"({', '.join(projects) or 'none'}); add it to a department (seed 000 calls it validation)"
+                f"({', '.join(projects) or 'none'}); add it to a department"
             )
         gpu_nodes = [n for n in self.nodes if n.gpu]
         for key, test in (("nccl", validation.nccl), ("hpl", validation.hpl)):

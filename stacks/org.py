@@ -225,8 +225,8 @@ class OrgConfig(Section):
     """Node pools, departments, projects, quotas, priorities, access."""
 
     departments: list[Department] = Field(default_factory=list)
-    # Run:ai local users (emails), made with a temporary password (seed 002's
-    # create_user flow); their access comes from the access lists.
+    # Run:ai local users (emails), made with a temporary password (Run:ai's
+    # create-user flow); their access comes from the access lists.
     local_users: list[Annotated[str, AfterValidator(_email)]] = Field(default_factory=list)
     """Run:ai local users by email (Run:ai path only); temporary passwords in the secret output `runaiUserPasswords`"""
     # Run:ai applications for automation (a CI pipeline submitting jobs), each

@@ -1,5 +1,5 @@
-"""The `validation` section: opt-in jobs that prove the cluster works (seed
-000's `validation` project, seed 003's GPU test, seed 001's fractions)."""
+"""The `validation` section: opt-in jobs that prove the cluster works (a GPU
+smoke test, a fractional GPU, NCCL, HPL, autoscaling) in a project of its own."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class HplTest(Section):
 
 
 class AutoscaleTest(Section):
-    """Seed 000's "check if auto-scale works": a Knative Service that answers
+    """Does inference autoscale: a Knative Service that answers
     with its pod's name, a concurrency target of 1, and a Job sending
     `concurrency` requests at a time for `seconds`; passes when answers came
     from `minPods` pods or more."""
@@ -47,7 +47,7 @@ class AutoscaleTest(Section):
 
 
 class HostPath(Section):
-    """Seed 000's host-path data source: a directory of the shared file
+    """A host-path data source: a directory of the shared file
     system, mounted into the GPU tests."""
 
     path: str = Field(pattern=r"^/")
@@ -67,7 +67,6 @@ class ValidationConfig(Section):
     """part of every job's name: bump it to run them all again"""
     cuda_image: str = "nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04"
     """image of the smoke and fraction tests (pinned)"""
-    # seed 001's example fraction; 0 turns the fractional test off.
     fraction: float = Field(0.1, ge=0, lt=1)
     """the fractional test's share of a GPU; `0` turns it off"""
     nccl: NcclTest | None = None
@@ -77,7 +76,7 @@ class ValidationConfig(Section):
     autoscale: AutoscaleTest | None = None
     """`{image (traefik/whoami:v1.10.3), loadImage (curlimages/curl:8.11.1), concurrency (20), seconds (60), minPods
     (2)}`; needs Knative"""
-    # A Secret in the project's namespace the pods pull with (seed 000's nvcr.io key).
+    # A Secret in the project's namespace the pods pull with (an nvcr.io key, say).
     pull_secret: str | None = None
     """a Secret in the project's namespace every validation pod pulls with"""
     host_path: HostPath | None = None

@@ -166,7 +166,7 @@ class RunaiOrganisation(Component):
                 connection=connection,
                 opts=self.child(),
             )
-        # Settings first: seed 000 switches policies on before writing any.
+        # Settings first: Run:ai refuses workload policies while its Policies setting is off.
         self.settings = [
             WorkloadSetting(
                 f"{name}-setting-{key.value}", key=key.value, enabled=enabled, connection=connection, opts=self.child()

@@ -247,8 +247,8 @@ class WorkloadPolicy(dynamic.Resource):
 
 
 class WorkloadSettingProvider(dynamic.ResourceProvider):
-    """One tenant-wide workloads setting (seed 000 switches `enablePolicies`
-    on in the UI). Deleting the resource leaves the setting as it is: turning
+    """One tenant-wide workloads setting (`enablePolicies` is the UI's Admin >
+    General settings > Workloads > Policies). Deleting the resource leaves the setting as it is: turning
     policies off under running workloads is a decision for a person."""
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:

@@ -1,4 +1,4 @@
-"""Single sign-on as code (seed 000's Admin > Security > + Identity
+"""Single sign-on as code (the UI's Admin > Security > + Identity
 provider): the identity provider added to the control plane through its API
 (2.21+), and the redirect URI (and SAML entity ID) that the provider needs
 back, read from the control plane after the create."""

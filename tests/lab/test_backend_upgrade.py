@@ -1,4 +1,4 @@
-"""Seed 001's step before a control-plane upgrade, against a real API server:
+"""The step before a Run:ai control-plane upgrade, against a real API server:
 the backend's ingress controller Deployment deleted when the chart version
 changes, and only then."""
 

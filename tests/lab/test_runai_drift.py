@@ -49,7 +49,7 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
             **org,
             "applications": ["ci-pipeline"],
             "computeResources": [{"name": f"gpu-{n}", "gpus": n} for n in range(3)],
-            # seed 002's create_user flow: a local user, then the access rule naming her.
+            # Run:ai's create-user flow: a local user, then the access rule naming her.
             "localUsers": ["alice@example.com"],
             # Failed trainings are not retried behind the user's back.
             "workloadPolicies": [

@@ -85,7 +85,7 @@ def test_control_plane_chart_values_and_secrets(installed: Recorded) -> None:
     ingress = next(r for r in installed.of_type(RELEASE) if r.inputs["name"] == "kubernetes-ingress")
     prometheus = next(r for r in installed.of_type(RELEASE) if r.inputs["name"] == "kube-prometheus-stack")
     assert {ingress.urn, prometheus.urn} <= set(chart.dependencies)
-    # Seed 001's step before an upgrade: the chart's version reaches it, the
+    # The step before a control-plane upgrade: the chart's version reaches it, the
     # chart waits for it, and the kubeconfig it acts with stays secret.
     prep = next(r for r in installed.resources.values() if r.name.endswith("-runai-control-plane-upgrade-prep"))
     assert prep.urn in chart.dependencies
