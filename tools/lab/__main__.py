@@ -1,7 +1,9 @@
 """The local labs, and `pulumi up` of the `lab` stack onto them.
 
-    python -m tools.lab up [--machines 3]  the machines lab (tools/lab/machines_lab.py):
-                                           real machines, kubeadm, our node preparation
+    python -m tools.lab up [--machines 3] [--control-planes 1]
+                                           the machines lab (tools/lab/machines_lab.py):
+                                           real machines, kubeadm, our node preparation;
+                                           3 control planes go behind a load balancer
     python -m tools.lab up --fast [--hosts 4]
                                            the fast lab: SSH hosts and a bare API server
     python -m tools.lab status             what runs, the Nodes and their pods
@@ -322,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "status", "down"])
     parser.add_argument("--machines", type=int, default=3, help="machines lab: machines (at least 2)")
+    parser.add_argument("--control-planes", type=int, default=1, help="machines lab: control planes (1 or 3)")
     parser.add_argument("--fast", action="store_true", help="the fast lab (SSH hosts and a bare API server)")
     parser.add_argument("--machines-dir", type=Path, default=Path(os.environ.get("LAB_MACHINES_DIR", MACHINES_DIR)))
     parser.add_argument("--hosts", type=int, default=4, help="fast lab: hosts (at least 2)")
@@ -332,13 +335,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.hosts < 2:
         parser.error("--hosts: at least 2 (a control plane and a system node)")
-    if args.machines < 2:
-        parser.error("--machines: at least 2 (a control plane and a worker)")
+    if args.control_planes not in (1, 3):
+        parser.error("--control-planes: 1, or 3 for a highly available control plane")
+    if args.machines < args.control_planes + 1:
+        parser.error("--machines: the control planes and at least one worker")
     machines_dir, fast_dir = args.machines_dir.resolve(), args.dir.resolve()
     if args.command == "up":
         if args.fast:
             return up(fast_dir, args.hosts, args.api_port, args.etcd_port, args.ssh_port)
-        return machines_up(machines_dir, args.machines)
+        return machines_up(machines_dir, args.machines, args.control_planes, LAB_ORG)
     if args.command == "status":
         shown = [machines_status(machines_dir) == 0, (fast_dir / "state.json").exists() and status(fast_dir) == 0]
         return 0 if any(shown) else 1

@@ -150,7 +150,8 @@ class Machine:
         (upper / "etc/lab").mkdir(parents=True, exist_ok=True)
         (upper / "etc/hostname").write_text(self.spec.name + "\n")
         (upper / "etc/hosts").write_text(hosts_file(everyone))
-        (upper / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
+        if not (upper / "etc/machine-id").exists() or not (upper / "etc/machine-id").read_text().strip():
+            (upper / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
         script = upper / "etc/lab/network.sh"
         script.write_text(network_script(self.spec, everyone))
         script.chmod(0o755)

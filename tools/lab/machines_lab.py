@@ -23,8 +23,9 @@ from typing import Any
 
 from stacks.addons import layers_off
 from tools.lab import cgroups, host_sysctls, site
+from tools.lab.crds import kai_crds
 from tools.lab.machines import Machine, MachineSpec
-from tools.lab.network import HOST_ADDRESS, LabNetwork
+from tools.lab.network import BALANCER_ADDRESS, HOST_ADDRESS, LabNetwork
 from tools.lab.rootfs import ensure_rootfs
 from tools.lab.s3 import BUCKET, CREDENTIALS, start_s3
 from tools.lab.sshd import keygen
@@ -36,19 +37,20 @@ STACK = "lab"
 # line the module proxy here serves whole).
 KUBERNETES_VERSION = "1.32.8"
 S3_PORT = 9000
+WORK_NAME = "lab-machines"  # the project copy `up` runs in (the fast lab has its own)
 
 
-def layout(count: int) -> list[MachineSpec]:
-    """One control plane, then workers: the first a GPU worker with two
+def layout(count: int, control_planes: int = 1) -> list[MachineSpec]:
+    """Control planes, then workers: the first a GPU worker with two
     simulated GPUs, the rest CPU workers."""
-    if count < 2:
-        raise ValueError("--machines: at least 2 (a control plane and a worker)")
-    specs = [MachineSpec("lab-cp-1", 0, ["control-plane"])]
-    for index in range(1, count):
-        if index == 1:
+    if count < control_planes + 1:
+        raise ValueError("--machines: at least the control planes and one worker")
+    specs = [MachineSpec(f"lab-cp-{index + 1}", index, ["control-plane"]) for index in range(control_planes)]
+    for index in range(control_planes, count):
+        if index == control_planes:
             specs.append(MachineSpec("lab-gpu-1", index, ["gpu-worker"], gpus=2))
         else:
-            specs.append(MachineSpec(f"lab-cpu-{index - 1}", index, ["cpu-worker"]))
+            specs.append(MachineSpec(f"lab-cpu-{index - control_planes}", index, ["cpu-worker"]))
     return specs
 
 
@@ -104,6 +106,12 @@ class MachinesLab:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.record = LabRecord.load(directory) or LabRecord()
+        # Per-node settings on top of the layout's (maintenance, generation).
+        self.node_settings: dict[str, dict[str, Any]] = {}
+
+    @property
+    def kubernetes_dir(self) -> Path:
+        return Path(self.record.kubernetes)
 
     # --- the site ------------------------------------------------------------
     def prepare(self) -> tuple[Path, Path, Path]:
@@ -140,10 +148,12 @@ class MachinesLab:
         rootfs = Path(self.record.rootfs)
         started = []
         for spec in specs:
-            current = Machine(
-                spec, self.directory / "machines" / spec.name, self.record.machines.get(spec.name, {}).get("pid", 0)
-            )
+            pid = self.record.machines.get(spec.name, {}).get("pid", 0)
+            current = Machine(spec, self.directory / "machines" / spec.name, pid)
             if current.pid and current.running():
+                # A machine added or gone: names and pod routes follow at once.
+                current.write_image(specs, public)
+                current.run("/etc/lab/network.sh")
                 continue
             current.write_image(specs, public)
             current.mount(rootfs)
@@ -153,13 +163,21 @@ class MachinesLab:
         self.record.save(self.directory)
         for current in started:
             wait_for_ssh(current.spec.address)
+        planes = [spec.address for spec in specs if "control-plane" in spec.roles]
+        if len(planes) > 1 and not _alive(self.record.services.get("balancer", 0)):
+            self.record.services["balancer"] = site.start_balancer(self.directory / "site", planes)
+            self.record.save(self.directory)
 
-    def stop_machine(self, name: str) -> None:
+    def stop_machine(self, name: str, wipe: bool = False) -> None:
+        """Power the machine off; `wipe` forgets its disk (a reinstall)."""
         if name not in self.record.machines:
             return
         current = machine(self.directory, self.record, name)
         current.stop()
-        current.unmount()
+        if wipe:
+            current.wipe()
+        else:
+            current.unmount()
         del self.record.machines[name]
         self.record.save(self.directory)
 
@@ -186,9 +204,9 @@ class MachinesLab:
         subprocess.run(["rm", "-rf", str(self.directory / "machines"), str(self.directory / "site")], check=False)
 
     # --- the stack's settings --------------------------------------------------
-    def stack_settings(self, specs: list[MachineSpec]) -> dict[str, Any]:
+    def stack_settings(self, specs: list[MachineSpec], org: dict[str, Any] | None = None) -> dict[str, Any]:
         ca_pem = (self.directory / "site" / "pki" / "ca.crt").read_text()
-        found = site.versions(Path(self.record.kubernetes))
+        found = site.versions(self.kubernetes_dir)
         nodes = []
         for spec in specs:
             node: dict[str, Any] = {
@@ -199,13 +217,16 @@ class MachinesLab:
             }
             if spec.gpus:
                 node |= {"gpu": {"model": "simulated", "count": spec.gpus}, "nodePool": "lab"}
-            nodes.append(node)
+            nodes.append(node | self.node_settings.get(spec.name, {}))
+        planes = [spec for spec in specs if "control-plane" in spec.roles]
+        endpoint = {"apiEndpoint": {"host": BALANCER_ADDRESS, "provider": "external"}} if len(planes) > 1 else {}
         return {
             f"{PROJECT}:cluster": {
                 "name": "lab",
                 "environment": "dev",
                 "kubernetesVersion": KUBERNETES_VERSION,
                 "bootstrap": "kubeadm",
+                **endpoint,
                 # The machines are containers: kubeadm's kernel-config check
                 # finds no kernel config, and kubeadm built by Go 1.26 parses
                 # the proxy check's bracketed address the new way.
@@ -233,7 +254,10 @@ class MachinesLab:
             },
             f"{PROJECT}:nodes": nodes,
             f"{PROJECT}:addons": layers_off(),
+            # KAI's chart is not reachable from here: the lab applies its CRDs
+            # (install_kai_crds) where the chart would, before the organisation.
             f"{PROJECT}:scheduler": {"kind": "kai", "kai": {"installChart": False}},
+            **({f"{PROJECT}:org": org} if org else {}),
             f"{PROJECT}:backup": {
                 "enabled": True,
                 "schedule": "0 */6 * * *",
@@ -250,13 +274,19 @@ class MachinesLab:
         }
 
     # --- after the stack -------------------------------------------------------
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """kubectl as the cluster's administrator (admin.conf of the first
         control plane, read from its disk: the lab's wiring, not the stack's)."""
         first = next(m for m in self.machines() if "control-plane" in m.spec.roles)
         kubeconfig = first.root / "etc/kubernetes/admin.conf"
-        command = [str(Path(self.record.kubernetes) / "kubectl"), f"--kubeconfig={kubeconfig}", *args]
-        return subprocess.run(command, capture_output=True, text=True, check=check)
+        command = [str(self.kubernetes_dir / "kubectl"), f"--kubeconfig={kubeconfig}", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=check, input=stdin)
+
+    def install_kai_crds(self) -> None:
+        """KAI's CRDs from its Go module, as its chart would install them."""
+        documents = kai_crds(site.build("scheduler_binaries.sh"))
+        self.kubectl("apply", "--server-side", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in documents))
+        self.kubectl("wait", "--for=condition=Established", "crd", *(d["metadata"]["name"] for d in documents))
 
     def advertise_gpus(self) -> None:
         """The simulated GPUs as the nvidia.com/gpu extended resource on
@@ -271,24 +301,42 @@ def specs_of(record: LabRecord) -> list[MachineSpec]:
     return [MachineSpec(**entry["spec"]) for entry in record.machines.values()]
 
 
-def apply(lab: MachinesLab, specs: list[MachineSpec], *extra: str) -> subprocess.CompletedProcess[str]:
-    """`pulumi up` of the lab stack for these machines, with the policy pack."""
-    work = workdir(STACK, settings=lab.stack_settings(specs), name=STACK)
+def stack_work(lab: MachinesLab, specs: list[MachineSpec], org: dict[str, Any] | None = None) -> Path:
+    """The project copy with the lab stack's settings for these machines."""
+    work = workdir(STACK, settings=lab.stack_settings(specs, org), name=WORK_NAME)
     init_stack(work, STACK, engine_env(), lab.stack_secrets())
-    command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK), *extra]
-    return subprocess.run(command, cwd=work, env=engine_env(), check=False, text=True)
+    return work
 
 
-def machines_up(directory: Path, count: int) -> int:
+def pulumi(work: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    """A pulumi command on the lab stack; `up` and `preview` with the policy pack."""
+    policy = policy_args(STACK) if args[0] in ("up", "preview") else []
+    command = ["pulumi", *args, "--stack", STACK, *policy]
+    return subprocess.run(command, cwd=work, env=engine_env(), check=False, text=True, capture_output=capture)
+
+
+def up(
+    lab: MachinesLab, specs: list[MachineSpec], org: dict[str, Any] | None = None, capture: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Machines booted, `pulumi up`, then the simulated GPUs advertised."""
+    lab.ensure_machines(specs)
+    result = pulumi(stack_work(lab, specs, org), "up", "--yes", "--skip-preview", capture=capture)
+    if result.returncode == 0:
+        lab.advertise_gpus()
+    return result
+
+
+def machines_up(directory: Path, count: int, control_planes: int, org: dict[str, Any]) -> int:
+    """The cluster, then KAI's CRDs, then the organisation on it."""
     lab = MachinesLab(directory)
     started = time.monotonic()
     lab.prepare()
-    specs = layout(count)
-    lab.ensure_machines(specs)
-    print(f"lab: {len(specs)} machines up in {time.monotonic() - started:.0f}s; pulumi up")
-    code = apply(lab, specs).returncode
+    specs = layout(count, control_planes)
+    code = up(lab, specs).returncode
     if code == 0:
-        lab.advertise_gpus()
+        lab.install_kai_crds()
+        code = up(lab, specs, org).returncode
+    if code == 0:
         print(f"lab: cluster ready in {time.monotonic() - started:.0f}s")
     return code
 
@@ -316,12 +364,10 @@ def machines_down(directory: Path) -> int:
     if not record:
         return 0
     lab = MachinesLab(directory)
-    work = STATE / "work" / STACK
+    work = STATE / "work" / WORK_NAME
     code = 0
     if work.exists() and lab.machines() and all(m.running() for m in lab.machines()):
-        code = subprocess.run(
-            ["pulumi", "destroy", "--yes", "--skip-preview", "--stack", STACK], cwd=work, env=engine_env(), check=False
-        ).returncode
+        code = pulumi(work, "destroy", "--yes", "--skip-preview").returncode
         if code == 0:
             checked(["stack", "rm", "--yes", "--force", STACK], work, engine_env())
     lab.stop_all()

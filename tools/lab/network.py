@@ -15,7 +15,8 @@ BRIDGE = "labbr"
 HOST_LINK = "runai-lab0"  # this machine's end of the veth pair
 PEER_LINK = "labhost"  # its other end, on the bridge
 SUBNET = ipaddress.IPv4Network("10.231.0.0/24")
-HOST_ADDRESS = str(SUBNET[1])  # mirror, registry, S3 and load balancer listen here
+HOST_ADDRESS = str(SUBNET[1])  # the package mirror, registry and S3 listen here
+BALANCER_ADDRESS = str(SUBNET[2])  # the site's load balancer in front of the API servers
 ROUTER_ADDRESS = str(SUBNET[254])  # the machines' default route; forwarding stays off
 FIRST_MACHINE = 11
 
@@ -46,6 +47,7 @@ class LabNetwork:
         _ip("link", "set", PEER_LINK, "master", BRIDGE, namespace=True)
         _ip("link", "set", PEER_LINK, "up", namespace=True)
         _ip("addr", "add", f"{HOST_ADDRESS}/{SUBNET.prefixlen}", "dev", HOST_LINK)
+        _ip("addr", "add", f"{BALANCER_ADDRESS}/{SUBNET.prefixlen}", "dev", HOST_LINK)
         _ip("link", "set", HOST_LINK, "up")
         # The namespace routes for no one: a packet for anywhere else ends here.
         subprocess.run(["ip", "netns", "exec", NAMESPACE, "sysctl", "-qw", "net.ipv4.ip_forward=0"], check=True)

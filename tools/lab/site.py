@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tools.lab import apt_repo
 from tools.lab.control_plane import _certificate, _key, _name, _pem_key
-from tools.lab.network import HOST_ADDRESS
+from tools.lab.network import BALANCER_ADDRESS, HOST_ADDRESS
 from tools.lab.oci import Image, Registry
 from tools.stackrun import ROOT
 
@@ -110,6 +110,35 @@ def start_mirror(directory: Path) -> int:
     pid = _spawn([*command, "--directory", str(directory / "www")], log)
     _wait(f"{MIRROR_URL}/", "package mirror", log)
     return pid
+
+
+def start_balancer(directory: Path, backends: list[str], port: int = 6443) -> int:
+    """Debian's haproxy as the site's external load balancer: TCP to every
+    control plane's API server, each checked, on the balancer's address."""
+    config = directory / "haproxy.cfg"
+    servers = [f"  server cp{index} {address}:{port} check" for index, address in enumerate(backends, 1)]
+    config.write_text(
+        "\n".join(
+            [
+                "global",
+                "  maxconn 2000",
+                "defaults",
+                "  mode tcp",
+                "  timeout connect 5s",
+                "  timeout client 1h",
+                "  timeout server 1h",
+                "frontend kubernetes",
+                f"  bind {BALANCER_ADDRESS}:{port}",
+                "  default_backend control-planes",
+                "backend control-planes",
+                "  option tcp-check",
+                "  balance roundrobin",
+                *servers,
+            ]
+        )
+        + "\n"
+    )
+    return _spawn(["haproxy", "-db", "-f", str(config)], directory / "haproxy.log")
 
 
 def kubernetes_repo_url(minor: str) -> str:

@@ -1,0 +1,76 @@
+"""The machines tier: real machines (systemd-nspawn, Debian 12, systemd,
+sshd, containerd), the lab's air-gapped site (package mirror, registry, S3)
+and `pulumi up` of the lab stack with `bootstrap: kubeadm` onto them. One lab
+serves the whole tier; its tests run in file order and change it step by
+step, as an operator would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tools.lab.machines import Machine
+from tools.lab.machines_lab import MachinesLab, layout, machines_down, up
+
+pytestmark = pytest.mark.machines
+
+
+class Lab:
+    """The running lab and the machines the stack names now."""
+
+    def __init__(self, lab: MachinesLab) -> None:
+        self.lab = lab
+        self.specs = layout(3)
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        return up(self.lab, self.specs, capture=True)
+
+    def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self.lab.kubectl(*args, check=check, stdin=stdin)
+
+    def apply(self, *manifests: dict[str, Any]) -> None:
+        self.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(m) for m in manifests))
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        return {node["metadata"]["name"]: node for node in self.json("get", "nodes")["items"]}
+
+    def wait_ready(self, what: str, *selection: str, timeout: int = 300) -> None:
+        self.kubectl("wait", "--for=condition=Ready", what, *selection, f"--timeout={timeout}s")
+
+    def machine(self, name: str) -> Machine:
+        return next(m for m in self.lab.machines() if m.spec.name == name)
+
+
+def ready(node: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+
+
+def wait_until(check: Any, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not after {timeout:.0f}s")
+        time.sleep(2)
+
+
+@pytest.fixture(scope="package")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    root = tmp_path_factory.mktemp("machines")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PULUMI_BACKEND_URL", f"file://{root / 'backend'}")
+        (root / "backend").mkdir()
+        directory = root / "lab"
+        machines = MachinesLab(directory)
+        try:
+            machines.prepare()
+            yield Lab(machines)
+        finally:
+            machines_down(directory)
