@@ -42,13 +42,15 @@ def wave_size(max_unavailable: int | str, nodes: int) -> int:
 
 class PoolUpgrade(Section):
     max_unavailable: MaxUnavailable
+    """this pool's workers upgraded at once: a count, or a percentage of the pool"""
 
 
 class UpgradeSettings(Section):
     max_unavailable: MaxUnavailable = "10%"
+    """workers of a node pool upgraded at once (Kubernetes and the host driver): a count, or a percentage
+    of the pool rounded down; at least one node; workers in maintenance count against it"""
     pools: dict[str, PoolUpgrade] = Field(default_factory=dict)
     """Per node pool (its name, or 'default' for workers without one)."""
-    # Seconds: kubectl drain's limit, and how long a node may take to be Ready again.
     drain_timeout: int = Field(600, ge=30)
     """seconds `kubectl drain` may take per node"""
     ready_timeout: int = Field(600, ge=30)
