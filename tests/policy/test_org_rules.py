@@ -263,25 +263,27 @@ def test_versions_within_the_runai_support_matrix() -> None:
         "cluster 'gpu-dev': kubernetes 1.32.8 is outside 1.33 to 1.35, which Run:ai 2.24 supports: "
         "change the version in the stack or runai.version"
     ]
+    # The operators' defaults follow 2.25 and 3.0, past what 2.20 supports.
     settings["runai"] = {"version": "2.20"}
+    assert sorted(stack_violations(SUPPORTED_VERSIONS, program_resources(settings))) == [
+        "cluster 'gpu-dev': gpuOperator v26.3.3 is outside 22.9 to 25.3, which Run:ai 2.20 supports: "
+        "change the version in the stack or runai.version",
+        "cluster 'gpu-dev': knative 1.21.1 is outside 1.11 to 1.16, which Run:ai 2.20 supports: "
+        "change the version in the stack or runai.version",
+    ]
+    # Only what is installed is judged.
+    settings["addons"]["workloadTypes"] = ["distributed", "mpi"]
+    settings["addons"]["gpuOperator"] = {"enabled": False}
     assert stack_violations(SUPPORTED_VERSIONS, program_resources(settings)) == []
 
     settings["runai"] = {"version": "2.19"}
     messages = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
     assert sorted(messages) == [
-        "cluster 'gpu-dev': knative 1.16.0 is outside 1.10 to 1.15, which Run:ai 2.19 supports: "
-        "change the version in the stack or runai.version",
         "cluster 'gpu-dev': kubernetes 1.32.8 is outside 1.28 to 1.31, which Run:ai 2.19 supports: "
         "change the version in the stack or runai.version",
         "cluster 'gpu-dev': trainingOperator 1.8.1 is outside 1.7, which Run:ai 2.19 supports: "
         "change the version in the stack or runai.version",
     ]
-    settings["runai"] = {"version": "2.20"}
-    settings["addons"]["gpuOperator"] = {
-        "chart": {"repository": "https://helm.ngc.nvidia.com/nvidia", "name": "gpu-operator", "version": "v26.7.0"}
-    }
-    [message] = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
-    assert "gpuOperator v26.7.0 is outside 22.9 to 25.3, which Run:ai 2.20 supports" in message
     # A minor without a matrix never passes (the stack model refuses it first).
     [message] = versions.version_problems("old", {"scheduler": "runai", "runaiVersion": "2.21"})
     assert "Run:ai 2.21 has no support matrix in stacks/compatibility.json (known: 2.19, 2.20, 2.22" in message
