@@ -35,7 +35,7 @@ def _match(api_group: str, resource: str, operations: list[str], queue_label: st
 def _variables(queue_label: str) -> list[dict[str, str]]:
     return [
         {"name": "queue", "expression": f"namespaceObject.metadata.labels[{queue_label!r}]"},
-        {"name": "namespace", "expression": "namespaceObject.metadata.name"},
+        {"name": "projectNamespace", "expression": "namespaceObject.metadata.name"},
     ]
 
 
@@ -53,15 +53,15 @@ def pod_policy(queue_label: str, scheduler_name: str) -> dict[str, Any]:
             {
                 "expression": f"object.spec.schedulerName == {scheduler_name!r}",
                 "messageExpression": (
-                    f"'pods in ' + variables.namespace + ' are scheduled by {scheduler_name} within project queue ' "
-                    f"+ variables.queue + ': set spec.schedulerName: {scheduler_name}'"
+                    f"'pods in ' + variables.projectNamespace + ' are scheduled by {scheduler_name} within project "
+                    f"queue ' + variables.queue + ': set spec.schedulerName: {scheduler_name}'"
                 ),
                 "reason": "Forbidden",
             },
             {
                 "expression": labelled,
                 "messageExpression": (
-                    "'pods in ' + variables.namespace + ' are charged to project queue ' + variables.queue + "
+                    "'pods in ' + variables.projectNamespace + ' are charged to project queue ' + variables.queue + "
                     f"': set the label {queue_label}=' + variables.queue + "
                     "' on the pod (for a workload, on its pod template and on the workload itself)'"
                 ),
@@ -81,8 +81,8 @@ def podgroup_policy(queue_label: str) -> dict[str, Any]:
             {
                 "expression": "has(object.spec.queue) && object.spec.queue == variables.queue",
                 "messageExpression": (
-                    "'workloads in ' + variables.namespace + ' are charged to project queue ' + variables.queue + "
-                    "', not ' + (has(object.spec.queue) ? object.spec.queue : 'none') + "
+                    "'workloads in ' + variables.projectNamespace + ' are charged to project queue ' + "
+                    "variables.queue + ', not ' + (has(object.spec.queue) ? object.spec.queue : 'none') + "
                     f"': set the label {queue_label}=' + variables.queue + ' on the workload and its pod template'"
                 ),
                 "reason": "Forbidden",
