@@ -10,7 +10,7 @@ TOOLCHAIN_BIN = $(shell tools/toolchain.sh 2>/dev/null | tail -n 1)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: help deps venv lint unit toolchain integration test preview images lab lab-status lab-down bench docs clean
+.PHONY: help deps venv lint unit toolchain integration test preview images lab lab-status lab-down bench docs graph clean
 
 help:
 	@echo "make lab                 main job: a local lab (SSH hosts + Kubernetes API server) and pulumi up onto it"
@@ -22,7 +22,8 @@ help:
 	@echo "make preview STACK=dev   pulumi preview --diff of a stack on a local backend"
 	@echo "make bench               print program-evaluation, preview and lab timings"
 	@echo "make images STACK=prod   every container image the stack deploys (to mirror for air-gapped sites)"
-	@echo "make docs                regenerate docs/settings.md and docs/policies.md from the model and the pack"
+	@echo "make docs                regenerate the reference pages (settings, policies, the graph) from the code"
+	@echo "make graph               the dependency graph of the prod stack as Mermaid (python -m tools.graph --dot: Graphviz)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt
 	python3 -m venv $(VENV)
@@ -83,6 +84,9 @@ bench: venv deps
 
 docs: venv
 	$(PY) -m tools.refdocs
+
+graph: venv
+	@$(PY) -m tools.graph
 
 clean:
 	rm -rf .pulumi-state .lab

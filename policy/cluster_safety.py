@@ -73,7 +73,7 @@ def production_backups(name: str, inventory: Mapping[str, Any]) -> list[str]:
     if inventory["environment"] == "prod" and not inventory.get("etcdBackups"):
         return [
             f"cluster '{name}': etcd backups are off in production: set `backup.enabled: true` with an s3 or "
-            "nfs target (see the README's backup settings)"
+            "nfs target (see `backup` in docs/settings.md)"
         ]
     return []
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 TABLE = Path(__file__).with_name("compatibility.json")
-# What the table ranges, in the order the README's matrix shows them.
+# What the table ranges, in the order docs/runai.md's matrix shows them.
 COMPONENTS = {
     "kubernetes": "Kubernetes",
     "gpuOperator": "GPU Operator",
@@ -56,7 +56,7 @@ def shown(bounds: list[str | None]) -> str:
 
 
 def matrix_markdown() -> str:
-    """The table as the README shows it (a test keeps the two equal)."""
+    """The table as docs/runai.md shows it (a test keeps the two equal)."""
     header = ["Run:ai", *COMPONENTS.values()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for minor in accepted():

@@ -16,7 +16,7 @@ cluster that version moves only through the upgrade resources
 and nothing else, while a machine prepared later gets the new version.
 
 It is a dynamic provider because the pulumi-command plugin cannot be built
-from the module proxy available to our CI; see the README."""
+from the module proxy available to our CI; see docs/development.md."""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from stacks.model import StackConfig
+from tools.graph import edges, mermaid
+from tools.mocked_program import Recorded
 from tools.refdocs import BEGIN, END, PAGES, ROOT, regenerated, stale
 from tools.refdocs.settings import settings
 
@@ -33,3 +35,11 @@ def test_every_rule_is_in_the_policy_reference() -> None:
     text = (ROOT / "docs/policies.md").read_text()
     for rule in ("control-plane-quorum", "supported-versions", "no-plain-secrets", "production-protection"):
         assert f"`{rule}`" in text
+
+
+def test_the_graph_is_drawn_from_the_program(prod: Recorded) -> None:
+    graph = edges(prod)
+    assert {("Preflight", "NodePrep"), ("NodePrep", "ControlPlaneInit"), ("RunaiInstall", "Organisation")} <= graph
+    # Edges another path implies are left out.
+    assert ("Preflight", "ControlPlaneInit") not in graph
+    assert mermaid(graph).startswith("flowchart TD\n")

@@ -1,5 +1,5 @@
 """Reference pages generated from the code: the settings from the stack
-model, the policies from the pack. Each page keeps its hand-written prose;
+model, the policies from the pack, the dependency graph from a mocked run. Each page keeps its hand-written prose;
 only the part between the markers is generated."""
 
 from __future__ import annotations
@@ -26,7 +26,17 @@ def _policies() -> str:
     return policies.render()
 
 
-PAGES: dict[str, Callable[[], str]] = {"docs/settings.md": _settings, "docs/policies.md": _policies}
+def _graph() -> str:
+    from tools.graph import draw
+
+    return draw()
+
+
+PAGES: dict[str, Callable[[], str]] = {
+    "docs/settings.md": _settings,
+    "docs/policies.md": _policies,
+    "docs/architecture.md": _graph,
+}
 
 
 def regenerated(page: str, text: str) -> str:
