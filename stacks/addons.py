@@ -183,7 +183,7 @@ class IngressConfig(Section):
     hostname: str | None = None
     """the name the DNS A record gives the ingress address (default: `runai.url`'s host)"""
     config: dict[str, str]
-    """the controller's ConfigMap entries (default: the controller's worker settings above)"""
+    """the controller's ConfigMap entries (default: the controller's worker settings, see docs/layers.md)"""
     values: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")

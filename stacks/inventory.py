@@ -62,7 +62,7 @@ class Node(Section):
     generation: int = Field(0, ge=0)
     """bump to re-prepare a reinstalled machine"""
     removal: Removal = Removal.GRACEFUL
-    """`graceful` or `force` (see above)"""
+    """`graceful` or `force` (see "Removing a node" in docs/operations.md)"""
     # Per-node overrides of the `ssh` section.
     ssh_user: str | None = None
     """per-node overrides (default: from `ssh`)"""

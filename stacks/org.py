@@ -165,7 +165,7 @@ class Department(Section):
     name: OrgName
     """lowercase letters, digits, `-`, starting with a letter (Run:ai's rule), unique"""
     quotas: dict[OrgName, PoolQuota] = Field(default_factory=dict)
-    """per node pool (must be some node's `nodePool`): see the quota keys below"""
+    """per node pool (must be some node's `nodePool`): see the quota keys above"""
     over_quota: bool = True
     """may use idle GPUs beyond its quota (preemptible there)"""
     priority: int = Field(100, ge=0)
