@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -105,6 +105,9 @@ class ClusterConfig(Section):
     ignore_preflight_errors: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")]] = Field(default_factory=list)
     """kubeadm preflight checks reported but not enforced at init and join (kubeadm's own check names, e.g.
     SystemVerification), for machines whose differences from a plain server are known and harmless."""
+    kube_proxy: dict[str, Any] = Field(default_factory=dict)
+    """KubeProxyConfiguration fields kubeadm writes at init (kube-proxy's ConfigMap), e.g.
+    `{conntrack: {maxPerCore: 0}}` on machines that may not raise the host's conntrack limit."""
     upgrade: UpgradeSettings = Field(default_factory=UpgradeSettings)
     certificates: CertificateSettings = Field(default_factory=CertificateSettings)
     # Environment marker: "prod" turns warnings (even control planes) into errors.
@@ -120,6 +123,9 @@ class ClusterConfig(Section):
     def _cidrs_disjoint(self) -> ClusterConfig:
         if self.pod_cidr.overlaps(self.service_cidr):
             raise ValueError(f"podCidr {self.pod_cidr} overlaps serviceCidr {self.service_cidr}: pick disjoint ranges")
+        reserved = {"apiVersion", "kind"} & set(self.kube_proxy)
+        if reserved:
+            raise ValueError(f"kubeProxy: {', '.join(sorted(reserved))} is written by the program; leave it out")
         for flag in self.api_server_extra_args:
             if flag.startswith("-"):
                 raise ValueError(f"apiServerExtraArgs: write {flag.lstrip('-')!r} without leading dashes")

@@ -61,6 +61,7 @@ def init_config(node: Node, config: StackConfig) -> str:
             api_server_extra_args=config.api_server_extra_args,
             admission_plugins=config.admission_plugins,
             ignore_preflight_errors=cluster.ignore_preflight_errors,
+            kube_proxy=cluster.kube_proxy,
         )
     )
 

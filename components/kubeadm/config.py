@@ -35,6 +35,7 @@ class InitParams:
     api_server_extra_args: dict[str, str] = field(default_factory=dict)
     admission_plugins: list[str] = field(default_factory=list)
     ignore_preflight_errors: list[str] = field(default_factory=list)
+    kube_proxy: dict[str, Any] = field(default_factory=dict)
 
 
 def _registration(node_name: str, ignore_preflight_errors: list[str]) -> dict[str, Any]:
@@ -67,7 +68,8 @@ def _api_server_args(params: InitParams) -> dict[str, str]:
 
 
 def render_init(params: InitParams) -> str:
-    """InitConfiguration + ClusterConfiguration + KubeletConfiguration."""
+    """InitConfiguration + ClusterConfiguration + KubeletConfiguration (+
+    KubeProxyConfiguration when the stack sets any of its fields)."""
     version = api_version(params.kubernetes_version)
     init = {
         "apiVersion": version,
@@ -92,7 +94,11 @@ def render_init(params: InitParams) -> str:
         cluster["apiServer"]["extraArgs"] = _extra_args(version, server_args)
     if params.control_plane_endpoint:
         cluster["controlPlaneEndpoint"] = params.control_plane_endpoint
-    return yaml.safe_dump_all([init, cluster, _KUBELET_CONFIG], sort_keys=False)
+    documents = [init, cluster, _KUBELET_CONFIG]
+    if params.kube_proxy:
+        proxy = {"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration"}
+        documents.append(proxy | params.kube_proxy)
+    return yaml.safe_dump_all(documents, sort_keys=False)
 
 
 # Filled in on the machine by join.sh from a join command printed moments

@@ -107,7 +107,7 @@ def test_join_template_per_api_version(version: str) -> None:
 
 def test_ignored_preflight_checks_reach_init_and_every_join() -> None:
     settings = copy.deepcopy(stack_settings("prod"))
-    settings["runai-cluster:cluster"]["ignorePreflightErrors"] = ["SystemVerification", "HTTPProxyCIDR"]
+    settings["cluster"]["ignorePreflightErrors"] = ["SystemVerification", "HTTPProxyCIDR"]
     config = parse_stack(settings)
     init = next(iter(yaml.safe_load_all(init_config(config.control_planes[0], config))))
     assert init["nodeRegistration"]["ignorePreflightErrors"] == ["HTTPProxyCIDR", "SystemVerification"]
@@ -116,9 +116,32 @@ def test_ignored_preflight_checks_reach_init_and_every_join() -> None:
     assert "ignorePreflightErrors" not in yaml.safe_load(render_join("1.32.8", "gpu-1", None))["nodeRegistration"]
 
 
+def test_kube_proxy_settings_become_a_kube_proxy_configuration() -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["cluster"]["kubeProxy"] = {"conntrack": {"maxPerCore": 0}}
+    config = parse_stack(settings)
+    documents = list(yaml.safe_load_all(init_config(config.control_planes[0], config)))
+    proxy = next(d for d in documents if d["kind"] == "KubeProxyConfiguration")
+    assert proxy == {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "conntrack": {"maxPerCore": 0},
+    }
+    plain = parse_stack(copy.deepcopy(stack_settings("prod")))
+    kinds = [d["kind"] for d in yaml.safe_load_all(init_config(plain.control_planes[0], plain))]
+    assert "KubeProxyConfiguration" not in kinds
+
+
+def test_kube_proxy_settings_leave_the_kind_to_the_program() -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["cluster"]["kubeProxy"] = {"kind": "Something"}
+    with pytest.raises(StackConfigError, match="kubeProxy: kind is written by the program"):
+        parse_stack(settings)
+
+
 def test_an_ignored_preflight_check_must_be_a_check_name() -> None:
     settings = copy.deepcopy(stack_settings("prod"))
-    settings["runai-cluster:cluster"]["ignorePreflightErrors"] = ["Swap; rm -rf /"]
+    settings["cluster"]["ignorePreflightErrors"] = ["Swap; rm -rf /"]
     with pytest.raises(StackConfigError, match="ignorePreflightErrors"):
         parse_stack(settings)
 

@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         if args.fast:
             return up(fast_dir, args.hosts, args.api_port, args.etcd_port, args.ssh_port)
-        return machines_up(machines_dir, args.machines, args.control_planes, LAB_ORG)
+        return machines_up(machines_dir, args.machines, args.control_planes)
     if args.command == "status":
         shown = [machines_status(machines_dir) == 0, (fast_dir / "state.json").exists() and status(fast_dir) == 0]
         return 0 if any(shown) else 1

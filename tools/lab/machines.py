@@ -218,11 +218,9 @@ class Machine:
 
     def running(self) -> bool:
         try:
-            os.kill(self.pid, 0)
+            return self.pid > 0 and Path(f"/proc/{self.pid}/stat").read_text().split()[2] != "Z"
         except OSError:
             return False
-        state = Path(f"/proc/{self.pid}/stat").read_text().split()[2]
-        return state != "Z"
 
     def run(self, *command: str) -> subprocess.CompletedProcess[str]:
         """A command in the machine's namespaces (the lab's own wiring, not

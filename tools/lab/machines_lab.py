@@ -40,6 +40,28 @@ S3_PORT = 9000
 WORK_NAME = "lab-machines"  # the project copy `up` runs in (the fast lab has its own)
 
 
+# The organisation `make lab` puts on the cluster (KAI path): one department
+# over the GPU worker's two GPUs, a project with CPU and memory quotas and one
+# with over-quota off.
+ORG: dict[str, Any] = {
+    "departments": [
+        {
+            "name": "research",
+            "quotas": {"lab": {"gpu": 2, "cpu": 4, "memoryGb": 8}},
+            "access": [{"group": "research-leads", "role": "department-admin"}],
+            "projects": [
+                {
+                    "name": "vision",
+                    "quotas": {"lab": {"gpu": 1, "cpu": 2, "memoryGb": 4}},
+                    "access": [{"user": "alice@example.com", "role": "researcher"}],
+                },
+                {"name": "speech", "quotas": {"lab": {"gpu": 1}}, "overQuota": False},
+            ],
+        }
+    ]
+}
+
+
 def layout(count: int, control_planes: int = 1) -> list[MachineSpec]:
     """Control planes, then workers: the first a GPU worker with two
     simulated GPUs, the rest CPU workers."""
@@ -76,11 +98,11 @@ class LabRecord:
 
 
 def _alive(pid: int) -> bool:
+    """The process runs (not gone, not a zombie); 0 names none."""
     try:
-        os.kill(pid, 0)
+        return pid > 0 and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def machine(directory: Path, record: LabRecord, name: str) -> Machine:
@@ -231,6 +253,8 @@ class MachinesLab:
                 # finds no kernel config, and kubeadm built by Go 1.26 parses
                 # the proxy check's bracketed address the new way.
                 "ignorePreflightErrors": ["SystemVerification", "HTTPProxyCIDR"],
+                # The conntrack limit is the host's: a machine may not raise it.
+                "kubeProxy": {"conntrack": {"maxPerCore": 0}},
             },
             f"{PROJECT}:ssh": {"user": "root", "port": 22, "dialAttempts": 5, "dialRetryDelaySeconds": 2},
             f"{PROJECT}:preflight": {
@@ -285,7 +309,13 @@ class MachinesLab:
     def install_kai_crds(self) -> None:
         """KAI's CRDs from its Go module, as its chart would install them."""
         documents = kai_crds(site.build("scheduler_binaries.sh"))
-        self.kubectl("apply", "--server-side", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in documents))
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "-f",
+            "-",
+            stdin=json.dumps({"kind": "List", "apiVersion": "v1", "items": documents}),
+        )
         self.kubectl("wait", "--for=condition=Established", "crd", *(d["metadata"]["name"] for d in documents))
 
     def advertise_gpus(self) -> None:
@@ -326,7 +356,7 @@ def up(
     return result
 
 
-def machines_up(directory: Path, count: int, control_planes: int, org: dict[str, Any]) -> int:
+def machines_up(directory: Path, count: int, control_planes: int = 1, org: dict[str, Any] = ORG) -> int:
     """The cluster, then KAI's CRDs, then the organisation on it."""
     lab = MachinesLab(directory)
     started = time.monotonic()
@@ -336,6 +366,7 @@ def machines_up(directory: Path, count: int, control_planes: int, org: dict[str,
     if code == 0:
         lab.install_kai_crds()
         code = up(lab, specs, org).returncode
+    lab.record.save(directory)
     if code == 0:
         print(f"lab: cluster ready in {time.monotonic() - started:.0f}s")
     return code
