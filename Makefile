@@ -47,8 +47,9 @@ lint: venv deps
 	$(VENV)/bin/ruff check .
 	shellcheck -x -s bash tools/*.sh .ci/run $$(find components -name '*.sh')
 
-unit: venv deps
-	$(PY) -m pytest tests/unit tests/policy -q
+# The fast tiers: no process, no toolchain (tests/conftest.py holds them to it).
+unit: venv
+	$(PY) -m pytest tests/unit tests/policy -q -m "unit or policy"
 
 toolchain:
 	@tools/toolchain.sh

@@ -53,6 +53,7 @@ def at(hours: float) -> dt.datetime:
     return NOW + dt.timedelta(hours=hours)
 
 
+@pytest.mark.process
 def test_a_backup_round_trip_with_its_manifest_last(s3: S3Store, tmp_path: Path) -> None:
     backup = take(s3, FILES, NOW)
     assert backup.id == "20261123T120000Z"
@@ -90,6 +91,7 @@ class FailingStore:
         self.inner.delete(keys)
 
 
+@pytest.mark.process
 def test_an_interrupted_upload_is_never_picked_and_never_replaces(s3: S3Store) -> None:
     good = take(s3, FILES, NOW)
     with pytest.raises(BackupError, match="backup 20261123T130000Z failed and was not recorded: connection reset"):
@@ -108,6 +110,7 @@ def test_an_interrupted_upload_is_never_picked_and_never_replaces(s3: S3Store) -
     assert [b.id for b in backups(s3)] == [good.id]
 
 
+@pytest.mark.process
 def test_a_corrupt_object_is_refused(s3: S3Store, tmp_path: Path) -> None:
     backup = take(s3, FILES, NOW)
     s3.put(f"{backup.id}/etcd.snapshot", b"tampered")
@@ -115,6 +118,7 @@ def test_a_corrupt_object_is_refused(s3: S3Store, tmp_path: Path) -> None:
         fetch(s3, backups(s3)[0], tmp_path)
 
 
+@pytest.mark.process
 def test_retention_by_count_and_age(s3: S3Store) -> None:
     for hours in range(0, 24 * 10, 24):  # ten daily backups
         take(s3, FILES, at(hours))
@@ -128,6 +132,7 @@ def test_retention_by_count_and_age(s3: S3Store) -> None:
     assert [b.created.day for b in backups(s3)] == [2]
 
 
+@pytest.mark.process
 def test_thousands_of_objects(s3: S3Store) -> None:
     """Listing pages past 1000 keys and deleting past the 1000-key batch limit."""
     for index in range(1100):
@@ -139,6 +144,7 @@ def test_thousands_of_objects(s3: S3Store) -> None:
     assert len(list(s3.names())) == 3
 
 
+@pytest.mark.process
 def test_a_missing_bucket_fails_loudly(client: Any) -> None:
     with pytest.raises(BackupError, match="NoSuchBucket"):
         take(S3Store(client, "no-such-bucket"), FILES, NOW)
@@ -226,6 +232,7 @@ printf 'PGDMP-custom-format'
 """
 
 
+@pytest.mark.process
 def test_the_database_dump_runs_pg_dump_with_the_password_in_the_environment(tmp_path: Path) -> None:
     tool = tmp_path / "pg_dump"
     tool.write_text(PG_DUMP)

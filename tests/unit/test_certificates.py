@@ -74,6 +74,7 @@ def days_left(expiry: dict[str, int], name: str) -> float:
     return (expiry[name] - time.time()) / DAY
 
 
+@pytest.mark.process
 def test_probe_reads_every_certificate_and_the_kubeconfigs(plane: FakeNode) -> None:
     run = plane.run(SCRIPT, {"PHASE": "probe", "STATIC_POD_WAIT": "0"})
     expiry = parse_expiry(run.stdout)
@@ -85,6 +86,7 @@ def test_probe_reads_every_certificate_and_the_kubeconfigs(plane: FakeNode) -> N
     assert not renewal_due({k: v for k, v in expiry.items() if k != "etcd/server"}, 30)
 
 
+@pytest.mark.process
 def test_renew_renews_and_restarts_each_static_pod(plane: FakeNode) -> None:
     manifests = plane.root / "etc" / "kubernetes" / "manifests"
     before = sorted(p.name for p in manifests.iterdir())
@@ -120,6 +122,7 @@ def test_renewals_go_one_control_plane_at_a_time_and_refresh_the_kubeconfig(prod
     assert urn("prod-cp-1-certificates") in reader.dependencies
 
 
+@pytest.mark.process
 def test_a_failed_restart_puts_every_manifest_back(plane: FakeNode) -> None:
     plane.stand_in("sleep", "exit 1\n")  # the kubelet wait is interrupted
     result = plane.execute(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "20"})

@@ -74,6 +74,7 @@ def upstream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Upstream:
     return Upstream(tmp_path)
 
 
+@pytest.mark.process
 def test_a_chart_contract_from_the_tagged_source(upstream: Upstream) -> None:
     contract = chart_contract(upstream, "widget", "1.2.3")
     assert contract["source"] == "https://github.com/example/charts/tree/widget-1.2.3/charts/widget"
@@ -87,11 +88,13 @@ def test_a_chart_contract_from_the_tagged_source(upstream: Upstream) -> None:
     assert upstream.read("example/charts", "widget-1.2.3", "charts/widget/templates/values.yaml").startswith("image:")
 
 
+@pytest.mark.process
 def test_a_missing_tag_is_named(upstream: Upstream) -> None:
     with pytest.raises(LookupError, match=r"chart widget 9\.9\.9: no tag widget-9\.9\.9 in github\.com/example/charts"):
         chart_contract(upstream, "widget", "9.9.9")
 
 
+@pytest.mark.process
 def test_check_reports_what_upstream_lacks(upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
     pinned = {
         "charts": [Chart(repository="https://example.com/charts", name="widget", version="1.2.4")],

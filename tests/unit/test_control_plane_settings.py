@@ -7,6 +7,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.fake_node import FakeNode
 from tools.mocked_program import Recorded, run_program, stack_settings
 
@@ -62,6 +64,7 @@ def test_the_organisations_ca_reaches_the_api_server(tmp_path: Path) -> None:
     assert inputs["prod-cp-3-api-server-settings"]["env"]["OIDC_CA_PEM"] == CA
 
 
+@pytest.mark.process
 def test_the_script_uploads_once_rewrites_the_api_server_and_waits(tmp_path: Path) -> None:
     node = FakeNode(tmp_path)
     node.stand_in("kubeadm", KUBEADM)

@@ -155,6 +155,7 @@ def all_rendered_scripts() -> dict[str, str]:
     return scripts
 
 
+@pytest.mark.process
 def test_every_rendered_script_is_shellcheck_clean() -> None:
     scripts = all_rendered_scripts()
     names = {key.split(":")[1] for key in scripts}
@@ -171,6 +172,7 @@ def _fake_kubeadm(bin_dir: Path, log: Path) -> None:
     script.chmod(0o755)
 
 
+@pytest.mark.process
 def test_join_fills_the_template_from_a_fresh_join_command(tmp_path: Path) -> None:
     root = tmp_path / "root"
     log = tmp_path / "log"
@@ -225,6 +227,7 @@ esac
 """
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("machine", "node", "removed", "fails"),
     [

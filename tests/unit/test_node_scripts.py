@@ -19,6 +19,9 @@ from components.scripts import render_script
 from stacks.packages import ContainerdConfig
 from tests.support.fake_node import FakeNode, assert_idempotent
 
+# Every test here runs the rendered scripts (or shellcheck).
+pytestmark = pytest.mark.process
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "components" / "node_prep"
 NODE_PREP = SCRIPTS / "node-prep.sh"
 GPU_HOST = SCRIPTS / "gpu-host.sh"

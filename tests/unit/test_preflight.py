@@ -95,6 +95,7 @@ def statuses(report: dict) -> dict[str, str]:
     return {check["check"]: check["status"] for check in report["checks"]}
 
 
+@pytest.mark.process
 def test_a_sound_gpu_node_passes(tmp_path: Path) -> None:
     code, report, _ = run_checks(tmp_path, params())
     assert code == 0
@@ -104,6 +105,7 @@ def test_a_sound_gpu_node_passes(tmp_path: Path) -> None:
     assert "8 GPUs, driver 570.86.15" in json.dumps(report)
 
 
+@pytest.mark.process
 def test_failures_are_named_with_their_fix(tmp_path: Path) -> None:
     code, report, output = run_checks(
         tmp_path,
@@ -124,6 +126,7 @@ def test_failures_are_named_with_their_fix(tmp_path: Path) -> None:
     assert "preflight: gpu-1 failed; fix the checks marked fail" in output
 
 
+@pytest.mark.process
 def test_what_node_prep_fixes_is_only_a_warning(tmp_path: Path) -> None:
     code, report, _ = run_checks(
         tmp_path, params(), swap="/swap.img file 8G 0B -2", no_driver="1", os='ID=debian\nVERSION_ID="11"\n'
@@ -133,16 +136,19 @@ def test_what_node_prep_fixes_is_only_a_warning(tmp_path: Path) -> None:
     assert checks["swap"] == checks["gpus"] == checks["os"] == "warn"
 
 
+@pytest.mark.process
 def test_debian_12_is_a_supported_node_os(tmp_path: Path) -> None:
     code, report, _ = run_checks(tmp_path, params(), os='ID=debian\nVERSION_ID="12"\n')
     assert code == 0 and statuses(report)["os"] == "ok"
 
 
+@pytest.mark.process
 def test_a_missing_driver_fails_when_the_operator_should_have_it(tmp_path: Path) -> None:
     code, report, _ = run_checks(tmp_path, params(DRIVER_ON_HOST="false"), no_driver="1")
     assert code == 1 and statuses(report)["gpus"] == "fail"
 
 
+@pytest.mark.process
 def test_simulated_gpus_in_a_lab(tmp_path: Path) -> None:
     code, report, _ = run_checks(tmp_path, params(GPUS_SIMULATED="true"), no_driver="1")
     assert code == 0 and statuses(report)["gpus"] == "ok"
@@ -183,6 +189,7 @@ def sshd(tmp_path: Path) -> Iterator[tuple[SshServer, str]]:
     server.stop()
 
 
+@pytest.mark.ssh
 def test_a_real_run_over_ssh(sshd: tuple[SshServer, str]) -> None:
     server, key = sshd
     connection = {

@@ -47,6 +47,7 @@ def connection(server: SshServer, key: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.ssh
 def test_steps_run_in_order_and_capture_flows_on(
     server: SshServer, client_key: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -63,6 +64,7 @@ def test_steps_run_in_order_and_capture_flows_on(
     assert marker.read_text().strip() == "token-123"
 
 
+@pytest.mark.ssh
 def test_failure_shows_the_tail_with_secrets_scrubbed(server: SshServer, client_key: tuple[str, str]) -> None:
     conn = connection(server, client_key[0])
     with pytest.raises(RemoteError) as caught:
@@ -79,6 +81,7 @@ def test_failure_shows_the_tail_with_secrets_scrubbed(server: SshServer, client_
     assert "s3cr3t-join-token" not in message
 
 
+@pytest.mark.ssh
 def test_pinned_host_key_mismatch_is_refused(server: SshServer, client_key: tuple[str, str], tmp_path: Path) -> None:
     _, other_host_key = keygen(tmp_path / "other")
     conn = connection(server, client_key[0], target={"host_key": other_host_key})
@@ -86,6 +89,7 @@ def test_pinned_host_key_mismatch_is_refused(server: SshServer, client_key: tupl
         run_steps([step("x", "n", "#!/usr/bin/env bash\ntrue\n")], json.dumps({"n": conn}))
 
 
+@pytest.mark.ssh
 def test_wrong_client_key_is_not_retried(server: SshServer, tmp_path: Path) -> None:
     stranger, _ = keygen(tmp_path / "stranger")
     conn = connection(server, stranger)
@@ -93,12 +97,14 @@ def test_wrong_client_key_is_not_retried(server: SshServer, tmp_path: Path) -> N
         run_steps([step("x", "n", "#!/usr/bin/env bash\ntrue\n")], json.dumps({"n": conn}))
 
 
+@pytest.mark.ssh
 def test_unreachable_host_is_retried_then_reported(client_key: tuple[str, str], server: SshServer) -> None:
     conn = connection(server, client_key[0], target={"port": free_port()})
     with pytest.raises(RemoteError, match="unreachable after 2 attempts"):
         run_steps([step("x", "n", "#!/usr/bin/env bash\ntrue\n")], json.dumps({"n": conn}))
 
 
+@pytest.mark.ssh
 def test_through_a_bastion(server: SshServer, bastion: SshServer, client_key: tuple[str, str]) -> None:
     jump = {"host": "127.0.0.1", "port": bastion.port, "user": "root", "host_key": bastion.host_key}
     conn = connection(server, client_key[0], bastion=jump)
@@ -136,6 +142,7 @@ def test_env_alone_changes_nothing_and_steps_wait_for_an_update() -> None:
     assert created.outs["stdout"] == ""
 
 
+@pytest.mark.ssh
 def test_update_reruns_only_when_create_steps_or_triggers_change(
     server: SshServer, client_key: tuple[str, str], tmp_path: Path
 ) -> None:

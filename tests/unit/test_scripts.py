@@ -10,6 +10,7 @@ import pytest
 from components.scripts import render_script, script_hash
 
 
+@pytest.mark.process
 def test_parameters_are_quoted_and_includes_inlined(tmp_path: Path) -> None:
     (tmp_path / "lib.sh").write_text("#!/usr/bin/env bash\nshout() { printf '%s!\\n' \"$1\"; }\n")
     (tmp_path / "main.sh").write_text(

@@ -45,6 +45,7 @@ def assert_configured(s3: Any, bucket: str, *, kms_key: str | None = None, days:
     assert ours[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == days
 
 
+@pytest.mark.process
 def test_creates_a_fully_configured_bucket(endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
     rc = state_bucket.main(["--bucket", "team-state-new", "--endpoint-url", endpoint, "--region", "eu-west-1"])
     assert rc == 0
@@ -56,6 +57,7 @@ def test_creates_a_fully_configured_bucket(endpoint: str, capsys: pytest.Capture
     assert f"pulumi login 's3://team-state-new?region=eu-west-1&endpoint={endpoint}&s3ForcePathStyle=true'" in out
 
 
+@pytest.mark.process
 def test_kms_key_and_custom_retention(endpoint: str) -> None:
     settings = Settings("team-state-kms", "us-east-1", endpoint, "alias/pulumi-state", 30)
     report = ensure_state_bucket(client(endpoint, "us-east-1"), settings)
@@ -63,6 +65,7 @@ def test_kms_key_and_custom_retention(endpoint: str) -> None:
     assert_configured(client(endpoint, "us-east-1"), "team-state-kms", kms_key="alias/pulumi-state", days=30)
 
 
+@pytest.mark.process
 def test_rerun_changes_nothing(endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--bucket", "team-state-idem", "--endpoint-url", endpoint, "--region", "eu-west-1"]
     assert state_bucket.main(args) == 0
@@ -74,6 +77,7 @@ def test_rerun_changes_nothing(endpoint: str, capsys: pytest.CaptureFixture[str]
     assert ensure_state_bucket(client(endpoint), settings).changes == []
 
 
+@pytest.mark.process
 def test_rerun_repairs_drift_and_reports_it(endpoint: str) -> None:
     s3 = client(endpoint)
     bucket = "team-state-drift"

@@ -156,6 +156,7 @@ def node_state(node: FakeNode) -> dict[str, Any]:
     }
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("phase", [phase for phase, _ in PHASES])
 @pytest.mark.parametrize("taint", [True, False])
 def test_rendered_phases_are_shellcheck_clean(phase: str, taint: bool) -> None:
@@ -166,6 +167,7 @@ def test_rendered_phases_are_shellcheck_clean(phase: str, taint: bool) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.process
 def test_a_worker_upgrades_in_kubeadms_order_then_a_rerun_changes_nothing(member: FakeNode) -> None:
     kubeadm, drain, kubelet, uncordon = rollout(member)
 
@@ -194,6 +196,7 @@ def test_a_worker_upgrades_in_kubeadms_order_then_a_rerun_changes_nothing(member
     assert member.snapshot() == before
 
 
+@pytest.mark.process
 def test_a_node_under_maintenance_stays_cordoned_and_tainted(member: FakeNode) -> None:
     # An operator put the node in maintenance: the rollout must give back only
     # what it took, which here is nothing.
@@ -207,6 +210,7 @@ def test_a_node_under_maintenance_stays_cordoned_and_tainted(member: FakeNode) -
     assert member.installed("kubelet") == NEW
 
 
+@pytest.mark.process
 def test_the_first_control_plane_snapshots_etcd_before_upgrade_apply(member: FakeNode) -> None:
     kubeadm, *_ = rollout(member, role="first-control-plane")
     calls = [" ".join(call) for call in kubeadm.calls]
@@ -219,6 +223,7 @@ def test_the_first_control_plane_snapshots_etcd_before_upgrade_apply(member: Fak
     assert again.mutating() == [] and "already at v1.32.8" in again.stdout
 
 
+@pytest.mark.process
 def test_a_failed_drain_stops_the_node_and_a_rerun_resumes_it(member: FakeNode) -> None:
     member.run(SCRIPT, params("kubeadm"))
     failed = member.execute(SCRIPT, params("drain"), {"FAKE_DRAIN_FAILS": "1"})
@@ -234,6 +239,7 @@ def test_a_failed_drain_stops_the_node_and_a_rerun_resumes_it(member: FakeNode) 
     assert member.installed("kubelet") == NEW
 
 
+@pytest.mark.process
 def test_a_wrong_minor_is_refused_before_anything_runs(member: FakeNode) -> None:
     result = member.execute(SCRIPT, {**params("kubeadm"), "KUBERNETES_MINOR": "1.31"})
     assert result.returncode != 0
@@ -379,6 +385,7 @@ def reboot(node: FakeNode) -> None:
     (node.root / "sys" / "module" / "nvidia" / "version").write_text("580.95.05\n")
 
 
+@pytest.mark.process
 def test_a_driver_rolls_out_drained_and_rebooted_then_a_rerun_changes_nothing(gpu_member: FakeNode) -> None:
     drain = gpu_member.run(SCRIPT, driver_params("drain"))
     assert drain.called("kubectl", "drain", "gpu-1")
@@ -401,6 +408,7 @@ def test_a_driver_rolls_out_drained_and_rebooted_then_a_rerun_changes_nothing(gp
     assert gpu_member.snapshot() == before
 
 
+@pytest.mark.process
 def test_uncordon_waits_for_the_reboot_and_gives_up_when_none_comes(gpu_member: FakeNode) -> None:
     gpu_member.run(SCRIPT, driver_params("drain"))
     gpu_member.run(SCRIPT, driver_params("driver"))
@@ -410,6 +418,7 @@ def test_uncordon_waits_for_the_reboot_and_gives_up_when_none_comes(gpu_member: 
     assert node_state(gpu_member)["cordoned"]  # left drained, the rest of the cluster serving
 
 
+@pytest.mark.process
 def test_node_prep_leaves_a_members_driver_to_the_rollout(gpu_member: FakeNode) -> None:
     gpu_host = SCRIPT.parents[1] / "node_prep" / "gpu-host.sh"
     driver = {"NVIDIA_DRIVER_PACKAGE": "nvidia-driver-580-server", "NVIDIA_DRIVER_VERSION": DRIVER_NEW}
@@ -464,6 +473,7 @@ def test_a_driver_bump_changes_only_the_driver_rollout() -> None:
     assert changed == sorted(f"prod-gpu-{i}-nvidia-driver-upgrade" for i in range(1, 9))
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("phase", ["drain", "driver", "uncordon"])
 def test_rendered_driver_phases_are_shellcheck_clean(phase: str) -> None:
     text = render_script(SCRIPT, driver_params(phase))

@@ -72,6 +72,7 @@ def test_knative_autoscaling_under_load_with_the_pull_secret_and_host_path() -> 
     assert smoke["containers"][0]["volumeMounts"] == [{"name": "data", "mountPath": "/mount/data"}]
 
 
+@pytest.mark.process
 def test_the_load_script_counts_the_pods_that_answered(tmp_path: Path) -> None:
     # The Job's script for real under sh, with curl answering from three pods.
     settings = with_validation(autoscale={"concurrency": 3, "seconds": 10})

@@ -52,6 +52,7 @@ def pinned_pulumi_version() -> str:
     raise AssertionError("PULUMI_VERSION missing from tools/versions.env")
 
 
+@pytest.mark.process
 def test_actionlint_passes() -> None:
     script = ROOT / "tools" / "actionlint.sh"
     version = next(
