@@ -143,7 +143,7 @@ def test_a_version_bump_changes_only_the_rollout(backend: dict[str, str]) -> Non
         return {step["urn"]: step["newState"].get("inputs", {}) for step in preview["steps"]}
 
     before = inputs()
-    checked(["config", "set", "--path", f"{PROJECT}:cluster.kubernetesVersion", "1.32.9"], work, backend)
+    checked(["config", "set", "--path", f"{PROJECT}:cluster.kubernetesVersion", "1.33.5"], work, backend)
     after = inputs()
     assert set(before) == set(after)
     changed = sorted(
