@@ -20,7 +20,7 @@ help:
 	@echo "make unit                fast tier: unit tests under mocks, no toolchain"
 	@echo "make toolchain           build or reuse the Pulumi CLI, language host and plugins"
 	@echo "make preview STACK=dev   pulumi preview --diff of a stack on a local backend"
-	@echo "make bench               print program-evaluation, preview and lab timings"
+	@echo "make bench               print program-evaluation, preview, lab and scheduling timings"
 	@echo "make images STACK=prod   every container image the stack deploys (to mirror for air-gapped sites)"
 	@echo "make docs                regenerate the reference pages (settings, policies, the graph) from the code"
 	@echo "make graph               the dependency graph of the prod stack as Mermaid (python -m tools.graph --dot: Graphviz)"
@@ -82,6 +82,7 @@ bench: venv deps
 	@tools/toolchain.sh >/dev/null
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.run
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.lab
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.scheduler
 
 docs: venv
 	$(PY) -m tools.refdocs
