@@ -33,15 +33,15 @@ PATTERN_WORDS: dict[str, str] = {
 }
 
 
-def _inner(annotation: Any) -> Any:
+def model_inside(annotation: Any) -> Any:
     """The model a key path goes on into: through Optional, lists and maps."""
     while True:
         origin = get_origin(annotation)
         if origin is Annotated:
             annotation = get_args(annotation)[0]
         elif origin in (Union, types.UnionType):
-            models = [arg for arg in get_args(annotation) if _inner(arg) is not None]
-            return _inner(models[0]) if models else None
+            models = [arg for arg in get_args(annotation) if model_inside(arg) is not None]
+            return model_inside(models[0]) if models else None
         elif origin in (list, dict):
             annotation = get_args(annotation)[-1]
         else:
@@ -57,7 +57,7 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             return []
         fields = {field.alias or name: field for name, field in current.model_fields.items()}
         if part in fields:
-            current = _inner(fields[part].annotation)
+            current = model_inside(fields[part].annotation)
     return [] if current is None else [field.alias or name for name, field in current.model_fields.items()]
 
 

@@ -9,7 +9,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel
 
-from stacks.errors import PATTERN_WORDS, _inner
+from stacks.errors import PATTERN_WORDS, model_inside
 from stacks.load import StackConfigError, check_secrets, parse_stack
 from stacks.model import StackConfig
 from tests.support.settings import example, refused
@@ -31,7 +31,7 @@ def _patterns(model: type[BaseModel], seen: set[type[BaseModel]]) -> Iterator[st
     for field in model.model_fields.values():
         yield from _constraints(field)
         yield from _constraints(field.annotation)
-        nested = _inner(field.annotation)
+        nested = model_inside(field.annotation)
         if nested is not None:
             yield from _patterns(nested, seen)
 
