@@ -37,6 +37,8 @@ def _config(version: str, **cluster: object) -> str:
     settings["cluster"].update(cluster)
     # These tests set the OIDC flags themselves.
     settings["runai"]["researcherAuthentication"] = False
+    # Kubernetes older than Run:ai 2.24 supports: a warning outside prod.
+    settings["cluster"]["environment"] = "dev"
     config = parse_stack(settings)
     return init_config(config.control_planes[0], config)
 
