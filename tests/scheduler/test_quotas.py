@@ -3,11 +3,7 @@ under the Queues, namespaces and PriorityClasses `pulumi up` wrote."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.scheduler.kube import Cluster, pod, wait_for
-
-pytestmark = pytest.mark.scheduler
 
 
 def test_a_project_gets_its_quota_in_its_pool(kai: Cluster) -> None:

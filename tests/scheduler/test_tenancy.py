@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.scheduler.kube import QUEUE_LABEL, Cluster, pod, wait_for
-
-pytestmark = pytest.mark.scheduler
 
 
 def test_an_unlabelled_pod_is_refused_with_the_label_to_set(kai: Cluster) -> None:
