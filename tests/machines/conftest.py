@@ -16,6 +16,7 @@ import pytest
 
 from tools.lab.machines import Machine
 from tools.lab.machines_lab import MachinesLab, layout, machines_down, up
+from tools.lab.network import LabNetwork
 
 pytestmark = pytest.mark.machines
 
@@ -34,7 +35,7 @@ class Lab:
         return self.lab.kubectl(*args, check=check, stdin=stdin)
 
     def apply(self, *manifests: dict[str, Any]) -> None:
-        self.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(m) for m in manifests))
+        self.kubectl("apply", "-f", "-", stdin=json.dumps({"kind": "List", "apiVersion": "v1", "items": manifests}))
 
     def json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
@@ -61,8 +62,10 @@ def wait_until(check: Any, what: str, timeout: float = 300) -> None:
         time.sleep(2)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    if LabNetwork().exists():
+        pytest.fail("a machines lab is running (its network namespace exists): `make lab-down` first")
     root = tmp_path_factory.mktemp("machines")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PULUMI_BACKEND_URL", f"file://{root / 'backend'}")
