@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.scheduler.kube import POOL_LABEL, Cluster, pod, wait_for
 from tools.lab.__main__ import apply, down
-from tools.lab.scheduler import hand_to_kwok, start_tier, tier_settings
+from tools.lab.scheduler import WORK_NAME, hand_to_kwok, start_tier, tier_settings
 
 POOL = "bench"
 GPUS_PER_NODE = 8
@@ -29,7 +29,7 @@ def measure(directory: Path, pods: int) -> tuple[float, float]:
     """(seconds to submit, seconds from the first submission to all bound)."""
     state = start_tier(directory, 4)
     pools = {host["name"]: POOL for host in state.hosts if host["gpus"]}
-    result = apply(directory, state, settings=tier_settings(state, ORG, pools), capture=True)
+    result = apply(directory, state, settings=tier_settings(state, ORG, pools), capture=True, work_name=WORK_NAME)
     if result.returncode != 0:
         raise RuntimeError(f"up failed:\n{result.stdout}{result.stderr}")
     plane = state.control_plane(directory)
@@ -63,7 +63,7 @@ def main() -> None:
         try:
             submitted, bound = measure(directory, args.pods)
         finally:
-            down(directory, quiet=True)
+            down(directory, quiet=True, work_name=WORK_NAME)
     print("scheduler: one-GPU pods under the stack's queues, real KAI Scheduler, KWOK nodes")
     print(f"{'pods':>6} {'submitted s':>12} {'all bound s':>12}")
     print(f"{args.pods:>6} {submitted:>12.1f} {bound:>12.1f}", flush=True)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.scheduler.kube import Cluster
 from tools.lab.__main__ import apply, down
-from tools.lab.scheduler import start_tier, tier_settings
+from tools.lab.scheduler import WORK_NAME, start_tier, tier_settings
 
 HOSTS = 6  # a control plane, a system node and four GPU workers of 2 GPUs
 POOLS = {"lab-gpu-1": "pool-a", "lab-gpu-2": "pool-a", "lab-gpu-3": "pool-b", "lab-gpu-4": "pool-b"}
@@ -51,11 +51,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         directory = root / "lab"
         try:
             state = start_tier(directory, HOSTS)
-            result = apply(directory, state, settings=tier_settings(state, ORG, POOLS), capture=True)
+            result = apply(
+                directory, state, settings=tier_settings(state, ORG, POOLS), capture=True, work_name=WORK_NAME
+            )
             assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
             yield Cluster(state.control_plane(directory))
         finally:
-            down(directory, quiet=True)
+            down(directory, quiet=True, work_name=WORK_NAME)
 
 
 @pytest.fixture

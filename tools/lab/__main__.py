@@ -217,8 +217,12 @@ def stack_settings(state: LabState, environment: str = "dev") -> dict[str, Any]:
     }
 
 
-def stack_workdir(directory: Path, state: LabState, settings: dict[str, Any] | None = None) -> Path:
-    work = workdir(STACK, settings=settings or stack_settings(state), name=STACK)
+def stack_workdir(
+    directory: Path, state: LabState, settings: dict[str, Any] | None = None, work_name: str = STACK
+) -> Path:
+    """The project copy `pulumi` runs in, under `work_name` (a tier of its own
+    takes its own name, so two tiers never rewrite one copy)."""
+    work = workdir(STACK, settings=settings or stack_settings(state), name=work_name)
     init_stack(
         work,
         STACK,
@@ -246,10 +250,15 @@ def ensure_running(directory: Path, count: int, api_port: int, etcd_port: int, s
 
 
 def apply(
-    directory: Path, state: LabState, *extra: str, capture: bool = False, settings: dict[str, Any] | None = None
+    directory: Path,
+    state: LabState,
+    *extra: str,
+    capture: bool = False,
+    settings: dict[str, Any] | None = None,
+    work_name: str = STACK,
 ) -> subprocess.CompletedProcess[str]:
     """`pulumi up` of the lab stack (its own settings unless given), with the policy pack."""
-    work = stack_workdir(directory, state, settings)
+    work = stack_workdir(directory, state, settings, work_name)
     command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)]
     return subprocess.run(
         [*command, *extra], cwd=work, env=engine_env(), check=False, text=True, capture_output=capture
@@ -298,9 +307,9 @@ def stop(directory: Path, state: LabState) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def down(directory: Path, quiet: bool = False) -> int:
+def down(directory: Path, quiet: bool = False, work_name: str = STACK) -> int:
     state = LabState.load(directory)
-    work = STATE / "work" / STACK
+    work = STATE / "work" / work_name
     code, destroyed = 0, False
     if state and work.exists() and all(alive(pid) for pid in state.pids.values()):
         code = subprocess.run(

@@ -22,6 +22,8 @@ from tools.stackrun import ROOT
 # KWOK takes over the Nodes carrying this annotation.
 KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 SCHEDULER_NAME = "kai-scheduler"
+# The tier's own project copy: the lab tier's is rewritten by each of its `up`s.
+WORK_NAME = "lab-scheduler"
 
 
 def scheduler_binaries() -> Path:
