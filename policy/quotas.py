@@ -29,6 +29,8 @@ class Queue:
     pool: str | None
     # resource -> (quota, limit, overQuotaWeight); -1 is unlimited.
     resources: Mapping[str, tuple[float, float, float]]
+    # Resources whose quota the stack leaves unset: neither a guarantee nor a cap.
+    unmanaged: frozenset[str] = frozenset()
 
 
 def queues(args: StackValidationArgs) -> list[Queue]:
@@ -49,6 +51,7 @@ def queues(args: StackValidationArgs) -> list[Queue]:
                         )
                         for key in RESOURCES
                     },
+                    unmanaged=frozenset(entry.get("unmanaged") or ()),
                 )
             )
     return found
@@ -100,8 +103,10 @@ def projects_fit_departments(found: list[Queue]) -> list[str]:
             continue
         parent = parents.get((parent_name, pool))
         for key in RESOURCES:
+            if parent and key in parent.unmanaged:
+                continue
             allowed = parent.resources[key][0] if parent else 0.0
-            total = _total([q.resources[key][0] for q in leaves])
+            total = _total([q.resources[key][0] for q in leaves if key not in q.unmanaged])
             if allowed != UNLIMITED and (total == UNLIMITED or total > allowed):
                 where = f" in pool '{pool}'" if pool else ""
                 problems.append(
@@ -119,14 +124,15 @@ def over_quota_off(found: list[Queue], no_preemption: bool) -> list[str]:
         f"quota {show(quota)}, overQuotaWeight {weight:g}): set overQuota: false on it"
         for q in found
         for key, (quota, limit, weight) in q.resources.items()
-        if (limit != quota or weight != 0) and not unmanaged(key, quota, weight)
+        if (limit != quota or weight != 0) and not uncapped(q, key, quota, weight)
     ]
 
 
-def unmanaged(key: str, quota: float, weight: float) -> bool:
-    """CPU or memory without a quota on an over-quota-off queue: the stack
-    leaves it uncapped (a limit of 0 would refuse every pod asking for it)."""
-    return key != "gpu" and quota == 0 and weight == 0
+def uncapped(queue: Queue, key: str, quota: float, weight: float) -> bool:
+    """CPU or memory the stack does not manage, or with a quota of 0 on an
+    over-quota-off queue: left uncapped (a limit of 0 would refuse every pod
+    asking for it)."""
+    return key in queue.unmanaged or (key != "gpu" and quota == 0 and weight == 0)
 
 
 def pools_have_nodes(found: list[Queue], pool_gpus: Mapping[str, int], unpooled: list[str]) -> list[str]:

@@ -71,7 +71,8 @@ class StackConfig(Section):
     org: OrgConfig = OrgConfig()
     """One organisation for both schedulers. A quota is a number (0 or more) or `unlimited`; both schedulers write
     `unlimited` as -1. Quota keys per pool: `gpu`, `gpuLimit`, `cpu` (cores), `cpuLimit`, `memoryGb`, `memoryGbLimit`
-    (quotas default to 0, limits to `unlimited`), `overQuotaWeight` (1: share of idle capacity among equal
+    (`gpu` defaults to 0; `cpu` or `memoryGb` left unset is not managed, which the KAI path writes as an unlimited
+    quota; limits default to `unlimited`), `overQuotaWeight` (1: share of idle capacity among equal
     priorities), `order` (1: the order pools are tried; Run:ai workloads can queue forever with GPUs free when it is
     unset). Roles: `researcher` (submit and manage workloads), `ml-engineer` (the same, meant for inference),
     `viewer` (read only), `department-admin` (researcher in every project of its department)."""

@@ -62,10 +62,12 @@ class PoolQuota(Section):
 
     gpu: Quantity = 0  # guaranteed GPUs (Run:ai's "deserved")
     gpu_limit: Quantity = UNLIMITED
-    cpu: Quantity = 0
-    """cores"""
+    # Unset CPU or memory is not managed: KAI gets no quota to hold it to.
+    cpu: Quantity | None = None
+    """cores; unset: not managed (on the KAI path, an unlimited quota)"""
     cpu_limit: Quantity = UNLIMITED
-    memory_gb: Quantity = 0
+    memory_gb: Quantity | None = None
+    """unset: not managed (on the KAI path, an unlimited quota)"""
     memory_gb_limit: Quantity = UNLIMITED
     over_quota_weight: int = Field(1, ge=0)
     """Share of idle capacity beyond quotas, among queues of equal priority."""
@@ -73,17 +75,19 @@ class PoolQuota(Section):
     """Order in which the pool is tried; without it Run:ai workloads can queue forever with GPUs free (seen in
     practice), so it defaults to 1."""
 
-    def scheduler_amounts(self, over_quota: bool) -> dict[str, dict[str, float]]:
+    def scheduler_amounts(self, over_quota: bool, unset_quota: float) -> dict[str, dict[str, float]]:
         """Quota, limit and over-quota weight per resource as both schedulers
         take them: GPUs, CPU millicores, memory in MB (10^6 bytes), -1 for
-        unlimited, every field explicit. Over-quota off means a hard limit at
-        the quota and no share of idle capacity; CPU or memory without a quota
-        keeps its own limit (the scheduler reads a limit of 0 as none at all,
-        so pods asking for any CPU would never run)."""
+        unlimited, every field explicit; `unset_quota` for CPU or memory the
+        stack does not manage. Over-quota off means a hard limit at the quota
+        and no share of idle capacity; CPU or memory without a quota (or with
+        one of 0) keeps its own limit (the scheduler reads a limit of 0 as
+        none at all, so pods asking for any CPU would never run)."""
         amounts = {}
         for field, key, scale in (("gpu", "gpu", 1), ("cpu", "cpu", 1000), ("memory_gb", "memory", 1000)):
-            guaranteed = as_number(getattr(self, field))
-            capped = not over_quota and (key == "gpu" or guaranteed != 0)
+            quota = getattr(self, field)
+            guaranteed = unset_quota if quota is None else as_number(quota)
+            capped = not over_quota and quota is not None and (key == "gpu" or guaranteed != 0)
             limit = guaranteed if capped else as_number(getattr(self, f"{field}_limit"))
             amounts[key] = {
                 "quota": guaranteed if guaranteed < 0 else guaranteed * scale,
@@ -92,11 +96,15 @@ class PoolQuota(Section):
             }
         return amounts
 
+    def unmanaged(self) -> list[str]:
+        """The resources (as the schedulers name them) whose quota the stack leaves unset."""
+        return [key for field, key in (("cpu", "cpu"), ("memory_gb", "memory")) if getattr(self, field) is None]
+
     @model_validator(mode="after")
     def _limits_cover_quotas(self) -> PoolQuota:
         for resource in ("gpu", "cpu", "memory_gb"):
             quota, limit = getattr(self, resource), getattr(self, f"{resource}_limit")
-            if limit != UNLIMITED and (quota == UNLIMITED or float(quota) > float(limit)):
+            if quota is not None and limit != UNLIMITED and (quota == UNLIMITED or float(quota) > float(limit)):
                 camel = resource.replace("_gb", "Gb")
                 raise ValueError(
                     f"{camel}Limit {show(limit)} is below {camel} {show(quota)}: raise the limit or lower the quota"
@@ -302,9 +310,13 @@ def _unique(key: str, values: list[str]) -> None:
 def _projects_fit(index: int, department: Department, pool: str, quota: PoolQuota) -> None:
     for resource in ("gpu", "cpu", "memory_gb"):
         allowed = getattr(quota, resource)
-        if allowed == UNLIMITED:
+        if allowed is None or allowed == UNLIMITED:  # not managed or not capped
             continue
-        asked = [getattr(p.quotas[pool], resource) for p in department.projects if pool in p.quotas]
+        asked = [
+            amount
+            for p in department.projects
+            if pool in p.quotas and (amount := getattr(p.quotas[pool], resource)) is not None
+        ]
         total = UNLIMITED if UNLIMITED in asked else sum(float(a) for a in asked)
         if total == UNLIMITED or float(total) > float(allowed):
             camel = resource.replace("_gb", "Gb")

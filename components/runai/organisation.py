@@ -18,6 +18,9 @@ from stacks.org import WorkloadPolicy as WorkloadPolicyConfig
 
 # Run:ai's name for the order in which a unit's pools are tried.
 ORDER_FIELD = "defaultNodePools"
+# CPU or memory the stack leaves unset goes to Run:ai as a deserved 0 (the
+# policy pack still reads it as unmanaged).
+UNMANAGED_QUOTA = 0
 # The Run:ai role each organisation role is granted as.
 RUNAI_ROLES = {
     AccessRole.RESEARCHER: "L1 researcher",
@@ -242,10 +245,12 @@ class RunaiOrganisation(Component):
     ) -> dict[str, Any]:
         items = []
         for pool, quota in quotas.items():
-            amounts = quota.scheduler_amounts(over_quota)
+            amounts = quota.scheduler_amounts(over_quota, UNMANAGED_QUOTA)
             items.append(quota_item(pool, self.pools[pool].id, amounts))
             # What the policy pack reads: the same shape the KAI path publishes.
-            summary.append({"name": unit, "parent": parent, "pool": pool, "resources": amounts})
+            summary.append(
+                {"name": unit, "parent": parent, "pool": pool, "resources": amounts, "unmanaged": quota.unmanaged()}
+            )
         ordered = sorted(quotas, key=lambda pool: quotas[pool].order)
         return {
             "name": unit,

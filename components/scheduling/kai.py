@@ -18,6 +18,9 @@ from stacks.scheduling import NON_PREEMPTIBLE
 
 QUEUE_API = "scheduling.run.ai/v2"
 NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector"
+# CPU or memory the stack does not manage: KAI reads a quota of -1 as
+# unlimited (0 would refuse every non-preemptible pod asking for any).
+UNMANAGED_QUOTA = -1
 
 
 def _only_pool(quotas: dict[str, PoolQuota]) -> tuple[str | None, PoolQuota | None]:
@@ -33,7 +36,7 @@ def queue_spec(
         "displayName": display_name,
         "priority": priority,
         # The docs disagree on defaults, so every field is written.
-        "resources": (quota or PoolQuota()).scheduler_amounts(over_quota),
+        "resources": (quota or PoolQuota()).scheduler_amounts(over_quota, UNMANAGED_QUOTA),
     }
     if parent:
         spec["parentQueue"] = parent
@@ -142,7 +145,7 @@ class KaiScheduling(Component):
     def _queue(
         self, queue: str, quotas: dict[str, PoolQuota], over_quota: bool, priority: int, parent: str | None
     ) -> dict[str, Any]:
-        pool, _ = _only_pool(quotas)
+        pool, quota = _only_pool(quotas)
         labels = dict(MANAGED_BY)
         if pool:
             labels[self._config.labels.node_pool] = pool
@@ -150,6 +153,7 @@ class KaiScheduling(Component):
             "name": queue,
             "metadata": {"name": queue, "labels": labels},
             "spec": queue_spec(queue, quotas, over_quota, priority, parent),
+            "unmanaged": (quota or PoolQuota()).unmanaged(),
         }
 
     def _register_queue(self, queue: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
@@ -160,6 +164,7 @@ class KaiScheduling(Component):
                 "parent": spec.get("parentQueue"),
                 "pool": queue["metadata"]["labels"].get(self._config.labels.node_pool),
                 "resources": spec["resources"],
+                "unmanaged": queue["unmanaged"],
             }
         )
         return k8s.apiextensions.CustomResource(

@@ -101,6 +101,39 @@ def test_projects_above_their_department(kai: list[PolicyResource]) -> None:
     )
 
 
+def test_quotas_the_stack_leaves_unset_are_neither_summed_nor_caps(kai: list[PolicyResource]) -> None:
+    # segmentation sets no CPU quota (KAI's queue: unlimited) beside
+    # detection's 32 cores, within vision's 64.
+    assert queue(kai, "segmentation")["unmanaged"] == ["cpu", "memory"]
+    assert stack_violations(WITHIN_DEPARTMENT, kai) == []
+    # A department that manages no CPU (as the Run:ai path shows it, 0) caps none.
+    resources = edited(kai)
+    queue(resources, "vision")["resources"]["cpu"]["quota"] = 0
+    queue(resources, "vision")["unmanaged"] = ["cpu"]
+    assert stack_violations(WITHIN_DEPARTMENT, resources) == []
+    # An unlimited quota that is set is a guarantee like any other.
+    resources = edited(kai)
+    queue(resources, "segmentation")["unmanaged"] = ["memory"]
+    [message] = stack_violations(WITHIN_DEPARTMENT, resources)
+    assert message.startswith("department 'vision': its projects are guaranteed unlimited cpu in pool 'dev'")
+
+
+def test_no_preemption_leaves_unmanaged_cpu_alone() -> None:
+    settings = fitting()
+    settings["org"]["noPreemption"] = True
+    for department in settings["org"]["departments"]:
+        department["overQuota"] = False
+        for project in department["projects"]:
+            project.pop("overQuota", None)
+    # A cap without a guarantee: nothing is over a quota that does not exist.
+    settings["org"]["departments"][0]["projects"][1]["quotas"]["dev"]["cpuLimit"] = 8
+    resources = program_resources(settings)
+    assert stack_violations(OVER_QUOTA_OFF, resources) == []
+    queue(resources, "segmentation")["unmanaged"] = []
+    [message] = stack_violations(OVER_QUOTA_OFF, resources)
+    assert message.startswith("queue 'segmentation': org.noPreemption is true but cpu may go over quota")
+
+
 def test_over_quota_on_when_the_stack_says_no_preemption(kai: list[PolicyResource]) -> None:
     settings = fitting()
     settings["org"]["noPreemption"] = True

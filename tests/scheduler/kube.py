@@ -28,11 +28,14 @@ def pod(
     gpus: int = 1,
     cpu: str | None = None,
     scheduler: str = SCHEDULER,
+    memory: str | None = None,
 ) -> dict[str, Any]:
-    """A pod asking for `gpus` GPUs (and `cpu`, when given)."""
+    """A pod asking for `gpus` GPUs (and `cpu` and `memory`, when given)."""
     requests = {"nvidia.com/gpu": str(gpus)} if gpus else {}
     if cpu:
         requests["cpu"] = cpu
+    if memory:
+        requests["memory"] = memory
     return {
         "apiVersion": "v1",
         "kind": "Pod",

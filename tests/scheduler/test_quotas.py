@@ -26,6 +26,17 @@ def test_over_quota_off_caps_gpus_and_leaves_cpu_alone(kai: Cluster) -> None:
     assert "c" not in kai.bound("speech")
 
 
+def test_non_preemptible_pods_use_cpu_and_memory_no_quota_manages(kai: Cluster) -> None:
+    # serving and its department have GPU quotas only: CPU and memory are
+    # not managed there (a quota of 0 refused these: NonPreemptibleOverQuota).
+    kai.submit(
+        "serving",
+        pod("build", "serving", "build", cpu="500m", memory="1Gi"),
+        pod("inference", "serving", "inference", gpus=0, cpu="1", memory="2Gi"),
+    )
+    kai.wait_bound("serving", 2)
+
+
 def test_idle_gpus_are_borrowed_and_reclaimed_for_their_owner(kai: Cluster) -> None:
     kai.submit("vision", *(pod(f"v{i}", "vision") for i in range(4)))
     kai.wait_bound("vision", 4)  # 2 of its own, 2 of speech's idle quota

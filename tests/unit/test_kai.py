@@ -81,11 +81,28 @@ def test_quotas_in_kai_units_with_every_field_explicit(kai: Recorded) -> None:
     }
     # Over-quota off: capped at the quota, no share of idle capacity.
     assert found["segmentation"].inputs["spec"]["resources"]["gpu"] == {"quota": 4, "limit": 4, "overQuotaWeight": 0}
-    # Without a CPU or memory quota those stay uncapped (a limit of 0 refuses every pod asking for any).
-    assert found["segmentation"].inputs["spec"]["resources"]["cpu"] == {"quota": 0, "limit": -1, "overQuotaWeight": 0}
+    # CPU and memory without a quota are not managed: an unlimited quota, and
+    # no cap at the quota (0 refuses every pod asking for any, at any priority).
+    for queue, resource in (("segmentation", "cpu"), ("segmentation", "memory"), ("language", "cpu")):
+        assert found[queue].inputs["spec"]["resources"][resource] == {"quota": -1, "limit": -1, "overQuotaWeight": 0}
     # "unlimited" is KAI's -1; a project inherits its department's over-quota stance.
     assert found["language"].inputs["spec"]["resources"]["gpu"] == {"quota": -1, "limit": -1, "overQuotaWeight": 0}
     assert found["llm"].inputs["spec"]["resources"]["gpu"] == {"quota": 0, "limit": 0, "overQuotaWeight": 0}
+
+
+def test_cpu_and_memory_quotas_set_or_not() -> None:
+    settings = kai_settings()
+    [_, segmentation] = settings["org"]["departments"][0]["projects"]
+    segmentation["quotas"]["dev"].update(cpuLimit=8, memoryGb=0)
+    recorded, _ = run_program(settings)
+    resources = queues(recorded)["segmentation"].inputs["spec"]["resources"]
+    # Not managed, yet capped where the stack says so; a quota of 0 is a quota.
+    assert resources["cpu"] == {"quota": -1, "limit": 8000, "overQuotaWeight": 0}
+    assert resources["memory"] == {"quota": 0, "limit": -1, "overQuotaWeight": 0}
+    [kai_component] = recorded.of_type("runai-cluster:scheduling:KaiScheduling")
+    summary = {q["name"]: q for q in kai_component.outputs["organisation"]["queues"]}
+    assert summary["segmentation"]["unmanaged"] == ["cpu"]
+    assert summary["detection"]["unmanaged"] == []
 
 
 def test_a_namespace_per_project_selecting_its_pool(kai: Recorded) -> None:

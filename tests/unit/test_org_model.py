@@ -31,6 +31,18 @@ def test_the_example_organisation_is_valid_on_both_paths() -> None:
         assert [p.name for _, p in org.projects] == ["detection", "segmentation", "llm"]
 
 
+def test_cpu_and_memory_without_a_quota_are_not_summed_or_capped() -> None:
+    def change(org: dict[str, Any]) -> None:
+        # The department caps CPU; of its projects one sets none. The other
+        # department sets no memory while its project does.
+        vision(org)["quotas"]["dev"]["cpu"] = 32
+        org["departments"][1]["projects"][0]["quotas"] = {"dev": {"memoryGb": 64, "cpuLimit": 4}}
+
+    for kai in (True, False):
+        quotas = parse_stack(edit(change, kai)).org.departments[1].projects[0].quotas["dev"]
+        assert quotas.cpu is None and quotas.unmanaged() == ["cpu"]
+
+
 def edit(change: Callable[[dict[str, Any]], None], kai: bool = True) -> dict[str, Any]:
     settings = kai_settings() if kai else runai_settings()
     change(settings["org"])

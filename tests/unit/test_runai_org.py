@@ -73,6 +73,12 @@ def test_pools_departments_projects(org: Recorded) -> None:
         "overQuotaWeight": 0,
     }
     assert departments["language"].inputs["spec"]["resources"][0]["gpu"]["deserved"] == -1
+    # CPU without a quota: Run:ai is sent a deserved 0, uncapped.
+    assert projects["segmentation"].inputs["spec"]["resources"][0]["cpu"] == {
+        "deserved": 0,
+        "limit": -1,
+        "overQuotaWeight": 0,
+    }
 
 
 def test_the_client_secret_stays_secret(org: Recorded) -> None:
