@@ -68,6 +68,8 @@ CHARTS = {
         "charts/nfs-subdir-external-provisioner",
         "nfs-subdir-external-provisioner-{version}",
     ),
+    # Its chart versions carry the release tag's "v".
+    "kai-scheduler": ChartSource("kai-scheduler/KAI-Scheduler", "deployments/kai-scheduler", "{version}"),
 }
 
 # Knative Serving's ConfigMaps we write keys of, and the file of each (its
@@ -362,6 +364,7 @@ def _pinned() -> dict[str, Any]:
     """The defaults the stack model pins (charts, manifests, images)."""
     from stacks.addons import INGRESS_CHARTS, AddonsConfig, NetworkOperatorConfig, TrainingConfig
     from stacks.cluster import ApiEndpoint
+    from stacks.scheduling import KaiConfig
     from stacks.storage import LocalPathProvisioner, NfsProvisioner
 
     addons = AddonsConfig()
@@ -374,6 +377,7 @@ def _pinned() -> dict[str, Any]:
         addons.gpu_operator.chart,
         addons.network_operator.chart,
         NfsProvisioner.model_fields["chart"].default,
+        KaiConfig().chart,
     ]
     knative = addons.knative
     training = TrainingConfig()

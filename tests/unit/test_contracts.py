@@ -12,6 +12,7 @@ import pytest
 
 from components.charts import merged
 from stacks.load import StackConfigError, parse_stack
+from tests.unit.test_kai import kai_settings
 from tools.contracts import installed_crds, load, unknown_paths
 from tools.mocked_program import Recorded, Registration, run_program, stack_settings
 
@@ -45,7 +46,8 @@ def variant() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def variants(dev: Recorded, prod: Recorded) -> dict[str, Recorded]:
     other, _ = run_program(variant())
-    return {"dev": dev, "prod": prod, "variant": other}
+    kai, _ = run_program(kai_settings(gpuSharing=True))
+    return {"dev": dev, "prod": prod, "variant": other, "kai": kai}
 
 
 def releases(recorded: Recorded) -> list[Registration]:
@@ -57,15 +59,20 @@ def release(recorded: Recorded, suffix: str) -> Registration:
     return found
 
 
+def chart_name(registration: Registration) -> str:
+    """The chart's name (an OCI reference ends in it)."""
+    return str(registration.inputs["chart"]).rsplit("/", 1)[-1]
+
+
 def chart_contract(registration: Registration) -> dict[str, Any]:
-    return load("charts", registration.inputs["chart"], registration.inputs["version"])
+    return load("charts", chart_name(registration), registration.inputs["version"])
 
 
 def test_every_values_key_is_in_the_pinned_chart(variants: dict[str, Recorded]) -> None:
     checked = set()
     for stack, recorded in variants.items():
         for registration in releases(recorded):
-            chart = registration.inputs["chart"]
+            chart = chart_name(registration)
             if chart in NO_PUBLIC_SOURCE:
                 continue
             unknown = unknown_paths(
@@ -80,6 +87,7 @@ def test_every_values_key_is_in_the_pinned_chart(variants: dict[str, Recorded]) 
         "kubernetes-ingress",
         "network-operator",
         "nfs-subdir-external-provisioner",
+        "kai-scheduler",
     } <= checked
 
 
