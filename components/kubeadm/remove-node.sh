@@ -11,6 +11,17 @@ set -euo pipefail
 : "${ONLY_STALE:=false}"
 
 export KUBECONFIG=/etc/kubernetes/admin.conf
+# Behind a load balancer a request can land on a control plane that is
+# leaving this very moment (its API server stops mid-answer): ask again.
+again() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    if "$@"; then return 0; fi
+    echo "remove-node: '$*' failed (attempt $attempt); retrying" >&2
+    sleep 3
+  done
+  return 1
+}
 if [ "$ONLY_STALE" = "true" ]; then
   if [ "${MACHINE_STATE:?}" != "not-joined" ] || ! kubectl get node "$NODE_NAME" >/dev/null 2>&1; then
     echo "remove-node: nothing stale for $NODE_NAME"
@@ -32,10 +43,15 @@ if [ "$CONTROL_PLANE" = "true" ]; then
     kubectl -n kube-system exec "$pod" -- etcdctl --endpoints=https://127.0.0.1:2379 \
       --cacert="$pki/ca.crt" --cert="$pki/server.crt" --key="$pki/server.key" "$@"
   }
-  member=$(etcdctl_in_pod member list | awk -F', ' -v n="$NODE_NAME" '$3 == n {print $1}')
-  if [ -n "$member" ]; then
-    etcdctl_in_pod member remove "$member"
-  fi
+  forget_member() {
+    local members member
+    members=$(etcdctl_in_pod member list) || return 1
+    member=$(awk -F', ' -v n="$NODE_NAME" '$3 == n {print $1}' <<<"$members")
+    if [ -n "$member" ]; then
+      etcdctl_in_pod member remove "$member"
+    fi
+  }
+  again forget_member
 fi
-kubectl delete node "$NODE_NAME" --ignore-not-found
+again kubectl delete node "$NODE_NAME" --ignore-not-found
 echo "remove-node: $NODE_NAME removed"

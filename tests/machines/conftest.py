@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tools.lab.machines import Machine
-from tools.lab.machines_lab import MachinesLab, layout, machines_down, up
+from tools.lab.machines import Machine, MachineSpec
+from tools.lab.machines_lab import KUBERNETES_VERSION, MachinesLab, layout, machines_down, up
 from tools.lab.network import LabNetwork
 
 pytestmark = pytest.mark.machines
@@ -24,9 +24,9 @@ pytestmark = pytest.mark.machines
 class Lab:
     """The running lab and the machines the stack names now."""
 
-    def __init__(self, lab: MachinesLab) -> None:
+    def __init__(self, lab: MachinesLab, specs: list[MachineSpec]) -> None:
         self.lab = lab
-        self.specs = layout(3)
+        self.specs = specs
 
     def up(self) -> subprocess.CompletedProcess[str]:
         return up(self.lab, self.specs, capture=True)
@@ -62,18 +62,25 @@ def wait_until(check: Any, what: str, timeout: float = 300) -> None:
         time.sleep(2)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab_of(
+    factory: pytest.TempPathFactory, specs: list[MachineSpec], releases: tuple[str, ...] = (KUBERNETES_VERSION,)
+) -> Iterator[Lab]:
+    """A lab of its own for one test module, destroyed and stopped after it."""
     if LabNetwork().exists():
         pytest.fail("a machines lab is running (its network namespace exists): `make lab-down` first")
-    root = tmp_path_factory.mktemp("machines")
+    root = factory.mktemp("machines")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PULUMI_BACKEND_URL", f"file://{root / 'backend'}")
         (root / "backend").mkdir()
         directory = root / "lab"
         machines = MachinesLab(directory)
         try:
-            machines.prepare()
-            yield Lab(machines)
+            machines.prepare(releases)
+            yield Lab(machines, specs)
         finally:
             machines_down(directory)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from lab_of(tmp_path_factory, layout(3))

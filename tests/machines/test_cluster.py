@@ -148,3 +148,18 @@ def test_a_reinstalled_machine_is_prepared_again_and_rejoins(lab: Lab) -> None:
     node = lab.nodes()["lab-cpu-1"]
     assert ready(node)
     assert before.items() <= node["metadata"]["labels"].items()
+
+
+def test_a_machine_unreachable_over_ssh_fails_naming_it_then_a_rerun_converges(lab: Lab) -> None:
+    lab.specs = layout(4)
+    lab.lab.ensure_machines(lab.specs)
+    silent = lab.machine("lab-cpu-2")
+    silent.run("systemctl", "stop", "ssh.socket", "ssh.service")
+    failed = lab.up()
+    assert failed.returncode != 0
+    assert "lab-cpu-2" in failed.stdout + failed.stderr
+
+    silent.run("systemctl", "start", "ssh.service")
+    result = lab.up()
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert ready(lab.nodes()["lab-cpu-2"])

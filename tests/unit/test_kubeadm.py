@@ -221,7 +221,10 @@ case "$*" in
   "get node cp-2") [[ -f $STATE/node ]] ;;
   "get node cp-2 -o jsonpath="*) cat "$STATE/node" ;;
   "-n kube-system get pods -l component=etcd -o name") printf 'pod/etcd-cp-1\npod/etcd-cp-2\n' ;;
-  *"member list") echo "8e9e05c52164694d, started, cp-2, https://10.0.0.12:2380, https://10.0.0.12:2379, false" ;;
+  *"member list")
+    # $STATE/eof: the first answer is cut off, as by a control plane leaving.
+    if [[ -f $STATE/eof ]]; then rm -f "$STATE/eof"; echo "error: EOF" >&2; exit 1; fi
+    echo "8e9e05c52164694d, started, cp-2, https://10.0.0.12:2380, https://10.0.0.12:2379, false" ;;
   *"member remove 8e9e05c52164694d") ;;
   "delete node cp-2 --ignore-not-found") rm -f "$STATE/node" ;;
   *) echo "fake kubectl: unsupported: $*" >&2; exit 1 ;;
@@ -259,3 +262,20 @@ def test_a_reinstalled_machine_replaces_its_old_record(
     assert ("delete node cp-2" in log) == removed
     if fails:
         assert "is Ready, yet the machine at this node's address never joined" in result.stderr
+
+
+@pytest.mark.process
+def test_leaving_control_plane_is_forgotten_even_when_an_answer_is_cut_off(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text(_FAKE_KUBECTL)
+    (bin_dir / "kubectl").chmod(0o755)
+    (tmp_path / "node").write_text("True")
+    (tmp_path / "eof").write_text("")
+    script = render_script(KUBEADM_DIR / "remove-node.sh", {"NODE_NAME": "cp-2", "CONTROL_PLANE": "true"})
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", STATE=str(tmp_path))
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "retrying" in result.stderr
+    log = (tmp_path / "log").read_text()
+    assert "member remove 8e9e05c52164694d" in log and "delete node cp-2" in log

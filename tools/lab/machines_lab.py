@@ -130,17 +130,20 @@ class MachinesLab:
         self.record = LabRecord.load(directory) or LabRecord()
         # Per-node settings on top of the layout's (maintenance, generation).
         self.node_settings: dict[str, dict[str, Any]] = {}
+        self.kubernetes_version = KUBERNETES_VERSION
 
     @property
     def kubernetes_dir(self) -> Path:
         return Path(self.record.kubernetes)
 
     # --- the site ------------------------------------------------------------
-    def prepare(self) -> tuple[Path, Path, Path]:
-        """Builds (cached) and the site's services; (kubernetes, site, rootfs)."""
+    def prepare(self, releases: tuple[str, ...] = (KUBERNETES_VERSION,)) -> None:
+        """Builds (cached) and the site's services, serving each release's
+        packages and images (the first is the one the machines run)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         rootfs = ensure_rootfs(self.directory / "debootstrap.log")
-        kubernetes = site.build("lab_binaries.sh", KUBERNETES_VERSION)
+        builds = [site.build("lab_binaries.sh", release) for release in releases]
+        kubernetes = builds[0]
         tools = site.build("lab_site_binaries.sh", site.versions(kubernetes)["ETCD_VERSION"].split("-")[0])
         self.record.kubernetes, self.record.rootfs = str(kubernetes), str(rootfs)
         if not self.record.sysctls:
@@ -153,15 +156,15 @@ class MachinesLab:
         ca = site.make_ca(services / "pki")
         running = self.record.services
         if not _alive(running.get("mirror", 0)):
-            site.publish_packages(services, kubernetes, tools)
+            site.publish_packages(services, builds, tools)
             running["mirror"] = site.start_mirror(services)
         if not _alive(running.get("registry", 0)):
             running["registry"] = site.start_registry(services, tools / "registry", services / "pki")
         if not _alive(running.get("s3", 0)):
             running["s3"] = start_s3(services, S3_PORT, HOST_ADDRESS)
         self.record.save(self.directory)
-        site.push_images(site.images(kubernetes, tools, rootfs), ca)
-        return kubernetes, tools, rootfs
+        for build in builds:
+            site.push_images(site.images(build, tools, rootfs), ca)
 
     # --- machines --------------------------------------------------------------
     def ensure_machines(self, specs: list[MachineSpec]) -> None:
@@ -246,7 +249,7 @@ class MachinesLab:
             f"{PROJECT}:cluster": {
                 "name": "lab",
                 "environment": "dev",
-                "kubernetesVersion": KUBERNETES_VERSION,
+                "kubernetesVersion": self.kubernetes_version,
                 "bootstrap": "kubeadm",
                 **endpoint,
                 # The machines are containers: kubeadm's kernel-config check

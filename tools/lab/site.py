@@ -7,8 +7,10 @@ the sandbox image and the private registry's CA."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from tools.go_cache import cache_root
 from tools.lab import apt_repo
 from tools.lab.control_plane import _certificate, _key, _name, _pem_key
 from tools.lab.network import BALANCER_ADDRESS, HOST_ADDRESS
@@ -87,7 +90,8 @@ def start_registry(directory: Path, binary: Path, pki: Path) -> int:
             [
                 "version: 0.1",
                 "storage:",
-                f"  filesystem: {{rootdirectory: {directory / 'data'}}}",
+                # Content-addressed: shared by every lab, so a push finds its blobs there.
+                f"  filesystem: {{rootdirectory: {cache_root() / 'lab-registry-data'}}}",
                 "http:",
                 f"  addr: {REGISTRY}",
                 "  tls:",
@@ -131,7 +135,12 @@ def start_balancer(directory: Path, backends: list[str], port: int = 6443) -> in
                 f"  bind {BALANCER_ADDRESS}:{port}",
                 "  default_backend control-planes",
                 "backend control-planes",
-                "  option tcp-check",
+                # Ready API servers only (a restarting one is out within two
+                # seconds), and a refused connection tried on the next one.
+                "  option httpchk GET /readyz",
+                "  option redispatch",
+                "  retries 3",
+                "  default-server inter 1s fall 2 rise 2 check-ssl verify none",
                 "  balance roundrobin",
                 *servers,
             ]
@@ -145,18 +154,31 @@ def kubernetes_repo_url(minor: str) -> str:
     return f"{MIRROR_URL}/kubernetes/v{minor}/"
 
 
-def publish_packages(directory: Path, kubernetes: Path, site: Path) -> None:
-    """The minor's repository under the mirror (pkgs.k8s.io's layout)."""
+def _debs(kubernetes: Path, site: Path) -> list[Path]:
+    """One release's .debs, packed once and cached beside its binaries'
+    cache (keyed by release, cri-tools version and the packing code)."""
     version = versions(kubernetes)["KUBERNETES_VERSION"]
     crictl_version = versions(site)["CRI_TOOLS_VERSION"]
-    minor = version.rsplit(".", 1)[0]
-    debs_dir = directory / "debs"
-    debs_dir.mkdir(parents=True, exist_ok=True)
-    debs = [
-        apt_repo.build_deb(package, debs_dir)
-        for package in apt_repo.packages(kubernetes, version, site / "crictl", crictl_version, PACKAGE_REVISION)
-    ]
-    apt_repo.publish(debs, directory / "www" / "kubernetes" / f"v{minor}", directory / "gnupg")
+    recipe = hashlib.sha256(Path(apt_repo.__file__).read_bytes()).hexdigest()[:8]
+    out = cache_root() / f"lab-debs-v{version}-cri-tools-v{crictl_version}-{recipe}"
+    if not (out / ".complete").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        for package in apt_repo.packages(kubernetes, version, site / "crictl", crictl_version, PACKAGE_REVISION):
+            apt_repo.build_deb(package, out)
+        (out / ".complete").write_text("")
+    return sorted(out.glob("*.deb"))
+
+
+def publish_packages(directory: Path, releases: list[Path], site: Path) -> None:
+    """Each minor's repository under the mirror (pkgs.k8s.io's layout), with
+    every release of it the lab built."""
+    by_minor: dict[str, dict[str, Path]] = {}
+    for kubernetes in releases:
+        minor = versions(kubernetes)["KUBERNETES_VERSION"].rsplit(".", 1)[0]
+        by_minor.setdefault(minor, {}).update({deb.name: deb for deb in _debs(kubernetes, site)})
+    for minor, debs in by_minor.items():
+        apt_repo.publish(list(debs.values()), directory / "www" / "kubernetes" / f"v{minor}", directory / "gnupg")
 
 
 def _inside(rootfs: Path, path: str) -> Path:
