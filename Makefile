@@ -13,14 +13,14 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 .PHONY: help deps venv lint unit toolchain integration test preview images lab lab-status lab-down bench docs graph clean
 
 help:
-	@echo "make lab                 main job: a local lab (SSH hosts + Kubernetes API server) and pulumi up onto it"
-	@echo "make lab-status          what the lab runs; the Nodes' labels and taints"
-	@echo "make lab-down            pulumi destroy of the lab, then stop it"
+	@echo "make lab                 main job: real lab machines (nspawn, Debian 12) and pulumi up (kubeadm) onto them"
+	@echo "make lab-status          the lab's machines and services, its Nodes and pods"
+	@echo "make lab-down            pulumi destroy of the lab, stop it, leave the host as it was"
 	@echo "make test                every test tier (installs the venv and the toolchain)"
 	@echo "make unit                fast tier: unit tests under mocks, no toolchain"
 	@echo "make toolchain           build or reuse the Pulumi CLI, language host and plugins"
 	@echo "make preview STACK=dev   pulumi preview --diff of a stack on a local backend"
-	@echo "make bench               print program-evaluation, preview, lab and scheduling timings"
+	@echo "make bench               print program-evaluation, preview, lab, machines-lab and scheduling timings"
 	@echo "make images STACK=prod   every container image the stack deploys (to mirror for air-gapped sites)"
 	@echo "make docs                regenerate the reference pages (settings, policies, the graph) from the code"
 	@echo "make graph               the dependency graph of the prod stack as Mermaid (python -m tools.graph --dot: Graphviz)"
@@ -83,6 +83,7 @@ bench: venv deps
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.run
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.lab
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.scheduler
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.machines
 
 docs: venv
 	$(PY) -m tools.refdocs
