@@ -71,6 +71,7 @@ class Cluster(pulumi.ComponentResource):
         }
         joined: dict[str, pulumi.Resource] = {}
         settled: list[pulumi.Resource] = []
+        self.members: list[pulumi.Resource] = []  # the control planes' init and join scripts
         self.certificates: dict[str, CertificateRenewal] = {}
         if config.cluster.bootstrap is Bootstrap.KUBEADM:
             joined, self.kubeconfig = self._bootstrap(name, config, access)
@@ -79,11 +80,14 @@ class Cluster(pulumi.ComponentResource):
             assert stack.secrets.kubeconfig is not None  # checked by load_stack
             self.kubeconfig = pulumi.Output.secret(stack.secrets.kubeconfig)
 
+        # After every control plane joined: `destroy` then deletes the
+        # cluster's objects before any control plane is reset (behind a load
+        # balancer, a request meeting a control plane as it leaves is cut off).
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.members),
         )
         on_cluster = pulumi.ResourceOptions(parent=self, providers=[self.provider])
         # Each node's labels right after its own join. The layers wait for the
@@ -224,7 +228,8 @@ class Cluster(pulumi.ComponentResource):
         # chain again for every link (quadratic in the node count).
         scripts: dict[str, pulumi.Resource] = {first.name: init.init}
         scripts |= {name: join.joined for name, join in joined.items() if isinstance(join, NodeJoin)}
-        planes_done = self.upgrade.control_planes(list(scripts.values()))
+        self.members = list(scripts.values())
+        planes_done = self.upgrade.control_planes(self.members)
         ControlPlaneSettings(f"{name}-api-server", config, access, [planes_done], child)
         for node in config.nodes:
             if not node.is_control_plane:

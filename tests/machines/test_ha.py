@@ -54,11 +54,24 @@ def test_three_control_planes_behind_the_balancer(ha: Lab) -> None:
     nodes = ha.nodes()
     assert sorted(name for name in nodes if name.startswith("lab-cp-")) == ["lab-cp-1", "lab-cp-2", "lab-cp-3"]
     assert all(ready(node) for node in nodes.values())
-    assert (
-        f"https://{BALANCER_ADDRESS}:6443"
-        in ha.kubectl("config", "view", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
-    )
+    server = ha.kubectl("config", "view", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
+    assert server == f"https://{BALANCER_ADDRESS}:6443"
 
+
+def test_a_patch_upgrade_rolls_every_node_with_the_api_answering(ha: Lab) -> None:
+    ha.lab.kubernetes_version = UPGRADE_TO
+    with ApiWatch(ha) as watch:
+        result = ha.up()
+    assert result.returncode == 0, result.stdout[-8000:]
+    for name, node in ha.nodes().items():
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == f"v{UPGRADE_TO}", name
+        assert not node["spec"].get("unschedulable"), f"{name} left cordoned"
+    servers = ha.json("get", "pods", "-n", "kube-system", "-l", "component=kube-apiserver")["items"]
+    assert {pod["spec"]["containers"][0]["image"].rsplit(":", 1)[1] for pod in servers} == {f"v{UPGRADE_TO}"}
+    assert watch.asked > 10 and not watch.failures, watch.failures
+
+
+def test_the_api_keeps_answering_with_one_control_plane_off(ha: Lab) -> None:
     ha.lab.stop_machine("lab-cp-2")
     # Through the balancer: a request may meet the stopped server once
     # before haproxy's health check takes it out.

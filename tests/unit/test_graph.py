@@ -150,6 +150,14 @@ def test_ssh_key_and_kubeconfig_are_secret_outputs() -> None:
     assert "kubeconfig" in provider.secret_paths
 
 
+def test_the_cluster_provider_waits_for_every_control_plane(prod: Recorded) -> None:
+    # So `destroy` deletes the cluster's objects before any control plane leaves.
+    provider = prod.of_type("pulumi:providers:kubernetes")[0]
+    members = {r.urn for r in prod.of_type(REMOTE) if r.name.endswith(("-kubeadm-init", "-join"))}
+    planes = {urn for urn in members if any(f"::{cp}-" in urn for cp in ("prod-cp-1", "prod-cp-2", "prod-cp-3"))}
+    assert planes and planes <= set(provider.dependencies)
+
+
 def test_scripts_carry_versions_and_kubeadm_config(dev: Recorded) -> None:
     prep_steps = dev.by_name("dev-gpu-1-prep").inputs["create_steps"]
     assert [s["name"] for s in prep_steps] == ["node-prep", "gpu-host"]
