@@ -13,3 +13,22 @@ go_env() {
     export GOSUMDB=off
   fi
 }
+
+# cached_build BUILT BUILD: unless BUILT (a function) finds $out complete, run
+# BUILD (a function writing into $out.new, with a scratch directory $work)
+# and move its result into place; print $out. The callers set $out and say().
+cached_build() {
+  local built=$1 build=$2
+  : "${out:?the caller sets out}"
+  if "$built"; then
+    say "cached in $out"
+  else
+    work=$(mktemp -d) # global: the EXIT trap runs after the caller returns
+    trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+    go_env
+    rm -rf "$out.new" && mkdir -p "$out.new"
+    "$build"
+    rm -rf "$out" && mv "$out.new" "$out"
+  fi
+  printf '%s\n' "$out"
+}

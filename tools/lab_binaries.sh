@@ -222,31 +222,21 @@ complete() {
   [ -f "$out/versions.env" ]
 }
 
-main() {
-  if complete; then
-    say "cached in $out"
-  else
-    work=$(mktemp -d) # global: the EXIT trap runs after main returns
-    trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-    go_env
-    rm -rf "$out.new" && mkdir -p "$out.new"
-    local source
-    source=$(go mod download -json "k8s.io/kubernetes@v$KUBERNETES_VERSION" |
-      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-    ETCD_VERSION=$(kubeadm_constant DefaultEtcdVersion "$source")
-    COREDNS_VERSION=$(kubeadm_constant CoreDNSVersion "$source")
-    PAUSE_VERSION=$(kubeadm_constant PauseVersion "$source")
-    say "building etcd $ETCD_VERSION, CoreDNS v$COREDNS_VERSION and pause $PAUSE_VERSION"
-    build_etcd "$work/etcd"
-    build_coredns "$work/coredns"
-    build_pause "$work/pause"
-    say "building Kubernetes v$KUBERNETES_VERSION (10-20 min on 2 cores)"
-    build_kubernetes "$work/kubernetes" "$source"
-    printf 'KUBERNETES_VERSION=%s\nETCD_VERSION=%s\nCOREDNS_VERSION=%s\nPAUSE_VERSION=%s\n' \
-      "$KUBERNETES_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION" "$PAUSE_VERSION" >"$out.new/versions.env"
-    rm -rf "$out" && mv "$out.new" "$out"
-  fi
-  printf '%s\n' "$out"
+build() {
+  local source
+  source=$(go mod download -json "k8s.io/kubernetes@v$KUBERNETES_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  ETCD_VERSION=$(kubeadm_constant DefaultEtcdVersion "$source")
+  COREDNS_VERSION=$(kubeadm_constant CoreDNSVersion "$source")
+  PAUSE_VERSION=$(kubeadm_constant PauseVersion "$source")
+  say "building etcd $ETCD_VERSION, CoreDNS v$COREDNS_VERSION and pause $PAUSE_VERSION"
+  build_etcd "$work/etcd"
+  build_coredns "$work/coredns"
+  build_pause "$work/pause"
+  say "building Kubernetes v$KUBERNETES_VERSION (10-20 min on 2 cores)"
+  build_kubernetes "$work/kubernetes" "$source"
+  printf 'KUBERNETES_VERSION=%s\nETCD_VERSION=%s\nCOREDNS_VERSION=%s\nPAUSE_VERSION=%s\n' \
+    "$KUBERNETES_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION" "$PAUSE_VERSION" >"$out.new/versions.env"
 }
 
-main "$@"
+cached_build complete build

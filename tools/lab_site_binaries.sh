@@ -66,22 +66,16 @@ GO
   )
 }
 
-main() {
-  if [ -x "$out/registry" ] && [ -x "$out/crictl" ] && [ -x "$out/etcdctl" ]; then
-    say "cached in $out"
-  else
-    work=$(mktemp -d)
-    trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-    go_env
-    rm -rf "$out.new" && mkdir -p "$out.new"
-    say "building registry v$DISTRIBUTION_VERSION, crictl v$CRI_TOOLS_VERSION, etcdctl v$ETCD_VERSION"
-    build_registry "$work/registry"
-    build_command "$work/crictl" "v$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
-    build_command "$work/etcdctl" "v$ETCD_VERSION" go.etcd.io/etcd/etcdctl/v3
-    printf 'CRI_TOOLS_VERSION=%s\n' "$CRI_TOOLS_VERSION" >"$out.new/versions.env"
-    rm -rf "$out" && mv "$out.new" "$out"
-  fi
-  printf '%s\n' "$out"
+built() {
+  [ -x "$out/registry" ] && [ -x "$out/crictl" ] && [ -x "$out/etcdctl" ] && [ -f "$out/versions.env" ]
 }
 
-main "$@"
+build() {
+  say "building registry v$DISTRIBUTION_VERSION, crictl v$CRI_TOOLS_VERSION, etcdctl v$ETCD_VERSION"
+  build_registry "$work/registry"
+  build_command "$work/crictl" "v$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
+  build_command "$work/etcdctl" "v$ETCD_VERSION" go.etcd.io/etcd/etcdctl/v3
+  printf 'CRI_TOOLS_VERSION=%s\n' "$CRI_TOOLS_VERSION" >"$out.new/versions.env"
+}
+
+cached_build built build

@@ -64,23 +64,13 @@ built() {
   [ -d "$out/crds" ]
 }
 
-main() {
-  if built; then
-    say "cached in $out"
-  else
-    work=$(mktemp -d)  # global: the EXIT trap runs after main returns
-    trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-    go_env
-    rm -rf "$out.new" && mkdir -p "$out.new"
-    local src
-    src=$(kai_source)
-    build_kai "$src"
-    build_kwok
-    cp -r "$src/deployments/kai-scheduler/crds" "$out.new/crds"
-    chmod -R u+w "$out.new/crds"  # copied from the read-only module cache
-    rm -rf "$out" && mv "$out.new" "$out"
-  fi
-  printf '%s\n' "$out"
+build() {
+  local src
+  src=$(kai_source)
+  build_kai "$src"
+  build_kwok
+  cp -r "$src/deployments/kai-scheduler/crds" "$out.new/crds"
+  chmod -R u+w "$out.new/crds"  # copied from the read-only module cache
 }
 
-main "$@"
+cached_build built build

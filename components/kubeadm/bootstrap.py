@@ -88,6 +88,9 @@ class ControlPlaneInit(pulumi.ComponentResource):
             f"{name}-kubeadm-init",
             **on_node,
             create_steps=[step("kubeadm-init", "node", script)],
+            # Only `destroy` (or this machine leaving) deletes it, last of all
+            # the cluster: the first control plane is reset like the others.
+            delete_steps=[step("reset", "node", _script("reset"))],
             triggers=[script_hash(script)],
             # Read only by a first init: it names the version (see RemoteScript).
             env={"KUBEADM_CONFIG": init_config(node, config), **oidc_ca_env(config)},

@@ -50,6 +50,14 @@ class Lab:
         return next(m for m in self.lab.machines() if m.spec.name == name)
 
 
+def failure(result: subprocess.CompletedProcess[str]) -> str:
+    """What a failed pulumi command said: its diagnostics and policy
+    violations, then the end of its output."""
+    text = result.stdout + result.stderr
+    start = min((i for i in (text.find("Policies:"), text.find("Diagnostics:")) if i >= 0), default=0)
+    return text[start : start + 6000] + "\n...\n" + text[-2000:]
+
+
 def ready(node: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
 

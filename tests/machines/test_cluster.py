@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.machines.conftest import Lab, ready
+from tests.machines.conftest import Lab, failure, ready
 from tools.lab import site
 from tools.lab.machines_lab import KUBERNETES_VERSION, layout, pulumi, stack_work
 
@@ -65,7 +65,7 @@ def health(lab: Lab, pod: str, address: str) -> str:
 
 def test_fresh_up_builds_a_cluster_then_changes_nothing(lab: Lab) -> None:
     result = lab.up()
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert result.returncode == 0, failure(result)
 
     nodes = lab.nodes()
     assert sorted(nodes) == sorted(spec.name for spec in lab.specs)
@@ -100,7 +100,7 @@ def test_fresh_up_builds_a_cluster_then_changes_nothing(lab: Lab) -> None:
 def changes(lab: Lab) -> list[dict[str, Any]]:
     """The steps a preview of the lab stack's current settings would take."""
     result = pulumi(stack_work(lab.lab, lab.specs), "preview", "--json", capture=True)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert result.returncode == 0, failure(result)
     return [step for step in json.loads(result.stdout)["steps"] if step["op"] != "same"]
 
 
@@ -116,14 +116,14 @@ def test_an_added_machine_previews_as_its_own_creates_then_joins(lab: Lab) -> No
     assert not others, others
 
     result = lab.up()
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure(result)
     assert ready(lab.nodes()["lab-cpu-2"])
 
 
 def test_maintenance_puts_the_drain_taint_on(lab: Lab) -> None:
     lab.lab.node_settings["lab-cpu-2"] = {"maintenance": True}
     result = lab.up()
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure(result)
     taints = lab.nodes()["lab-cpu-2"]["spec"].get("taints", [])
     assert {"key": "runai", "value": "drain", "effect": "NoExecute"} in taints, taints
 
@@ -132,7 +132,7 @@ def test_a_removed_machine_is_drained_reset_and_deleted(lab: Lab) -> None:
     lab.lab.node_settings.pop("lab-cpu-2", None)
     lab.specs = layout(3)
     result = lab.up()
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure(result)
     assert "lab-cpu-2" not in lab.nodes()
     gone = lab.machine("lab-cpu-2")
     assert not (gone.root / "etc/kubernetes/kubelet.conf").exists(), "kubeadm reset did not run"
@@ -144,7 +144,7 @@ def test_a_reinstalled_machine_is_prepared_again_and_rejoins(lab: Lab) -> None:
     lab.lab.stop_machine("lab-cpu-1", wipe=True)  # a fresh OS, a new host key
     lab.lab.node_settings["lab-cpu-1"] = {"generation": 1}
     result = lab.up()
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure(result)
     node = lab.nodes()["lab-cpu-1"]
     assert ready(node)
     assert before.items() <= node["metadata"]["labels"].items()
@@ -161,5 +161,5 @@ def test_a_machine_unreachable_over_ssh_fails_naming_it_then_a_rerun_converges(l
 
     silent.run("systemctl", "start", "ssh.service")
     result = lab.up()
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure(result)
     assert ready(lab.nodes()["lab-cpu-2"])

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.machines.conftest import Lab, lab_of, ready, wait_until
+from tests.machines.conftest import Lab, failure, lab_of, ready, wait_until
 from tools.lab.machines_lab import KUBERNETES_VERSION, layout, pulumi, stack_work
 from tools.lab.network import BALANCER_ADDRESS
 
@@ -50,7 +50,7 @@ class ApiWatch:
 
 def test_three_control_planes_behind_the_balancer(ha: Lab) -> None:
     result = ha.up()
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure(result)
     nodes = ha.nodes()
     assert sorted(name for name in nodes if name.startswith("lab-cp-")) == ["lab-cp-1", "lab-cp-2", "lab-cp-3"]
     assert all(ready(node) for node in nodes.values())
@@ -62,7 +62,7 @@ def test_a_patch_upgrade_rolls_every_node_with_the_api_answering(ha: Lab) -> Non
     ha.lab.kubernetes_version = UPGRADE_TO
     with ApiWatch(ha) as watch:
         result = ha.up()
-    assert result.returncode == 0, result.stdout[-8000:]
+    assert result.returncode == 0, failure(result)
     for name, node in ha.nodes().items():
         assert node["status"]["nodeInfo"]["kubeletVersion"] == f"v{UPGRADE_TO}", name
         assert not node["spec"].get("unschedulable"), f"{name} left cordoned"
@@ -84,6 +84,6 @@ def test_destroy_leaves_the_machines_reset(ha: Lab) -> None:
     ha.lab.ensure_machines(ha.specs)  # lab-cp-2 back on: every machine takes part
     work = stack_work(ha.lab, ha.specs)
     result = pulumi(work, "destroy", "--yes", "--skip-preview", capture=True)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert result.returncode == 0, failure(result)
     for machine in ha.lab.machines():
         assert not (machine.root / "etc/kubernetes/kubelet.conf").exists(), f"{machine.spec.name} was not reset"

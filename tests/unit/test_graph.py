@@ -124,6 +124,9 @@ def test_removal_steps_graceful_and_force() -> None:
     assert [s["name"] for s in graceful] == ["drain", "reset", "remove-node"]
     force = recorded.by_name("dev-gpu-2-join").inputs["delete_steps"]
     assert [(s["name"], s["on"]) for s in force] == [("remove-node", "first-control-plane")]
+    # The first control plane is reset too, by `destroy` (nothing else deletes it).
+    init = recorded.by_name("dev-cp-1-kubeadm-init").inputs["delete_steps"]
+    assert [(s["name"], s["on"]) for s in init] == [("reset", "node")]
 
 
 def test_existing_cluster_skips_nodes_and_kubeadm() -> None:
