@@ -24,7 +24,7 @@ from components.scheduling.kai import KaiScheduling
 from components.storage.storage import DefaultStorage, DepartmentShares
 from components.validation import ValidationJobs
 from stacks.cluster import Bootstrap
-from stacks.inventory import Node, Role
+from stacks.inventory import Role
 from stacks.load import LoadedStack
 from stacks.model import StackConfig
 from stacks.scheduling import SchedulerKind
@@ -64,11 +64,9 @@ class Cluster(pulumi.ComponentResource):
         # existing cluster's machines when a key is given.
         access = {node.name: connection_for(node, config, key) for node in config.nodes} if key else {}
         child = pulumi.ResourceOptions(parent=self)
-        self.preflight = {
-            node.name: Preflight(node.name, node, config, access[node.name], child)
-            for node in config.nodes
-            if config.preflight.enabled and access
-        }
+        self.preflight: Preflight | None = None
+        if config.preflight.enabled and access:
+            self.preflight = Preflight(f"{name}-preflight", config.nodes, config, access, child)
         joined: dict[str, pulumi.Resource] = {}
         settled: list[pulumi.Resource] = []
         self.members: list[pulumi.Resource] = []  # the control planes' init and join scripts
@@ -195,24 +193,18 @@ class Cluster(pulumi.ComponentResource):
         """Node prep, kubeadm and the upgrade rollout; returns each node's
         join (or init) and the admin kubeconfig."""
         child = pulumi.ResourceOptions(parent=self)
-        preps = {
-            node.name: NodePrep(node.name, node, config, access[node.name], self.preflight.get(node.name), child)
-            for node in config.nodes
-        }
+        prepared = NodePrep(
+            f"{name}-prep", config.nodes, config, access, self.preflight.checks if self.preflight else {}, child
+        ).prepared
         first, *other_planes = config.control_planes
-        init = ControlPlaneInit(first.name, first, config, access[first.name], after=list(preps.values()), opts=child)
-
-        def join(node: Node, after: pulumi.Resource) -> NodeJoin:
-            return NodeJoin(
-                node.name, node, config, access[node.name], access[first.name], [after, preps[node.name]], child
-            )
-
+        init = ControlPlaneInit(first.name, first, config, access[first.name], list(prepared.values()), child)
+        joins = NodeJoin(f"{name}-join", config, access, child)
         joined: dict[str, pulumi.Resource] = {first.name: init}
         previous: pulumi.Resource = init
         self.certificates = {first.name: init.certificates}
         renewed: pulumi.Resource = init.certificates
         for node in other_planes:  # one at a time: etcd grows by one member per join
-            previous = joined[node.name] = join(node, previous)
+            previous = joined[node.name] = joins.join(node, [previous, prepared[node.name]])
             # Renewals restart static pods: one control plane at a time.
             renewed = self.certificates[node.name] = CertificateRenewal(
                 f"{node.name}-certificates",
@@ -226,14 +218,13 @@ class Cluster(pulumi.ComponentResource):
         # The chain names the join scripts, not their components: a
         # dependency on a component makes the SDK's cycle check walk the whole
         # chain again for every link (quadratic in the node count).
-        scripts: dict[str, pulumi.Resource] = {first.name: init.init}
-        scripts |= {name: join.joined for name, join in joined.items() if isinstance(join, NodeJoin)}
+        scripts: dict[str, pulumi.Resource] = {first.name: init.init, **joins.joined}
         self.members = list(scripts.values())
         planes_done = self.upgrade.control_planes(self.members)
         ControlPlaneSettings(f"{name}-api-server", config, access, [planes_done], child)
         for node in config.nodes:
             if not node.is_control_plane:
-                joined[node.name] = join(node, planes_done)
-                scripts[node.name] = joined[node.name].joined
+                scripts[node.name] = joined[node.name] = joins.join(node, [planes_done, prepared[node.name]])
+        joins.done()
         self.upgrade.workers(planes_done, scripts)
         return joined, init.kubeconfig

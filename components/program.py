@@ -23,7 +23,7 @@ def build() -> Cluster:
     pulumi.export("nodes", {node.name: node.address for node in stack.config.nodes})
     # The A records the site's DNS must hold (ingress and Kourier addresses).
     pulumi.export("dnsRecords", dns_records(stack.config))
-    pulumi.export("preflight", {name: check.report for name, check in cluster.preflight.items()})
+    pulumi.export("preflight", cluster.preflight.reports if cluster.preflight else {})
     config = stack.config
     if config.cluster.bootstrap is Bootstrap.KUBEADM:
         # The order a change of kubernetesVersion rolls out in.

@@ -114,11 +114,11 @@ class Recorded:
 class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
-        if "keep_stdout" in outputs:  # a RemoteScript: what the machine would print
+        if "create_steps" in outputs:  # a RemoteScript: what the machine would print
             outputs["stdout"] = ""
             if args.name.endswith("-preflight"):
                 outputs["stdout"] = PREFLIGHT_REPORT
-            elif outputs["keep_stdout"]:
+            elif outputs.get("keep_stdout"):
                 outputs["stdout"] = KUBECONFIG
         return f"{args.name}-id", outputs
 

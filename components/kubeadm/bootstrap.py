@@ -3,7 +3,7 @@ and the admin kubeconfig as a secret."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,21 +140,29 @@ def removal_steps(node: Node) -> list[dict[str, Any]]:
 
 
 class NodeJoin(pulumi.ComponentResource):
-    """`kubeadm join` of one node with a join command printed fresh on the
-    first control plane (new token; for control planes, certificates uploaded
-    again). Removing the node from the inventory runs its removal steps."""
+    """`kubeadm join` of each node but the first control plane, one
+    RemoteScript per node, with a join command printed fresh on the first
+    control plane (new token; for control planes, certificates uploaded
+    again). Removing a node from the inventory runs its removal steps. One
+    component for all joins, under the type token the per-node components
+    had, so each script keeps its URN (see Preflight); `done` registers it
+    once the last join is declared."""
 
     def __init__(
         self,
         name: str,
-        node: Node,
         config: StackConfig,
-        access: NodeAccess,
-        first_plane: NodeAccess,
-        after: Sequence[pulumi.Resource],
+        access: Mapping[str, NodeAccess],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:kubeadm:NodeJoin", name, None, opts)
+        self._config = config
+        self._access = access
+        self._first = access[config.control_planes[0].name]
+        self.joined: dict[str, RemoteScript] = {}
+
+    def join(self, node: Node, after: Sequence[pulumi.Resource]) -> RemoteScript:
+        config, access = self._config, self._access[node.name]
         control_plane = node.is_control_plane
         join = _script(
             "join",
@@ -168,10 +176,10 @@ class NodeJoin(pulumi.ComponentResource):
             config.cluster.ignore_preflight_errors,
         )
         ask = _script("join-command", CONTROL_PLANE_JOIN=str(control_plane).lower())
-        self.joined = RemoteScript(
-            f"{name}-join",
-            connections={"node": access.connection, "first-control-plane": first_plane.connection},
-            hosts={"node": access.host, "first-control-plane": first_plane.host},
+        self.joined[node.name] = RemoteScript(
+            f"{node.name}-join",
+            connections={"node": access.connection, "first-control-plane": self._first.connection},
+            hosts={"node": access.host, "first-control-plane": self._first.host},
             create_steps=[
                 # A reinstalled machine (generation bumped) replaces its old
                 # record: Node, and for a control plane its etcd member.
@@ -187,4 +195,7 @@ class NodeJoin(pulumi.ComponentResource):
             env={"JOIN_TEMPLATE": template, **(oidc_ca_env(config) if control_plane else {})},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
-        self.register_outputs({"joined": self.joined.id})
+        return self.joined[node.name]
+
+    def done(self) -> None:
+        self.register_outputs({})

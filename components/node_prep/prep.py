@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pulumi
@@ -89,28 +90,39 @@ def prep_scripts(node: Node, config: StackConfig) -> list[tuple[str, str]]:
 
 
 class NodePrep(pulumi.ComponentResource):
-    """Swap, kernel settings, containerd, kubelet/kubeadm/kubectl pinned and
-    held, NFS client; driver and container toolkit on GPU workers."""
+    """Every node's preparation, one RemoteScript per node, in parallel: swap,
+    kernel settings, containerd, kubelet/kubeadm/kubectl pinned and held, NFS
+    client; driver and container toolkit on GPU workers. One component for
+    all nodes, under the type token the per-node components had, so each
+    script keeps its URN (see Preflight)."""
 
     def __init__(
         self,
         name: str,
-        node: Node,
+        nodes: Sequence[Node],
         config: StackConfig,
-        access: NodeAccess,
-        after: pulumi.Resource | None,
+        access: Mapping[str, NodeAccess],
+        after: Mapping[str, pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:nodes:NodePrep", name, None, opts)
+        env = {**kubernetes_env(config), **driver_env(config)}  # the same for every node
+        self.prepared = {
+            node.name: self._prep(node, config, access[node.name], env, after.get(node.name)) for node in nodes
+        }
+        self.register_outputs({})
+
+    def _prep(
+        self, node: Node, config: StackConfig, access: NodeAccess, env: dict[str, str], after: pulumi.Resource | None
+    ) -> RemoteScript:
         scripts = prep_scripts(node, config)
-        self.prepared = RemoteScript(
-            f"{name}-prep",
+        return RemoteScript(
+            f"{node.name}-prep",
             connections={"node": access.connection},
             hosts={"node": access.host},
             create_steps=[step(script_name, "node", text) for script_name, text in scripts],
             triggers=[script_hash(text) for _, text in scripts],
-            env={**kubernetes_env(config), **driver_env(config)},
+            env=env,
             # After this node's preflight: a failed check stops its changes.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[after] if after else []),
         )
-        self.register_outputs({"prepared": self.prepared.id})

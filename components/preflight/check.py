@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +51,34 @@ def parse_report(stdout: str) -> dict[str, Any]:
 
 
 class Preflight(pulumi.ComponentResource):
-    """Runs the checks when the node is first seen, when the checks or their
-    parameters change, or when `preflight.rerun` is bumped. A failure stops
-    this node's preparation; `report` holds every check's result."""
+    """Every node's checks, one RemoteScript per node, run when the node is
+    first seen, when the checks or their parameters change, or when
+    `preflight.rerun` is bumped. A failure stops that node's preparation;
+    `reports` holds each node's results.
 
-    report: pulumi.Output[dict[str, Any]]
+    One component for all nodes rather than one per node: a component per
+    node cost Outputs and registrations while showing nothing in a preview.
+    The type token is the one the per-node components had, and a URN names
+    its parents' types, not their names, so each script keeps its URN and an
+    existing stack runs nothing again."""
 
     def __init__(
         self,
         name: str,
-        node: Node,
+        nodes: Sequence[Node],
         config: StackConfig,
-        access: NodeAccess,
+        access: Mapping[str, NodeAccess],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:preflight:Preflight", name, None, opts)
+        self.checks = {node.name: self._check(node, config, access[node.name]) for node in nodes}
+        self.reports = {node: check.stdout.apply(parse_report) for node, check in self.checks.items()}
+        self.register_outputs({})
+
+    def _check(self, node: Node, config: StackConfig, access: NodeAccess) -> RemoteScript:
         script = render_script(_HERE / "preflight.sh", preflight_params(node, config))
-        self.checks = RemoteScript(
-            f"{name}-preflight",
+        return RemoteScript(
+            f"{node.name}-preflight",
             connections={"node": access.connection},
             hosts={"node": access.host},
             create_steps=[step("preflight", "node", script)],
@@ -76,5 +87,3 @@ class Preflight(pulumi.ComponentResource):
             secret_stdout=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.report = self.checks.stdout.apply(parse_report)
-        self.register_outputs({"report": self.report})

@@ -21,6 +21,7 @@ from the module proxy available to our CI; see docs/development.md."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pulumi
@@ -31,6 +32,22 @@ from stacks.cluster import upgrade_path_error
 
 # Inputs whose change re-runs the create steps (a new address or user too).
 _RERUN_KEYS = ("create_steps", "triggers", "hosts")
+# Inputs left out while they hold their default: every input is an Output of
+# its own on the resource, and Outputs are what a large program's evaluation
+# spends its time on. State written when they were always sent still holds
+# them; compared through these defaults, it reads the same.
+_DEFAULTS: dict[str, Any] = {
+    "delete_steps": [],
+    "triggers": [],
+    "keep_stdout": False,
+    "env": {},
+    "run_on_create": True,
+    "kubernetes_version": None,
+}
+
+
+def _value(props: dict[str, Any], key: str) -> Any:
+    return props.get(key, _DEFAULTS.get(key))
 
 
 def run_steps(steps: list[dict[str, Any]], connections: str, env: dict[str, str] | None = None) -> str:
@@ -66,20 +83,23 @@ class RemoteScriptProvider(dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         # A rotated private key or a new `env` alone is stored without
-        # re-running anything.
-        changed = [key for key in news if key not in ("stdout", "env") and olds.get(key) != news.get(key)]
+        # re-running anything. Keys only the old state holds (`name`, which
+        # was the ID) are not inputs any more.
+        keys = {*news, *_DEFAULTS} - {"stdout", "env"}
+        changed = [key for key in keys if _value(olds, key) != _value(news, key)]
         return dynamic.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         stdout = (
             run_steps(props["create_steps"], props["connections"], props.get("env"))
-            if props.get("run_on_create", True)
+            if _value(props, "run_on_create")
             else ""
         )
-        return dynamic.CreateResult(id_=props["name"], outs=_outputs(props, stdout))
+        # The URN names the resource; the ID only has to be unique.
+        return dynamic.CreateResult(id_=uuid.uuid4().hex, outs=_outputs(props, stdout))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        if any(olds.get(key) != news.get(key) for key in _RERUN_KEYS):
+        if any(_value(olds, key) != _value(news, key) for key in _RERUN_KEYS):
             stdout = run_steps(news["create_steps"], news["connections"], news.get("env"))
         else:
             stdout = olds.get("stdout", "")  # only delete steps or labels changed
@@ -132,24 +152,23 @@ class RemoteScript(dynamic.Resource):
     ) -> None:
         secret = ["connections", "stdout"] if secret_stdout else ["connections"]
         secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=secret)
-        super().__init__(
-            RemoteScriptProvider(),
-            name,
-            {
-                "name": name,
-                "connections": pulumi.Output.secret(as_json_object(connections)),
-                "hosts": hosts,
-                "create_steps": create_steps,
-                "delete_steps": delete_steps or [],
-                "triggers": triggers or [],
-                "keep_stdout": keep_stdout,
-                "env": env or {},
-                "run_on_create": run_on_create,
-                "kubernetes_version": kubernetes_version,
-                "stdout": None,
-            },
-            pulumi.ResourceOptions.merge(secret_outputs, opts),
-        )
+        given = {
+            "delete_steps": delete_steps or [],
+            "triggers": triggers or [],
+            "keep_stdout": keep_stdout,
+            "env": env or {},
+            "run_on_create": run_on_create,
+            "kubernetes_version": kubernetes_version,
+        }
+        props: dict[str, Any] = {
+            "connections": pulumi.Output.secret(as_json_object(connections)),
+            "hosts": hosts,
+            "create_steps": create_steps,
+            **{key: value for key, value in given.items() if value != _DEFAULTS[key]},
+        }
+        if keep_stdout:
+            props["stdout"] = None  # an output: what the last create step printed
+        super().__init__(RemoteScriptProvider(), name, props, pulumi.ResourceOptions.merge(secret_outputs, opts))
 
 
 def step(

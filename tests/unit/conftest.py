@@ -17,14 +17,15 @@ def moto_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-@pytest.fixture(scope="module")
+# Session-wide: each takes a program run, and tests only read them.
+@pytest.fixture(scope="session")
 def dev() -> Recorded:
     """What the dev stack registers (under mocks)."""
     recorded, _ = run_program(stack_settings("dev"))
     return recorded
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prod() -> Recorded:
     """What the prod stack registers (under mocks)."""
     recorded, _ = run_program(stack_settings("prod"), stack="prod")

@@ -68,17 +68,54 @@ def test_join_asks_the_first_control_plane_for_a_fresh_command(prod: Recorded) -
     assert "certificateKey:" in template and "@CERT_KEY@" in template
 
 
+def depth_and_waves(count: int, max_unavailable: int | str = "10%") -> tuple[int, int]:
+    """The longest chain of a one-control-plane stack of `count` nodes, and
+    the waves of its GPU pool."""
+    settings = generated(count, control_planes=1)
+    settings["cluster"]["upgrade"] = {"maxUnavailable": max_unavailable}
+    recorded, _ = run_program(settings, stack="dev")
+    return recorded.max_depth(), len(upgrade_stages(parse_stack(settings))["pools"]["prod"]["waves"])
+
+
 def test_graph_depth_grows_only_with_the_number_of_waves() -> None:
     # Installing is parallel whatever the size; only the upgrade rollout is a
-    # chain, two links per wave (its nodes, then its end), and at 10% a pool
-    # has at most eleven waves however large it is.
-    depths, waves = {}, {}
-    for count in (8, 300):
-        recorded, _ = run_program(generated(count, control_planes=1), stack="dev")
-        depths[count] = recorded.max_depth()
-        waves[count] = len(upgrade_stages(parse_stack(generated(count, control_planes=1)))["pools"]["prod"]["waves"])
-    assert waves == {8: 5, 300: 11}
-    assert depths[300] - depths[8] == 2 * (11 - 5), depths
+    # chain, two links per wave (its nodes, then its end). The same waves over
+    # five times the nodes: the same depth. (`make bench` prints 8 against
+    # 512 nodes.)
+    depth, waves = depth_and_waves(8)
+    assert waves == 5
+    assert depth_and_waves(28, max_unavailable=5) == (depth, 5)
+    assert depth_and_waves(28) == (depth + 2 * (13 - 5), 13)
+
+
+# The type chains of each node's scripts when every node had its own
+# Preflight, NodePrep and NodeJoin component. A URN names its parents'
+# types, not their names: under one component per stage with the same type
+# token the scripts keep their URNs, so an existing stack runs nothing again.
+FORMER_CHAINS = {
+    "preflight": "runai-cluster:cluster:Cluster$runai-cluster:preflight:Preflight$" + REMOTE,
+    "prep": "runai-cluster:cluster:Cluster$runai-cluster:nodes:NodePrep$" + REMOTE,
+    "join": "runai-cluster:cluster:Cluster$runai-cluster:kubeadm:NodeJoin$" + REMOTE,
+}
+
+
+def type_chain(recorded: Recorded, name: str) -> str:
+    """The types in the URN the engine gives a resource: its ancestors' and
+    its own (the mocks' URNs name the parent's type only)."""
+    types, current = [], recorded.by_name(name)
+    while current is not None:
+        types.insert(0, current.type)
+        current = recorded.resources.get(current.parent)
+    return "$".join(types)
+
+
+def test_node_scripts_keep_the_urns_they_had_under_per_node_components(dev: Recorded) -> None:
+    for node in ("dev-cp-1", "dev-sys-1", "dev-gpu-1", "dev-gpu-2"):
+        for script, chain in FORMER_CHAINS.items():
+            if (node, script) != ("dev-cp-1", "join"):  # the first control plane inits
+                assert type_chain(dev, f"{node}-{script}") == chain, (node, script)
+    for component in ("preflight:Preflight", "nodes:NodePrep", "kubeadm:NodeJoin"):
+        assert len(dev.of_type(f"runai-cluster:{component}")) == 1, component
 
 
 def test_node_roles_become_labels_and_taints(dev: Recorded) -> None:
@@ -147,7 +184,7 @@ def test_ssh_key_and_kubeconfig_are_secret_outputs() -> None:
         connections = json.loads(registration.inputs["connections"])
         assert all(c["private_key"] == SSH_KEY for c in connections.values())
         assert "connections" in registration.secret_paths, registration.name
-        scripts = str(registration.inputs["create_steps"]) + str(registration.inputs["delete_steps"])
+        scripts = str(registration.inputs["create_steps"]) + str(registration.inputs.get("delete_steps"))
         assert SSH_KEY not in scripts
     provider = recorded.of_type("pulumi:providers:kubernetes")[0]
     assert "kubeconfig" in provider.secret_paths

@@ -170,7 +170,7 @@ def test_every_prep_waits_for_its_preflight() -> None:
         prep = recorded.by_name(f"{node}-prep")
         assert recorded.by_name(f"{node}-preflight").urn in prep.dependencies
         assert "stdout" not in recorded.by_name(f"{node}-preflight").secret_paths
-    report, secret = resolve(cluster.preflight["dev-gpu-1"].report)
+    report, secret = resolve(cluster.preflight.reports["dev-gpu-1"])
     assert report["passed"] is True and not secret
 
 

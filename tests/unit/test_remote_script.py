@@ -12,6 +12,7 @@ import pytest
 from components.remote.command import RemoteScriptProvider, run_steps, step
 from components.remote.ssh import RemoteError
 from tools.lab.sshd import SshServer, free_port, keygen, start_sshd
+from tools.mocked_program import Recorded
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +141,33 @@ def test_env_alone_changes_nothing_and_steps_wait_for_an_update() -> None:
     # run_on_create=False: nothing runs (no connection is even looked at).
     created = provider.create({"name": "x", "create_steps": olds["create_steps"], "run_on_create": False})
     assert created.outs["stdout"] == ""
+
+
+def test_inputs_at_their_default_are_left_out_and_old_state_reads_the_same() -> None:
+    provider = RemoteScriptProvider()
+    sent = {"connections": "{}", "hosts": {"node": "u@h:22"}, "create_steps": [step("a", "node", "#!/bin/sh\n")]}
+    # What a resource stored when every input was sent (its name was its ID).
+    stored = {
+        **sent,
+        "name": "n",
+        "delete_steps": [],
+        "triggers": [],
+        "keep_stdout": False,
+        "env": {},
+        "run_on_create": True,
+        "kubernetes_version": None,
+        "stdout": "",
+    }
+    assert not provider.diff("n", stored, sent).changes
+    assert provider.diff("n", {**stored, "triggers": ["t"]}, sent).changes
+    assert provider.diff("n", {**stored, "delete_steps": sent["create_steps"]}, sent).changes
+    assert provider.diff("n", stored, {**sent, "run_on_create": False}).changes
+
+
+def test_a_registered_script_carries_only_what_it_sets(dev: Recorded) -> None:
+    always = {"__provider", "connections", "hosts", "create_steps"}
+    assert set(dev.by_name("dev-gpu-1-prep").inputs) == always | {"triggers", "env"}
+    assert set(dev.by_name("dev-gpu-1-preflight").inputs) == always | {"triggers", "keep_stdout"}
 
 
 @pytest.mark.ssh

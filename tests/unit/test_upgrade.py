@@ -336,8 +336,8 @@ def test_upgrade_resources_carry_the_version_and_run_nothing_on_create(prod: Rec
     assert set(flannel.dependencies) == ends | {prod.by_name("prod-cp-3-kubernetes-upgrade").urn}
 
 
-def test_the_version_bump_changes_only_the_upgrade_resources() -> None:
-    before, _ = run_program(stack_settings("prod"), stack="prod")
+def test_the_version_bump_changes_only_the_upgrade_resources(prod: Recorded) -> None:
+    before = prod
     bumped = copy.deepcopy(stack_settings("prod"))
     major, minor, patch = bumped["cluster"]["kubernetesVersion"].split(".")
     bumped["cluster"]["kubernetesVersion"] = f"{major}.{minor}.{int(patch) + 1}"
@@ -434,8 +434,14 @@ def driver_settings() -> dict[str, Any]:
     return settings
 
 
-def test_a_gpu_workers_driver_follows_its_kubernetes_upgrade_in_its_wave() -> None:
-    recorded, _ = run_program(driver_settings(), stack="prod")
+@pytest.fixture(scope="module")
+def driver_prod() -> Recorded:
+    """What prod registers with the driver on the host at an exact version."""
+    return run_program(driver_settings(), stack="prod")[0]
+
+
+def test_a_gpu_workers_driver_follows_its_kubernetes_upgrade_in_its_wave(driver_prod: Recorded) -> None:
+    recorded = driver_prod
     scripts = recorded.of_type("pulumi-python:dynamic:Resource")
     drivers = [r for r in scripts if r.name.endswith("-nvidia-driver-upgrade")]
     assert sorted(r.name for r in drivers) == [f"prod-gpu-{i}-nvidia-driver-upgrade" for i in range(1, 9)]
@@ -459,8 +465,8 @@ def test_a_gpu_workers_driver_follows_its_kubernetes_upgrade_in_its_wave() -> No
     assert DRIVER_OLD not in str(prep["create_steps"])
 
 
-def test_a_driver_bump_changes_only_the_driver_rollout() -> None:
-    before, _ = run_program(driver_settings(), stack="prod")
+def test_a_driver_bump_changes_only_the_driver_rollout(driver_prod: Recorded) -> None:
+    before = driver_prod
     bumped = driver_settings()
     bumped["packages"]["nvidia"]["driverVersion"] = DRIVER_NEW
     after, _ = run_program(bumped, stack="prod")
