@@ -1,8 +1,7 @@
 """`make graph`: the dependency graph the program declares, drawn from a
 mocked run of a stack as Mermaid (or Graphviz dot with `--dot`). One box
-per component type (per-node components drawn once), an edge where a
-resource of one depends on a resource of another; edges implied by others
-are left out."""
+per component type, an edge where a resource of one depends on a resource
+of another; edges implied by others are left out."""
 
 from __future__ import annotations
 

@@ -84,12 +84,13 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     ops = collections.Counter(step["op"] for step in preview["steps"])
     assert set(ops) == {"create"}
     types = collections.Counter(step["newState"]["type"] for step in preview["steps"])
-    # per node: a preflight and a prep (component and script each), a join
-    # (or the init and the kubeconfig reader), an upgrade and a label patch;
-    # per control plane its certificates' watch and its API-server settings
-    assert types["runai-cluster:preflight:Preflight"] == nodes
-    assert types["runai-cluster:nodes:NodePrep"] == nodes
-    assert types["runai-cluster:kubeadm:NodeJoin"] == nodes - 1
+    # per node: a preflight, a prep and a join script (or the init and the
+    # kubeconfig reader), an upgrade and a label patch, the scripts of a kind
+    # under one component for all nodes; per control plane its certificates'
+    # watch and its API-server settings
+    assert types["runai-cluster:preflight:Preflight"] == 1
+    assert types["runai-cluster:nodes:NodePrep"] == 1
+    assert types["runai-cluster:kubeadm:NodeJoin"] == 1
     # ... plus the MPIJob CRD hand-over before the training operators, the two
     # guards of CRDs that hold user objects (Knative's, the training ones), and in
     # prod Run:ai's objects: the step before a control-plane upgrade, the

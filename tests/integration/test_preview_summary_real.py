@@ -19,5 +19,5 @@ def test_summary_of_a_real_preview_with_a_policy_violation(backend: dict[str, st
     assert "production-system-nodes" in summary
     assert "production needs at least 2 Run:ai system nodes" in summary
     node_prep_row = next(line for line in summary.splitlines() if "runai-cluster:nodes:NodePrep" in line)
-    # 13 NodePrep components and their 13 RemoteScripts, all creates.
-    assert node_prep_row == "| `runai-cluster:nodes:NodePrep` | 26 | 0 | 0 | 0 |"
+    # The NodePrep component and its 13 RemoteScripts, all creates.
+    assert node_prep_row == "| `runai-cluster:nodes:NodePrep` | 14 | 0 | 0 | 0 |"
