@@ -8,7 +8,7 @@ import pulumi_kubernetes as k8s
 from components.alerts import Alerts
 from components.backup.etcd_backup import EtcdBackup, runai_backup
 from components.backup.runai_access import RunaiBackupAccess
-from components.connection import NodeAccess, connection_for
+from components.connection import NodeAccess, node_access
 from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.kubeadm.certificates import CertificateRenewal
 from components.kubeadm.settings import ControlPlaneSettings
@@ -62,7 +62,7 @@ class Cluster(pulumi.ComponentResource):
         key = stack.secrets.ssh_private_key
         # SSH reaches the machines in kubeadm mode, and for the preflight of an
         # existing cluster's machines when a key is given.
-        access = {node.name: connection_for(node, config, key) for node in config.nodes} if key else {}
+        access = node_access(config, key) if key else {}
         child = pulumi.ResourceOptions(parent=self)
         self.preflight: Preflight | None = None
         if config.preflight.enabled and access:

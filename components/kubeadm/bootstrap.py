@@ -82,7 +82,7 @@ class ControlPlaneInit(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("runai-cluster:kubeadm:ControlPlaneInit", name, None, opts)
-        on_node = {"connections": {"node": access.connection}, "hosts": {"node": access.host}}
+        on_node = {"connections": access.alone, "hosts": access.hosts}
         script = _script("init", KUBE_VIP_MANIFEST=kube_vip_manifest(config), NODE_GENERATION=str(node.generation))
         self.init = RemoteScript(
             f"{name}-kubeadm-init",
@@ -158,7 +158,6 @@ class NodeJoin(pulumi.ComponentResource):
         super().__init__("runai-cluster:kubeadm:NodeJoin", name, None, opts)
         self._config = config
         self._access = access
-        self._first = access[config.control_planes[0].name]
         self.joined: dict[str, RemoteScript] = {}
 
     def join(self, node: Node, after: Sequence[pulumi.Resource]) -> RemoteScript:
@@ -178,8 +177,8 @@ class NodeJoin(pulumi.ComponentResource):
         ask = _script("join-command", CONTROL_PLANE_JOIN=str(control_plane).lower())
         self.joined[node.name] = RemoteScript(
             f"{node.name}-join",
-            connections={"node": access.connection, "first-control-plane": self._first.connection},
-            hosts={"node": access.host, "first-control-plane": self._first.host},
+            connections=access.with_first,
+            hosts=access.hosts_with_first,
             create_steps=[
                 # A reinstalled machine (generation bumped) replaces its old
                 # record: Node, and for a control plane its etcd member.

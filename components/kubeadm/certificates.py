@@ -18,7 +18,7 @@ from pulumi import dynamic
 
 from components.connection import NodeAccess
 from components.managed import secret_outputs
-from components.remote.command import as_json_object, run_steps, step
+from components.remote.command import run_steps, step
 from components.scripts import render_script
 
 _SCRIPT = Path(__file__).parent / "certificates.sh"
@@ -94,8 +94,8 @@ class CertificateRenewal(dynamic.Resource):
             name,
             {
                 "name": name,
-                "connections": pulumi.Output.secret(as_json_object({"node": access.connection})),
-                "hosts": {"node": access.host},
+                "connections": access.alone,
+                "hosts": access.hosts,
                 "renew_within_days": renew_within_days,
                 "expiry": None,
                 "earliest": None,

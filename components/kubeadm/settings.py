@@ -55,8 +55,8 @@ class ControlPlaneSettings(pulumi.ComponentResource):
             previous = [
                 RemoteScript(
                     f"{node.name}-api-server-settings",
-                    connections={"node": access[node.name].connection},
-                    hosts={"node": access[node.name].host},
+                    connections=access[node.name].alone,
+                    hosts=access[node.name].hosts,
                     create_steps=[step("api-server-settings", "node", script)],
                     triggers=[trigger],
                     env={"KUBEADM_CONFIG": init_config(node, config), **ca},

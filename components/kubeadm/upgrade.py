@@ -181,11 +181,11 @@ class KubernetesUpgrade(pulumi.ComponentResource):
         kubernetes_version: str | None = None,
         ignore: list[str] | None = None,
     ) -> RemoteScript:
-        access, first = self._access, self._first
+        access = self._access[node.name]
         return RemoteScript(
             name,
-            connections={"node": access[node.name].connection, "first-control-plane": access[first.name].connection},
-            hosts={"node": access[node.name].host, "first-control-plane": access[first.name].host},
+            connections=access.with_first,
+            hosts=access.hosts_with_first,
             create_steps=steps,
             env=self._env,
             run_on_create=False,

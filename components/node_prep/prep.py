@@ -118,8 +118,8 @@ class NodePrep(pulumi.ComponentResource):
         scripts = prep_scripts(node, config)
         return RemoteScript(
             f"{node.name}-prep",
-            connections={"node": access.connection},
-            hosts={"node": access.host},
+            connections=access.alone,
+            hosts=access.hosts,
             create_steps=[step(script_name, "node", text) for script_name, text in scripts],
             triggers=[script_hash(text) for _, text in scripts],
             env=env,

@@ -79,8 +79,8 @@ class Preflight(pulumi.ComponentResource):
         script = render_script(_HERE / "preflight.sh", preflight_params(node, config))
         return RemoteScript(
             f"{node.name}-preflight",
-            connections={"node": access.connection},
-            hosts={"node": access.host},
+            connections=access.alone,
+            hosts=access.hosts,
             create_steps=[step("preflight", "node", script)],
             triggers=[script_hash(script), config.preflight.rerun, node.generation],
             keep_stdout=True,

@@ -123,8 +123,9 @@ def as_json_object(members: dict[str, pulumi.Output[str]]) -> pulumi.Output[str]
 class RemoteScript(dynamic.Resource):
     """Runs `create_steps` (and `delete_steps` when removed) over SSH.
 
-    `connections` maps the names steps use to SSH connections; they and
-    `stdout` (the last create step's output, kept only with `keep_stdout`) are
+    `connections` is one JSON object mapping the names steps use to SSH
+    connections (components/connection.py builds them, secret: they carry the
+    private key); they and `stdout` (the last create step's output, kept only with `keep_stdout`) are
     stored as secrets (`stdout` in the clear with `secret_stdout=False`).
     `hosts` (user@address:port per connection, plain) makes a moved machine
     visible in diffs. With `run_on_create=False` the steps run only when an
@@ -138,7 +139,7 @@ class RemoteScript(dynamic.Resource):
         self,
         name: str,
         *,
-        connections: dict[str, pulumi.Output[str]],
+        connections: pulumi.Output[str],
         hosts: dict[str, str],
         create_steps: list[dict[str, Any]],
         delete_steps: list[dict[str, Any]] | None = None,
@@ -161,7 +162,7 @@ class RemoteScript(dynamic.Resource):
             "kubernetes_version": kubernetes_version,
         }
         props: dict[str, Any] = {
-            "connections": pulumi.Output.secret(as_json_object(connections)),
+            "connections": connections,
             "hosts": hosts,
             "create_steps": create_steps,
             **{key: value for key, value in given.items() if value != _DEFAULTS[key]},

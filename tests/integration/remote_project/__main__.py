@@ -6,7 +6,7 @@ import json
 
 import pulumi
 
-from components.remote.command import RemoteScript, step
+from components.remote.command import RemoteScript, as_json_object, step
 
 config = pulumi.Config()
 marker = config.require("marker")
@@ -29,7 +29,7 @@ connection = config.require_secret("privateKey").apply(
 )
 script = RemoteScript(
     "check",
-    connections={"node": connection},
+    connections=as_json_object({"node": connection}),
     hosts={"node": "root@127.0.0.1"},
     create_steps=[step("create", "node", f"#!/usr/bin/env bash\nset -euo pipefail\necho created >> {marker}\n")],
     delete_steps=[step("delete", "node", f"#!/usr/bin/env bash\nset -euo pipefail\necho deleted >> {marker}\n")],
@@ -38,7 +38,7 @@ script = RemoteScript(
 )
 upgrade = RemoteScript(
     "upgrade",
-    connections={"node": connection},
+    connections=as_json_object({"node": connection}),
     hosts={"node": "root@127.0.0.1"},
     create_steps=[
         step(
