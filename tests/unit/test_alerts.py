@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stacks.load import StackConfigError, parse_stack
-from tools.mocked_program import run_program, stack_settings
+from tools.mocked_program import Recorded, run_program, stack_settings
 
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
@@ -40,13 +40,12 @@ def test_prod_alerts_with_backups() -> None:
     assert alerts["GpuXidError"]["labels"] == {"severity": "critical"}
 
 
-def test_no_backup_alerts_without_backups_and_none_unless_enabled() -> None:
+def test_no_backup_alerts_without_backups_and_none_unless_enabled(dev: Recorded) -> None:
     settings = copy.deepcopy(stack_settings("dev"))
     settings["alerts"] = {"enabled": True}
     names = {r["alert"] for group in rules(settings, "dev")["spec"]["groups"] for r in group["rules"]}
     assert "EtcdBackupTooOld" not in names and "GpuXidError" in names
-    recorded, _ = run_program(stack_settings("dev"))
-    assert recorded.of_type(RULE) == []
+    assert dev.of_type(RULE) == []
 
 
 def test_bad_alert_settings_are_named() -> None:

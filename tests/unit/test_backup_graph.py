@@ -95,9 +95,8 @@ def test_bad_backup_settings(change: dict[str, Any], expected: str) -> None:
     assert expected in str(caught.value)
 
 
-def test_no_backup_layer_unless_enabled() -> None:
-    recorded, _ = run_program(stack_settings("dev"))
-    assert recorded.of_type(CRON_JOB) == []
+def test_no_backup_layer_unless_enabled(dev: Recorded) -> None:
+    assert dev.of_type(CRON_JOB) == []
 
 
 def test_prod_backups_hold_runai_state_read_by_its_own_account(prod: Recorded) -> None:

@@ -36,8 +36,8 @@ def test_settings_follow_the_control_plane_rollout_one_at_a_time(prod: Recorded)
     assert "name: oidc-issuer-url" in first.inputs["env"]["KUBEADM_CONFIG"]
 
 
-def test_a_flag_change_reapplies_settings_and_nothing_else() -> None:
-    before = dynamic_inputs(run_program(stack_settings("prod"), stack="prod")[0])
+def test_a_flag_change_reapplies_settings_and_nothing_else(prod: Recorded) -> None:
+    before = dynamic_inputs(prod)
     changed_settings = copy.deepcopy(stack_settings("prod"))
     changed_settings["cluster"]["apiServerExtraArgs"] = {"audit-log-maxage": "30"}
     after = dynamic_inputs(run_program(changed_settings, stack="prod")[0])

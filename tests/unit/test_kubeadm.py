@@ -152,7 +152,7 @@ def all_rendered_scripts() -> dict[str, str]:
     recorded, _ = run_program(stack_settings("prod"), stack="prod")
     scripts = {}
     for registration in [r for r in recorded.of_type("pulumi-python:dynamic:Resource") if "create_steps" in r.inputs]:
-        for step in registration.inputs["create_steps"] + registration.inputs["delete_steps"]:
+        for step in registration.inputs["create_steps"] + registration.inputs.get("delete_steps", []):
             scripts[f"{registration.name}:{step['name']}"] = step["script"]
     return scripts
 

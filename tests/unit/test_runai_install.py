@@ -181,7 +181,7 @@ def test_install_secrets_required() -> None:
     assert "runaiPostgresPassword: required with runai.controlPlane.externalPostgres" in str(error.value)
 
 
-def test_researcher_authentication_flags_and_kubeconfig() -> None:
+def test_researcher_authentication_flags_and_kubeconfig(prod: Recorded) -> None:
     config = parse_stack(stack_settings("prod"))
     flags = {
         "oidc-client-id": "runai",
@@ -189,8 +189,7 @@ def test_researcher_authentication_flags_and_kubeconfig() -> None:
         "oidc-username-prefix": "-",
     }
     assert config.oidc_flags == flags
-    recorded, _ = run_program(stack_settings("prod"), stack="prod")
-    init = next(r for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.name == "prod-cp-1-kubeadm-init")
+    init = next(r for r in prod.of_type("pulumi-python:dynamic:Resource") if r.name == "prod-cp-1-kubeadm-init")
     script = init.inputs["env"]["KUBEADM_CONFIG"]
     assert "name: oidc-issuer-url" in script and "value: https://runai.example.com/auth/realms/runai" in script
     template = yaml.safe_load(researcher_kubeconfig(config.runai, "gpu-prod", KUBECONFIG))

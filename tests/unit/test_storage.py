@@ -77,14 +77,14 @@ def test_claims_are_protected_in_production() -> None:
     assert [r.protect for r in recorded.of_type(PV)] == [True]
 
 
-def test_local_path_for_a_lab_and_none_by_default() -> None:
+def test_local_path_for_a_lab_and_none_by_default(dev: Recorded) -> None:
     recorded, _ = run_program(with_storage(stack_settings("dev"), provisioner="local-path"))
     [patch] = recorded.of_type("kubernetes:storage.k8s.io/v1:StorageClassPatch")
     assert patch.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
     [manifest] = recorded.of_type("kubernetes:yaml/v2:ConfigFile", under="DefaultStorage")
     assert manifest.inputs["file"].endswith("/v0.0.37/deploy/local-path-storage.yaml")
     assert manifest.urn in patch.dependencies
-    recorded, _ = run_program(stack_settings("dev"))
+    recorded = dev
     assert (
         recorded.of_type("kubernetes:helm.sh/v3:Release", under="DefaultStorage") == [] and recorded.of_type(PV) == []
     )
