@@ -50,6 +50,8 @@ def upgrade_env(config: StackConfig) -> dict[str, str]:
         "DRAIN_TAINT": f"{labels.drain_taint_key}={labels.drain_taint_value}:NoExecute" if runai else "",
         "DRAIN_TIMEOUT": f"{settings.drain_timeout}s",
         "READY_TIMEOUT": f"{settings.ready_timeout}s",
+        # kubeadm upgrade runs its preflight again; init's ignores carry over.
+        "IGNORE_PREFLIGHT_ERRORS": ",".join(sorted(set(config.cluster.ignore_preflight_errors))),
     }
 
 

@@ -26,6 +26,7 @@
 #   570.172.08)
 # and exported by the runner (a change of these alone re-runs nothing):
 #   KUBERNETES_APT_REPO, KUBERNETES_APT_KEY_URL
+#   IGNORE_PREFLIGHT_ERRORS  kubeadm checks reported, not enforced (comma list)
 #   DRAIN_TAINT         Run:ai's drain taint (runai=drain:NoExecute), put on
 #                       before draining; empty without Run:ai
 #   DRAIN_TIMEOUT, READY_TIMEOUT   kubectl durations (600s)
@@ -41,6 +42,7 @@ set -euo pipefail
 : "${KUBERNETES_PACKAGE_REVISION=}"
 : "${KUBERNETES_APT_REPO=}"
 : "${KUBERNETES_APT_KEY_URL=}"
+: "${IGNORE_PREFLIGHT_ERRORS=}"
 : "${NVIDIA_DRIVER_PACKAGE=}"
 : "${NVIDIA_DRIVER_VERSION=}"
 : "${REBOOT=}"
@@ -126,11 +128,11 @@ phase_kubeadm() {
   elif [[ $ROLE == first-control-plane ]]; then
     snapshot_etcd
     say "kubeadm upgrade apply v$KUBERNETES_VERSION"
-    kubeadm upgrade apply "v$KUBERNETES_VERSION" --yes
+    kubeadm upgrade apply "v$KUBERNETES_VERSION" --yes ${IGNORE_PREFLIGHT_ERRORS:+"--ignore-preflight-errors=$IGNORE_PREFLIGHT_ERRORS"}
     changed+=(upgrade-apply)
   else
     say "kubeadm upgrade node"
-    kubeadm upgrade node
+    kubeadm upgrade node ${IGNORE_PREFLIGHT_ERRORS:+"--ignore-preflight-errors=$IGNORE_PREFLIGHT_ERRORS"}
     changed+=(upgrade-node)
   fi
 }

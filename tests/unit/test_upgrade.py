@@ -224,6 +224,17 @@ def test_the_first_control_plane_snapshots_etcd_before_upgrade_apply(member: Fak
 
 
 @pytest.mark.process
+@pytest.mark.parametrize("role", ["first-control-plane", "control-plane"])
+def test_kubeadm_upgrade_ignores_the_stacks_ignored_preflight_checks(member: FakeNode, role: str) -> None:
+    ignored = {"IGNORE_PREFLIGHT_ERRORS": "HTTPProxyCIDR,SystemVerification"}
+    run = member.run(SCRIPT, params("kubeadm", role), ignored)
+    command = "kubeadm upgrade apply v1.32.8 --yes" if role == "first-control-plane" else "kubeadm upgrade node"
+    assert f"{command} --ignore-preflight-errors=HTTPProxyCIDR,SystemVerification" in [
+        " ".join(call) for call in run.calls
+    ]
+
+
+@pytest.mark.process
 def test_a_failed_drain_stops_the_node_and_a_rerun_resumes_it(member: FakeNode) -> None:
     member.run(SCRIPT, params("kubeadm"))
     failed = member.execute(SCRIPT, params("drain"), {"FAKE_DRAIN_FAILS": "1"})
