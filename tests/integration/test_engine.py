@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from components.kubeadm.rollout import plan
 from stacks.addons import layers_off
+from stacks.load import parse_stack
+from tools.mocked_program import stack_settings
 from tools.stackrun import (
     ROOT,
     checked,
@@ -98,7 +101,10 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     # registration, 2 node pools, 2 departments, 3 projects, 3 access rules,
     # 2 compute resources, 1 policy.
     runai_objects = 17 if stack == "prod" else 0
-    assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + 2 * planes + 4 + runai_objects
+    # ... and where each wave of the upgrade rollout ends, one per wave.
+    rollout = plan(parse_stack(stack_settings(stack)))
+    waves = sum(len(pool.waves) for pool in rollout.pools.values())
+    assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + 2 * planes + 4 + runai_objects + waves
     assert types["kubernetes:core/v1:NodePatch"] == nodes
     # prod also backs up etcd: the component, the agent's ConfigMap and
     # service account, the CronJob.
@@ -121,7 +127,10 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     # RunaiConfig settings, the organisation's component and 13 objects, and
     # the backup's read access to Run:ai (component, 2 Roles, 2 RoleBindings).
     runai = 32 if stack == "prod" else 0  # plus the storage component and its release
-    assert preview["changeSummary"] == {"create": 8 * nodes + 2 * planes + 7 + backup + layers + runai}
+    # Per node its five resources (preflight, prep, join or init and reader,
+    # upgrade, label patch); the three components that hold every node's
+    # scripts of a kind; the stack, cluster, provider and the rest.
+    assert preview["changeSummary"] == {"create": 5 * nodes + 2 * planes + 11 + backup + layers + runai + waves}
     if stack == "prod":
         names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}
         assert {"gpu-prod-runai-control-plane", "gpu-prod-runai-registration", "gpu-prod-runai-cluster"} <= names
