@@ -87,10 +87,19 @@ def run(
     )
 
 
+def failure_text(result: subprocess.CompletedProcess[str]) -> str:
+    """What a failed pulumi command said: its policy verdicts and
+    diagnostics first (the outputs after them can be long), then its end."""
+    text = result.stdout + result.stderr
+    starts = [index for index in (text.find("Policies:"), text.find("Diagnostics:")) if index >= 0]
+    start = min(starts, default=max(0, len(text) - 4000))
+    return text[start : start + 6000] + ("\n...\n" + text[-2000:] if len(text) > start + 6000 else "")
+
+
 def checked(args: list[str], cwd: Path, env: Mapping[str, str], stdin: str | None = None) -> str:
     result = run(args, cwd, env, stdin)
     if result.returncode != 0:
-        raise RuntimeError(f"pulumi {' '.join(args[:2])} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise RuntimeError(f"pulumi {' '.join(args[:2])} failed:\n{failure_text(result)}")
     return result.stdout
 
 

@@ -30,15 +30,22 @@ def gpus(fake: FakeRunai, collection: str, name: str) -> float:
     return float(item["resources"][0]["gpu"]["deserved"])
 
 
+RUNAI_VERSION = "2.23"
+
+
 def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -> None:
     assert up(lab, 4, free_port(), free_port(), free_port()) == 0
     state = LabState.load(lab)
     assert state is not None
-    with fake_runai() as (url, fake):
+    # The lab's Kubernetes (1.32) is inside what Run:ai 2.23 supports (1.31 to
+    # 1.34), not 2.24's: 2.23's applications stand for the stack's accounts.
+    with fake_runai(FakeRunai(version=RUNAI_VERSION), tls=lab / "runai-tls") as (url, fake):
         settings = stack_settings(state)
         settings[f"{PROJECT}:scheduler"] = {"kind": "runai"}
         settings[f"{PROJECT}:runai"] = {
             "url": url,
+            "version": RUNAI_VERSION,
+            "caFile": str(lab / "runai-tls" / "ca.crt"),
             "clusterId": CLUSTER_ID,
             "registries": [{"name": "lab", "url": "registry.lab.example", "user": "puller"}],
         }
@@ -62,8 +69,7 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         init_stack(work, STACK, env, {"runaiAdminPassword": ADMIN_PASSWORD, "runaiRegistryPassword-lab": PASSWORD})
         log = checked(["up", "--yes", "--skip-preview", "--stack", STACK, *policy_args(STACK)], work, env)
         assert fake.admin_password == ADMIN_PASSWORD
-        # Service accounts on the default Run:ai (2.24), their secret clientSecret.
-        apps = {a["name"]: a for a in fake.store["serviceaccounts"].values()}
+        apps = {a["name"]: a for a in fake.store["apps"].values()}
         assert set(apps) == {"runai-cluster-stack", "ci-pipeline"}
         app, pipeline = apps["runai-cluster-stack"], apps["ci-pipeline"]
         assert {p["name"] for p in fake.store["nodepools"].values()} == {"lab"}
@@ -92,14 +98,14 @@ def test_refresh_finds_a_quota_changed_in_the_ui_and_up_restores_it(lab: Path) -
         backend = Path(os.environ["PULUMI_BACKEND_URL"].removeprefix("file://"))
         state = "".join(f.read_text(errors="ignore") for f in backend.rglob("*.json"))
         assert PASSWORD not in state and ADMIN_PASSWORD not in state
-        assert app["clientSecret"] not in state and pipeline["clientSecret"] not in state
-        assert not [s for s in (ADMIN_PASSWORD, PASSWORD, app["clientSecret"], pipeline["clientSecret"]) if s in log]
+        assert app["secret"] not in state and pipeline["secret"] not in state
+        assert not [s for s in (ADMIN_PASSWORD, PASSWORD, app["secret"], pipeline["secret"]) if s in log]
         [alice] = fake.store["users"].values()
         assert alice["username"] == "alice@example.com" and alice["tempPassword"] not in state
         outputs = json.loads(checked(["stack", "output", "--json", "--show-secrets", "--stack", STACK], work, env))
         assert outputs["runaiUserPasswords"] == {"alice@example.com": alice["tempPassword"]}
         assert outputs["runaiApplication"] == "runai-cluster-stack"
-        assert outputs["runaiApplicationSecrets"] == {"ci-pipeline": pipeline["clientSecret"]}
+        assert outputs["runaiApplicationSecrets"] == {"ci-pipeline": pipeline["secret"]}
         [source] = fake.store["nfs"].values()
         assert source["meta"]["name"] == "datasets" and source["spec"]["path"] == "/exports/research"
 

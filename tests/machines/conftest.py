@@ -17,6 +17,7 @@ import pytest
 from tools.lab.machines import Machine, MachineSpec
 from tools.lab.machines_lab import KUBERNETES_VERSION, MachinesLab, layout, machines_down, up
 from tools.lab.network import LabNetwork
+from tools.stackrun import failure_text
 
 pytestmark = pytest.mark.machines
 
@@ -51,11 +52,7 @@ class Lab:
 
 
 def failure(result: subprocess.CompletedProcess[str]) -> str:
-    """What a failed pulumi command said: its diagnostics and policy
-    violations, then the end of its output."""
-    text = result.stdout + result.stderr
-    start = min((i for i in (text.find("Policies:"), text.find("Diagnostics:")) if i >= 0), default=0)
-    return text[start : start + 6000] + "\n...\n" + text[-2000:]
+    return failure_text(result)
 
 
 def ready(node: dict[str, Any]) -> bool:

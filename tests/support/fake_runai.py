@@ -26,6 +26,7 @@ import base64
 import itertools
 import json
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -34,9 +35,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
+
+from tools.lab.site import make_ca
 
 CLUSTER_ID = "3f6a9a39-0c2f-4bd1-9b3d-5c1e7a2b9d10"
 TENANT_ID = 1001
@@ -831,15 +835,24 @@ def connection_to(url: str, fake: FakeRunai) -> str:
 
 
 @contextmanager
-def fake_runai(fake: FakeRunai | None = None) -> Iterator[tuple[str, FakeRunai]]:
-    """Serve on 127.0.0.1 (a free port); yields (base URL, state)."""
+def fake_runai(fake: FakeRunai | None = None, tls: Path | None = None) -> Iterator[tuple[str, FakeRunai]]:
+    """Serve on 127.0.0.1 (a free port); yields (base URL, state). With
+    `tls` (a directory), over HTTPS as a real control plane is, with a CA of
+    its own there (ca.crt, for `runai.caFile`)."""
     state = fake or FakeRunai()
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = state
+    scheme = "http"
+    if tls is not None:
+        make_ca(tls, "127.0.0.1")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls / "server.crt", tls / "server.key")
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", state
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}", state
     finally:
         server.shutdown()
         server.server_close()

@@ -48,8 +48,9 @@ def build(script: str, *args: str) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def make_ca(directory: Path) -> Path:
-    """The site's CA and the registry's serving certificate; the CA's path."""
+def make_ca(directory: Path, address: str = HOST_ADDRESS) -> Path:
+    """A CA of the lab's and a serving certificate for `address` signed by it
+    (server.crt, server.key; the site's registry by default); the CA's path."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_file = directory / "ca.crt"
     if ca_file.exists():
@@ -57,10 +58,10 @@ def make_ca(directory: Path) -> Path:
     ca_key = _key()
     ca = _certificate(_name("lab site CA"), ca_key)
     key = _key()
-    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(HOST_ADDRESS))]
-    serving = _certificate(_name(HOST_ADDRESS), key, (ca.subject, ca_key), sans)
-    (directory / "registry.crt").write_bytes(serving.public_bytes(serialization.Encoding.PEM))
-    (directory / "registry.key").write_bytes(_pem_key(key))
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(address))]
+    serving = _certificate(_name(address), key, (ca.subject, ca_key), sans)
+    (directory / "server.crt").write_bytes(serving.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.key").write_bytes(_pem_key(key))
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     return ca_file
 
@@ -95,8 +96,8 @@ def start_registry(directory: Path, binary: Path, pki: Path) -> int:
                 "http:",
                 f"  addr: {REGISTRY}",
                 "  tls:",
-                f"    certificate: {pki / 'registry.crt'}",
-                f"    key: {pki / 'registry.key'}",
+                f"    certificate: {pki / 'server.crt'}",
+                f"    key: {pki / 'server.key'}",
                 "log: {level: warn}",
             ]
         )
