@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.machines.conftest import Lab, failure, ready
+from tests.machines.conftest import Lab, failure, ready, wait_until
 from tools.lab import site
 from tools.lab.machines_lab import KUBERNETES_VERSION, layout, pulumi, stack_work
 
@@ -142,6 +142,10 @@ def test_a_removed_machine_is_drained_reset_and_deleted(lab: Lab) -> None:
 def test_a_reinstalled_machine_is_prepared_again_and_rejoins(lab: Lab) -> None:
     before = lab.nodes()["lab-cpu-1"]["metadata"]["labels"]
     lab.lab.stop_machine("lab-cpu-1", wipe=True)  # a fresh OS, a new host key
+    # A real reinstall outlasts the node monitor's grace period: the old Node
+    # is NotReady by the time the machine comes back (a Ready Node of that
+    # name is refused, as another machine's would be).
+    wait_until(lambda: not ready(lab.nodes()["lab-cpu-1"]), "the old lab-cpu-1 NotReady")
     lab.lab.node_settings["lab-cpu-1"] = {"generation": 1}
     result = lab.up()
     assert result.returncode == 0, failure(result)
