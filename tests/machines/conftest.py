@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tools.lab.machines import Machine, MachineSpec
-from tools.lab.machines_lab import KUBERNETES_VERSION, MachinesLab, layout, machines_down, up
+from tools.lab.machines_lab import MachinesLab, layout, machines_down, up
 from tools.lab.network import LabNetwork
 from tools.stackrun import failure_text
 
@@ -67,9 +67,7 @@ def wait_until(check: Any, what: str, timeout: float = 300) -> None:
         time.sleep(2)
 
 
-def lab_of(
-    factory: pytest.TempPathFactory, specs: list[MachineSpec], releases: tuple[str, ...] = (KUBERNETES_VERSION,)
-) -> Iterator[Lab]:
+def lab_of(factory: pytest.TempPathFactory, specs: list[MachineSpec]) -> Iterator[Lab]:
     """A lab of its own for one test module, destroyed and stopped after it."""
     if LabNetwork().exists():
         pytest.fail("a machines lab is running (its network namespace exists): `make lab-down` first")
@@ -80,7 +78,7 @@ def lab_of(
         directory = root / "lab"
         machines = MachinesLab(directory)
         try:
-            machines.prepare(releases)
+            machines.prepare()
             yield Lab(machines, specs)
         finally:
             machines_down(directory)

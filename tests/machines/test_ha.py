@@ -4,48 +4,18 @@ the lab network): the API keeps answering with one of them off, and
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.machines.conftest import Lab, failure, lab_of, ready, wait_until
-from tools.lab.machines_lab import KUBERNETES_VERSION, layout, pulumi, stack_work
+from tools.lab.machines_lab import layout, pulumi, stack_work
 from tools.lab.network import BALANCER_ADDRESS
-
-# A patch release the lab also builds: the upgrade rolls the cluster to it.
-UPGRADE_TO = "1.32.9"
 
 
 @pytest.fixture(scope="module")
 def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    yield from lab_of(tmp_path_factory, layout(4, control_planes=3), (KUBERNETES_VERSION, UPGRADE_TO))
-
-
-class ApiWatch:
-    """Asks the API (through the balancer) for /readyz twice a second and
-    keeps the moments it did not answer."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab, self.failures, self.asked = lab, [], 0
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self.done.wait(0.5):
-            self.asked += 1
-            result = self.lab.kubectl("get", "--raw", "/readyz", "--request-timeout=5s", check=False)
-            if result.returncode != 0:
-                self.failures.append((time.strftime("%H:%M:%S"), result.stderr.strip()[-200:]))
-
-    def __enter__(self) -> ApiWatch:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.done.set()
-        self.thread.join()
+    yield from lab_of(tmp_path_factory, layout(4, control_planes=3))
 
 
 def test_three_control_planes_behind_the_balancer(ha: Lab) -> None:
@@ -56,19 +26,6 @@ def test_three_control_planes_behind_the_balancer(ha: Lab) -> None:
     assert all(ready(node) for node in nodes.values())
     server = ha.kubectl("config", "view", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
     assert server == f"https://{BALANCER_ADDRESS}:6443"
-
-
-def test_a_patch_upgrade_rolls_every_node_with_the_api_answering(ha: Lab) -> None:
-    ha.lab.kubernetes_version = UPGRADE_TO
-    with ApiWatch(ha) as watch:
-        result = ha.up()
-    assert result.returncode == 0, failure(result)
-    for name, node in ha.nodes().items():
-        assert node["status"]["nodeInfo"]["kubeletVersion"] == f"v{UPGRADE_TO}", name
-        assert not node["spec"].get("unschedulable"), f"{name} left cordoned"
-    servers = ha.json("get", "pods", "-n", "kube-system", "-l", "component=kube-apiserver")["items"]
-    assert {pod["spec"]["containers"][0]["image"].rsplit(":", 1)[1] for pod in servers} == {f"v{UPGRADE_TO}"}
-    assert watch.asked > 10 and not watch.failures, watch.failures
 
 
 def test_the_api_keeps_answering_with_one_control_plane_off(ha: Lab) -> None:
