@@ -79,6 +79,14 @@ class MachineSpec:
         return str(list(POD_NETWORK.subnets(new_prefix=24))[1 + self.index])
 
 
+def alive(pid: int) -> bool:
+    """The process runs (not gone, not a zombie); 0 names none."""
+    try:
+        return pid > 0 and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
 def network_script(machine: MachineSpec, everyone: list[MachineSpec]) -> str:
     lines = [
         "#!/bin/sh",
@@ -217,10 +225,7 @@ class Machine:
         return int(children[0]) if children else 0
 
     def running(self) -> bool:
-        try:
-            return self.pid > 0 and Path(f"/proc/{self.pid}/stat").read_text().split()[2] != "Z"
-        except OSError:
-            return False
+        return alive(self.pid)
 
     def run(self, *command: str) -> subprocess.CompletedProcess[str]:
         """A command in the machine's namespaces (the lab's own wiring, not

@@ -24,7 +24,7 @@ from typing import Any
 from stacks.addons import layers_off
 from tools.lab import cgroups, host_sysctls, site
 from tools.lab.crds import kai_crds
-from tools.lab.machines import Machine, MachineSpec
+from tools.lab.machines import Machine, MachineSpec, alive
 from tools.lab.network import BALANCER_ADDRESS, HOST_ADDRESS, LabNetwork
 from tools.lab.rootfs import ensure_rootfs
 from tools.lab.s3 import BUCKET, CREDENTIALS, start_s3
@@ -97,14 +97,6 @@ class LabRecord:
         (directory / "machines.json").write_text(json.dumps(asdict(self), indent=2))
 
 
-def _alive(pid: int) -> bool:
-    """The process runs (not gone, not a zombie); 0 names none."""
-    try:
-        return pid > 0 and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 def machine(directory: Path, record: LabRecord, name: str) -> Machine:
     entry = record.machines[name]
     return Machine(MachineSpec(**entry["spec"]), directory / "machines" / name, entry.get("pid", 0))
@@ -125,6 +117,8 @@ def wait_for_ssh(address: str, timeout: float = 60) -> None:
 
 
 class MachinesLab:
+    """One machines lab: its site, its machines and the lab stack's settings."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.record = LabRecord.load(directory) or LabRecord()
@@ -155,12 +149,12 @@ class MachinesLab:
         services.mkdir(exist_ok=True)
         ca = site.make_ca(services / "pki")
         running = self.record.services
-        if not _alive(running.get("mirror", 0)):
+        if not alive(running.get("mirror", 0)):
             site.publish_packages(services, builds, tools)
             running["mirror"] = site.start_mirror(services)
-        if not _alive(running.get("registry", 0)):
+        if not alive(running.get("registry", 0)):
             running["registry"] = site.start_registry(services, tools / "registry", services / "pki")
-        if not _alive(running.get("s3", 0)):
+        if not alive(running.get("s3", 0)):
             running["s3"] = start_s3(services, S3_PORT, HOST_ADDRESS)
         self.record.save(self.directory)
         for build in builds:
@@ -189,7 +183,7 @@ class MachinesLab:
         for current in started:
             wait_for_ssh(current.spec.address)
         planes = [spec.address for spec in specs if "control-plane" in spec.roles]
-        if len(planes) > 1 and not _alive(self.record.services.get("balancer", 0)):
+        if len(planes) > 1 and not alive(self.record.services.get("balancer", 0)):
             self.record.services["balancer"] = site.start_balancer(self.directory / "site", planes)
             self.record.save(self.directory)
 
@@ -214,11 +208,11 @@ class MachinesLab:
         for name in list(self.record.machines):
             self.stop_machine(name)
         for pid in self.record.services.values():
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGTERM)
         for pid in self.record.services.values():
             deadline = time.monotonic() + 10
-            while _alive(pid) and time.monotonic() < deadline:
+            while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
         self.record.services = {}
         LabNetwork().delete()
@@ -382,7 +376,7 @@ def machines_status(directory: Path) -> int:
         return 1
     lab = MachinesLab(directory)
     for name, pid in record.services.items():
-        print(f"{name:12} pid {pid:7} {'running' if _alive(pid) else 'STOPPED'}")
+        print(f"{name:12} pid {pid:7} {'running' if alive(pid) else 'STOPPED'}")
     for current in lab.machines():
         state = "running" if current.running() else "STOPPED"
         print(f"{current.spec.name:12} {current.spec.address:12} {','.join(current.spec.roles):16} {state}")
