@@ -4,7 +4,10 @@ the repository, keyed by version (the same place tools/go_build.sh uses)."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parent
 
 
 def cache_root() -> Path:
@@ -13,3 +16,10 @@ def cache_root() -> Path:
         return Path(explicit)
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "runai-cluster-toolchain"
+
+
+def built(script: str, *args: str) -> Path:
+    """Run one of tools/'s build scripts (cached, keyed by version); the
+    directory it prints last, holding what it built."""
+    result = subprocess.run([str(TOOLS / script), *args], stdout=subprocess.PIPE, text=True, check=True)
+    return Path(result.stdout.strip().splitlines()[-1])

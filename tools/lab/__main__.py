@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.addons import layers_off
+from tools.go_cache import built
 from tools.lab.control_plane import ControlPlane
 from tools.lab.crds import queue_crd
 from tools.lab.machines_lab import KUBERNETES_VERSION, machines_down, machines_status, machines_up
@@ -89,10 +90,7 @@ def lab_kubernetes_version() -> str:
 
 
 def lab_binaries(version: str) -> Path:
-    result = subprocess.run(
-        [str(ROOT / "tools" / "lab_binaries.sh"), version], stdout=subprocess.PIPE, text=True, check=True
-    )
-    return Path(result.stdout.strip().splitlines()[-1])
+    return built("lab_binaries.sh", version)
 
 
 def host_layout(count: int) -> list[dict[str, Any]]:

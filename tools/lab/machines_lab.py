@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.addons import layers_off
+from tools.go_cache import built
 from tools.lab import cgroups, host_sysctls, site
 from tools.lab.crds import kai_crds
 from tools.lab.machines import Machine, MachineSpec, alive
@@ -136,9 +137,9 @@ class MachinesLab:
         packages and images (the first is the one the machines run)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         rootfs = ensure_rootfs(self.directory / "debootstrap.log")
-        builds = [site.build("lab_binaries.sh", release) for release in releases]
+        builds = [built("lab_binaries.sh", release) for release in releases]
         kubernetes = builds[0]
-        tools = site.build("lab_site_binaries.sh", site.versions(kubernetes)["ETCD_VERSION"].split("-")[0])
+        tools = built("lab_site_binaries.sh", site.versions(kubernetes)["ETCD_VERSION"].split("-")[0])
         self.record.kubernetes, self.record.rootfs = str(kubernetes), str(rootfs)
         if not self.record.sysctls:
             self.record.sysctls = host_sysctls.read()
@@ -305,7 +306,7 @@ class MachinesLab:
 
     def install_kai_crds(self) -> None:
         """KAI's CRDs from its Go module, as its chart would install them."""
-        documents = kai_crds(site.build("scheduler_binaries.sh"))
+        documents = kai_crds(built("scheduler_binaries.sh"))
         self.kubectl(
             "apply",
             "--server-side",

@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tools.go_cache import built
 from tools.lab.__main__ import PROJECT, LabState, stack_settings, start, terminate
 from tools.lab.control_plane import ControlPlane
 from tools.lab.crds import kai_crds
 from tools.lab.sshd import free_port
-from tools.stackrun import ROOT
 
 # KWOK takes over the Nodes carrying this annotation.
 KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
@@ -28,10 +28,7 @@ WORK_NAME = "lab-scheduler"
 
 def scheduler_binaries() -> Path:
     """KAI's binaries and CRDs and KWOK, built once and cached."""
-    result = subprocess.run(
-        [str(ROOT / "tools" / "scheduler_binaries.sh")], stdout=subprocess.PIPE, text=True, check=True
-    )
-    return Path(result.stdout.strip().splitlines()[-1])
+    return built("scheduler_binaries.sh")
 
 
 def _local() -> str:

@@ -27,7 +27,6 @@ from tools.lab import apt_repo
 from tools.lab.control_plane import _certificate, _key, _name, _pem_key
 from tools.lab.network import BALANCER_ADDRESS, HOST_ADDRESS
 from tools.lab.oci import Image, Registry
-from tools.stackrun import ROOT
 
 REGISTRY_PORT = 5443
 MIRROR_PORT = 8081
@@ -41,11 +40,6 @@ def versions(directory: Path) -> dict[str, str]:
     """KEY=value lines a build script left beside its binaries."""
     pairs = (line.split("=", 1) for line in (directory / "versions.env").read_text().splitlines() if "=" in line)
     return {key: value for key, value in pairs}
-
-
-def build(script: str, *args: str) -> Path:
-    result = subprocess.run([str(ROOT / "tools" / script), *args], stdout=subprocess.PIPE, text=True, check=True)
-    return Path(result.stdout.strip().splitlines()[-1])
 
 
 def make_ca(directory: Path, address: str = HOST_ADDRESS) -> Path:
