@@ -5,7 +5,9 @@ A `CertificateRenewal` reads every certificate kubeadm renews (create, and
 outputs; the stack output `certificateExpiry` shows the earliest per control
 plane. When the earliest stored date falls inside `cluster.certificates
 .renewWithinDays`, the diff reports a change, so the preview shows the renewal
-before `up` runs it (`kubeadm certs renew all`, static pods restarted)."""
+before `up` runs it (`kubeadm certs renew all` with the stack's kubeadm
+configuration, so that renewed certificates get the stack's
+`validityDays`; static pods restarted)."""
 
 from __future__ import annotations
 
@@ -41,8 +43,11 @@ def renewal_due(expiry: dict[str, int], within_days: int, now: float | None = No
     return bool(expiry) and min(expiry.values()) - (now or time.time()) < within_days * _DAY
 
 
-def _phase(phase: str) -> list[dict[str, Any]]:
-    return [step(phase, "node", render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_WAIT": str(STATIC_POD_WAIT)}))]
+def _run(phase: str, props: dict[str, Any]) -> str:
+    steps = [step(phase, "node", render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_WAIT": str(STATIC_POD_WAIT)}))]
+    # State written before the configuration was an input has none: kubeadm
+    # then reads the cluster's kubeadm-config.
+    return run_steps(steps, props["connections"], {"KUBEADM_CONFIG": props.get("kubeadm_config") or ""})
 
 
 def _outputs(props: dict[str, Any], stdout: str) -> dict[str, Any]:
@@ -57,11 +62,11 @@ def _outputs(props: dict[str, Any], stdout: str) -> dict[str, Any]:
 
 class CertificateRenewalProvider(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        stdout = run_steps(_phase("probe"), props["connections"])
+        stdout = _run("probe", props)
         return dynamic.CreateResult(id_=props["name"], outs=_outputs(props, stdout))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        stdout = run_steps(_phase("probe"), props["connections"])
+        stdout = _run("probe", props)
         return dynamic.ReadResult(id_=id_, outs=_outputs(props, stdout))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
@@ -71,7 +76,7 @@ class CertificateRenewalProvider(dynamic.ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         due = renewal_due(olds.get("expiry") or {}, int(news["renew_within_days"]))
-        stdout = run_steps(_phase("renew" if due else "probe"), news["connections"])
+        stdout = _run("renew" if due else "probe", news)
         return dynamic.UpdateResult(outs=_outputs(news, stdout))
 
 
@@ -87,6 +92,7 @@ class CertificateRenewal(dynamic.Resource):
         name: str,
         access: NodeAccess,
         renew_within_days: int,
+        kubeadm_config: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
@@ -97,6 +103,7 @@ class CertificateRenewal(dynamic.Resource):
                 "connections": access.alone,
                 "hosts": access.hosts,
                 "renew_within_days": renew_within_days,
+                "kubeadm_config": kubeadm_config,
                 "expiry": None,
                 "earliest": None,
             },
