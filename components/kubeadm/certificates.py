@@ -5,9 +5,8 @@ A `CertificateRenewal` reads every certificate kubeadm renews (create, and
 outputs; the stack output `certificateExpiry` shows the earliest per control
 plane. When the earliest stored date falls inside `cluster.certificates
 .renewWithinDays`, the diff reports a change, so the preview shows the renewal
-before `up` runs it (`kubeadm certs renew all` with the stack's kubeadm
-configuration, so that renewed certificates get the stack's
-`validityDays`; static pods restarted)."""
+before `up` runs it (`kubeadm certs renew all`, with the stack's
+`validityDays` when it is not kubeadm's year; static pods restarted)."""
 
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ from components.connection import NodeAccess
 from components.managed import secret_outputs
 from components.remote.command import run_steps, step
 from components.scripts import render_script
+from stacks.cluster import DEFAULT_CERTIFICATE_DAYS
 
 _SCRIPT = Path(__file__).parent / "certificates.sh"
 _DAY = 86400
@@ -45,9 +45,9 @@ def renewal_due(expiry: dict[str, int], within_days: int, now: float | None = No
 
 def _run(phase: str, props: dict[str, Any]) -> str:
     steps = [step(phase, "node", render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_WAIT": str(STATIC_POD_WAIT)}))]
-    # State written before the configuration was an input has none: kubeadm
-    # then reads the cluster's kubeadm-config.
-    return run_steps(steps, props["connections"], {"KUBEADM_CONFIG": props.get("kubeadm_config") or ""})
+    # State written before the lifetime was an input has none: kubeadm's year.
+    days = props.get("validity_days") or DEFAULT_CERTIFICATE_DAYS
+    return run_steps(steps, props["connections"], {"CERTIFICATE_DAYS": str(days)})
 
 
 def _outputs(props: dict[str, Any], stdout: str) -> dict[str, Any]:
@@ -92,7 +92,7 @@ class CertificateRenewal(dynamic.Resource):
         name: str,
         access: NodeAccess,
         renew_within_days: int,
-        kubeadm_config: str,
+        validity_days: int,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
@@ -103,7 +103,7 @@ class CertificateRenewal(dynamic.Resource):
                 "connections": access.alone,
                 "hosts": access.hosts,
                 "renew_within_days": renew_within_days,
-                "kubeadm_config": kubeadm_config,
+                "validity_days": validity_days,
                 "expiry": None,
                 "earliest": None,
             },
