@@ -25,8 +25,9 @@ from stacks.cluster import DEFAULT_CERTIFICATE_DAYS
 
 _SCRIPT = Path(__file__).parent / "certificates.sh"
 _DAY = 86400
-# The kubelet looks at its manifest directory every 20 seconds.
-STATIC_POD_WAIT = 20
+# The kubelet sees a manifest go or come back at once (inotify), or at its
+# next look (every 20 seconds); a component may take a while to start.
+STATIC_POD_TIMEOUT = 120
 
 
 def parse_expiry(stdout: str) -> dict[str, int]:
@@ -44,7 +45,8 @@ def renewal_due(expiry: dict[str, int], within_days: int, now: float | None = No
 
 
 def _run(phase: str, props: dict[str, Any]) -> str:
-    steps = [step(phase, "node", render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_WAIT": str(STATIC_POD_WAIT)}))]
+    script = render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_TIMEOUT": str(STATIC_POD_TIMEOUT)})
+    steps = [step(phase, "node", script)]
     # State written before the lifetime was an input has none: kubeadm's year.
     days = props.get("validity_days") or DEFAULT_CERTIFICATE_DAYS
     return run_steps(steps, props["connections"], {"CERTIFICATE_DAYS": str(days)})

@@ -5,17 +5,19 @@
 #   PHASE=renew   `kubeadm certs renew all` (for a lifetime other than
 #                 kubeadm's year: with the cluster's ClusterConfiguration from
 #                 kubeadm-config and that lifetime), then each control-plane static
-#                 pod restarted in turn (the kubelet drops a pod whose manifest
+#                 pod restarted in turn (the kubelet stops a pod whose manifest
 #                 is gone and starts it again when it is back; not every
-#                 component reloads its certificates), then probe
+#                 component reloads its certificates): each waited for, by
+#                 its container in the runtime, then probe
 # Parameters (assigned above this header by components/scripts.py):
-#   PHASE, STATIC_POD_WAIT (seconds the kubelet needs to see a manifest change)
+#   PHASE, STATIC_POD_TIMEOUT (seconds a static pod may take to stop, or to run
+#   again, after its manifest left or came back)
 # Exported by the runner: CERTIFICATE_DAYS (the lifetime renewed certificates
 # get; 365 is kubeadm's own).
 # PREP_ROOT (environment, default empty) prefixes every file path, for tests.
 set -euo pipefail
 : "${PHASE:?}"
-: "${STATIC_POD_WAIT:?}"
+: "${STATIC_POD_TIMEOUT:?}"
 : "${CERTIFICATE_DAYS:=365}"
 : "${PREP_ROOT=}"
 R=$PREP_ROOT
@@ -54,6 +56,29 @@ put_back() {
 # Whatever happens, no manifest stays aside (its component would stay down).
 trap put_back EXIT
 
+# The running container of a static pod's component (crictl's ID), if any.
+running() {
+  [[ -n "$(crictl ps --name "^$1\$" --state running -q 2>/dev/null)" ]]
+}
+
+stopped() {
+  ! running "$1"
+}
+
+# wait_for WHAT CONDITION...: poll every second up to STATIC_POD_TIMEOUT.
+wait_for() {
+  local what=$1 waited=0
+  shift
+  until "$@"; do
+    if ((waited >= STATIC_POD_TIMEOUT)); then
+      echo "certificates: $what not after ${STATIC_POD_TIMEOUT}s" >&2
+      exit 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
 restart_static_pods() {
   local component
   aside=$(mktemp -d "$R/etc/kubernetes/restarting.XXXXXX")
@@ -61,9 +86,9 @@ restart_static_pods() {
     [[ -f $manifests/$component.yaml ]] || continue
     echo "certificates: restarting $component"
     mv "$manifests/$component.yaml" "$aside/"
-    sleep "$STATIC_POD_WAIT"
+    wait_for "$component stopped" stopped "$component"
     mv "$aside/$component.yaml" "$manifests/"
-    sleep "$STATIC_POD_WAIT"
+    wait_for "$component running again" running "$component"
   done
 }
 

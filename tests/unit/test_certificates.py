@@ -63,10 +63,19 @@ done
 """
 
 
+# crictl ps --name ^COMPONENT$ --state running -q: the kubelet runs a static
+# pod while its manifest is there.
+CRICTL = r"""
+name=${3#^}
+[[ ! -f "$PREP_ROOT/etc/kubernetes/manifests/${name%$}.yaml" ]] || echo "container-of-${name%$}"
+"""
+
+
 @pytest.fixture
 def plane(tmp_path: Path) -> FakeNode:
     node = FakeNode(tmp_path)
     node.stand_in("kubeadm", KUBEADM)
+    node.stand_in("crictl", CRICTL)
     kubernetes = node.root / "etc" / "kubernetes"
     certificate(kubernetes / "pki" / "apiserver.crt", 300)
     certificate(kubernetes / "pki" / "etcd" / "server.crt", 12)
@@ -86,7 +95,7 @@ def days_left(expiry: dict[str, int], name: str) -> float:
 
 @pytest.mark.process
 def test_probe_reads_every_certificate_and_the_kubeconfigs(plane: FakeNode) -> None:
-    run = plane.run(SCRIPT, {"PHASE": "probe", "STATIC_POD_WAIT": "0"})
+    run = plane.run(SCRIPT, {"PHASE": "probe", "STATIC_POD_TIMEOUT": "5"})
     expiry = parse_expiry(run.stdout)
     assert set(expiry) == {"apiserver", "etcd/server", "admin.conf"}
     assert 11 < days_left(expiry, "etcd/server") <= 12
@@ -100,10 +109,11 @@ def test_probe_reads_every_certificate_and_the_kubeconfigs(plane: FakeNode) -> N
 def test_renew_renews_and_restarts_each_static_pod(plane: FakeNode) -> None:
     manifests = plane.root / "etc" / "kubernetes" / "manifests"
     before = sorted(p.name for p in manifests.iterdir())
-    run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "0"})
+    run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_TIMEOUT": "5"})
     assert run.called("kubeadm", "certs", "renew", "all")
     assert not run.called("kubectl")  # kubeadm's year: its own configuration
     assert "restarting etcd" in run.stdout and "restarting kube-apiserver" in run.stdout
+    assert run.called("crictl", "ps", "--name", "^etcd$", "--state", "running")
     assert sorted(p.name for p in manifests.iterdir()) == before
     assert not list((plane.root / "etc" / "kubernetes").glob("restarting.*"))
     expiry = parse_expiry(run.stdout)
@@ -121,7 +131,7 @@ echo "kind: ClusterConfiguration"
 @pytest.mark.process
 def test_renew_gives_the_stacks_certificate_lifetime(plane: FakeNode) -> None:
     plane.stand_in("kubectl", KUBECTL)
-    run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "0"}, {"CERTIFICATE_DAYS": "10"})
+    run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_TIMEOUT": "5"}, {"CERTIFICATE_DAYS": "10"})
     assert run.called("kubectl", "get", "configmap", "kubeadm-config")
     assert run.called("kubeadm", "certs", "renew", "all", "--config")
     assert 9 < days_left(parse_expiry(run.stdout), "etcd/server") <= 10
@@ -153,9 +163,10 @@ def test_renewals_go_one_control_plane_at_a_time_and_refresh_the_kubeconfig(prod
 
 @pytest.mark.process
 def test_a_failed_restart_puts_every_manifest_back(plane: FakeNode) -> None:
-    plane.stand_in("sleep", "exit 1\n")  # the kubelet wait is interrupted
-    result = plane.execute(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "20"})
+    plane.stand_in("crictl", "echo container-that-never-stops\n")
+    result = plane.execute(SCRIPT, {"PHASE": "renew", "STATIC_POD_TIMEOUT": "2"})
     assert result.returncode != 0
+    assert "certificates: etcd stopped not after 2s" in result.stderr
     manifests = plane.root / "etc" / "kubernetes" / "manifests"
     assert sorted(p.name for p in manifests.iterdir()) == ["etcd.yaml", "kube-apiserver.yaml"]
     assert not list((plane.root / "etc" / "kubernetes").glob("restarting.*"))
