@@ -1,14 +1,18 @@
 """Operators' side of backups: list them, and restore one.
 
     python -m tools.backup list    (--s3-endpoint URL --bucket B [--prefix P] | --dir PATH)
-    python -m tools.backup restore --data-dir DIR [--id ID] [--pki-dir DIR] [--etcdutl PATH] (store as above)
+    python -m tools.backup restore --data-dir DIR [--id ID] [--pki-dir DIR] [--etcdutl PATH]
+                                   [--member-name NAME --peer-url URL] (store as above)
 
 `restore` picks the newest complete backup (or --id), downloads it, checks
 every object against its manifest, then runs `etcdutl snapshot restore` into
---data-dir (which must not exist yet). On a kubeadm control plane: stop the
-API server and etcd (move their manifests out of /etc/kubernetes/manifests),
-restore into a new directory, point etcd's manifest at it, move the
-manifests back. S3 credentials come from the usual AWS_* variables."""
+--data-dir (which must not exist yet), as the one member of a new etcd
+cluster: with --member-name and --peer-url, the one kubeadm's etcd manifest
+names (the node's name, https://ADDRESS:2380), else etcd's defaults. On a
+kubeadm control plane: stop the API server and etcd (move their manifests
+out of /etc/kubernetes/manifests), restore into a new directory, point
+etcd's manifest at it, move the manifests back. S3 credentials come from
+the usual AWS_* variables."""
 
 from __future__ import annotations
 
@@ -40,14 +44,26 @@ def choose(store: Store, wanted: str | None) -> Backup:
     raise BackupError(f"no complete backup {wanted}; complete ones: {', '.join(b.id for b in found)}")
 
 
-def restore(store: Store, data_dir: Path, etcdutl: str, wanted: str | None, pki_dir: Path | None) -> Backup:
+def restore(
+    store: Store,
+    data_dir: Path,
+    etcdutl: str,
+    wanted: str | None,
+    pki_dir: Path | None,
+    member: tuple[str, str] | None = None,
+) -> Backup:
+    """`member`: the restored member's name and peer URL."""
     if data_dir.exists():
         raise BackupError(f"{data_dir} exists; restore into a new directory")
     backup = choose(store, wanted)
+    naming = []
+    if member:
+        name, peer_url = member
+        naming = ["--name", name, "--initial-cluster", f"{name}={peer_url}", "--initial-advertise-peer-urls", peer_url]
     with tempfile.TemporaryDirectory() as scratch:
         paths = fetch(store, backup, Path(scratch))
         result = subprocess.run(
-            [etcdutl, "snapshot", "restore", str(paths["etcd.snapshot"]), "--data-dir", str(data_dir)],
+            [etcdutl, "snapshot", "restore", str(paths["etcd.snapshot"]), "--data-dir", str(data_dir), *naming],
             check=False,
             capture_output=True,
             text=True,
@@ -71,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--pki-dir", type=Path, help="also unpack the backed-up /etc/kubernetes/pki here")
     parser.add_argument("--etcdutl", default="etcdutl")
+    parser.add_argument("--member-name", help="the restored etcd member's name (a kubeadm node's: its name)")
+    parser.add_argument("--peer-url", help="the restored member's peer URL (a kubeadm node's: https://ADDRESS:2380)")
     args = parser.parse_args(argv)
     if not args.dir and not args.bucket:
         parser.error("give --bucket (S3) or --dir (NFS)")
@@ -82,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.data_dir is None:
             parser.error("restore needs --data-dir")
-        backup = restore(store, args.data_dir, args.etcdutl, args.id, args.pki_dir)
+        if bool(args.member_name) != bool(args.peer_url):
+            parser.error("--member-name and --peer-url go together")
+        member = (args.member_name, args.peer_url) if args.member_name else None
+        backup = restore(store, args.data_dir, args.etcdutl, args.id, args.pki_dir, member)
     except BackupError as error:
         print(f"backup: {error}", file=sys.stderr)
         return 1

@@ -1,15 +1,24 @@
 """A cluster built by `pulumi up` on real machines: node preparation from the
 site's package mirror, kubeadm init and joins with images from the site's
 registry, pods on every worker reaching each other and a Service; then day
-two, as an operator would do it, one step after another on the same lab."""
+two, as an operator would do it, one step after another on the same lab,
+ending with a backup taken by the stack's CronJob restored onto a fresh
+machine."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from typing import Any
 
 from tests.machines.conftest import Lab, failure, ready, wait_until
 from tools.lab import site
-from tools.lab.machines_lab import KUBERNETES_VERSION, layout
+from tools.lab.machines import Machine, MachineSpec
+from tools.lab.machines_lab import KUBERNETES_VERSION, S3_PORT, layout
+from tools.lab.network import HOST_ADDRESS
+from tools.lab.s3 import BUCKET, CREDENTIALS
 
 NAMESPACE = "lab-smoke"
 
@@ -159,3 +168,78 @@ def test_a_machine_unreachable_over_ssh_fails_naming_it_then_a_rerun_converges(l
     result = lab.up()
     assert result.returncode == 0, failure(result)
     assert ready(lab.nodes()["lab-cpu-2"])
+
+
+def test_a_backup_from_the_control_plane_restores_into_a_fresh_machine(lab: Lab) -> None:
+    kept = config_map("taken-before-the-backup")
+    lab.apply(kept)
+    # The CronJob runs every six hours: a Job from it now, as before a risky change.
+    lab.kubectl("create", "job", "-n", "kube-system", "--from=cronjob/runai-cluster-etcd-backup", "backup-now")
+    done = lab.kubectl("wait", "-n", "kube-system", "--for=condition=Complete", "job/backup-now", "--timeout=300s",
+                       check=False)  # fmt: skip
+    assert done.returncode == 0, lab.kubectl("logs", "-n", "kube-system", "job/backup-now", check=False).stdout
+    lab.apply(config_map("made-after-the-backup"))
+
+    # A fresh machine: the backup's PKI and etcd data restored onto it by the
+    # operators' tool, then etcd and the API server started from them.
+    fresh = MachineSpec("lab-restored", 9, ["control-plane"])
+    lab.lab.ensure_machines([*lab.specs, fresh])
+    machine = lab.machine(fresh.name)
+    store = ["--s3-endpoint", f"http://{HOST_ADDRESS}:{S3_PORT}", "--bucket", BUCKET, "--prefix", "lab"]
+    restore = subprocess.run(
+        [sys.executable, "-m", "tools.backup", "restore", *store,
+         "--data-dir", str(machine.root / "var/lib/etcd"), "--pki-dir", str(machine.root / "etc/kubernetes"),
+         "--etcdutl", str(lab.lab.kubernetes_dir / "etcdutl"),
+         "--member-name", fresh.name, "--peer-url", f"https://{fresh.address}:2380"],
+        env={**os.environ, "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+             "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"]},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert restore.returncode == 0, restore.stderr
+    start_control_plane(lab, machine, fresh)
+
+    def restored(*args: str) -> subprocess.CompletedProcess[str]:
+        admin = lab.machine("lab-cp-1").root / "etc/kubernetes/admin.conf"
+        return subprocess.run(
+            [str(lab.lab.kubernetes_dir / "kubectl"), f"--kubeconfig={admin}", f"--server=https://{fresh.address}:6443",
+             "--tls-server-name=kubernetes", *args],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    wait_until(lambda: restored("get", "--raw", "/readyz").returncode == 0, "the restored API server", 120)
+    names = restored("get", "configmaps", "-n", "default", "-o", "name").stdout.split()
+    assert "configmap/taken-before-the-backup" in names and "configmap/made-after-the-backup" not in names, names
+    assert {f"node/{spec.name}" for spec in lab.specs} <= set(restored("get", "nodes", "-o", "name").stdout.split())
+
+
+def config_map(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}}
+
+
+def start_control_plane(lab: Lab, machine: Machine, spec: MachineSpec) -> None:
+    """etcd and kube-apiserver from the restored data and PKI, with the
+    flags kubeadm gives them (the lab's binaries, run by the machine's systemd)."""
+    for binary in ("etcd", "kube-apiserver"):
+        shutil.copy2(lab.lab.kubernetes_dir / binary, machine.root / "usr/local/bin" / binary)
+    pki = "/etc/kubernetes/pki"
+    etcd = [
+        "/usr/local/bin/etcd", f"--name={spec.name}", "--data-dir=/var/lib/etcd",
+        "--listen-client-urls=https://127.0.0.1:2379", "--advertise-client-urls=https://127.0.0.1:2379",
+        f"--listen-peer-urls=https://{spec.address}:2380", f"--cert-file={pki}/etcd/server.crt",
+        f"--key-file={pki}/etcd/server.key", f"--trusted-ca-file={pki}/etcd/ca.crt", "--client-cert-auth",
+        f"--peer-cert-file={pki}/etcd/peer.crt", f"--peer-key-file={pki}/etcd/peer.key",
+        f"--peer-trusted-ca-file={pki}/etcd/ca.crt", "--peer-client-cert-auth",
+    ]  # fmt: skip
+    server = [
+        "/usr/local/bin/kube-apiserver", f"--advertise-address={spec.address}", "--secure-port=6443",
+        "--etcd-servers=https://127.0.0.1:2379", f"--etcd-cafile={pki}/etcd/ca.crt",
+        f"--etcd-certfile={pki}/apiserver-etcd-client.crt", f"--etcd-keyfile={pki}/apiserver-etcd-client.key",
+        f"--client-ca-file={pki}/ca.crt", f"--tls-cert-file={pki}/apiserver.crt",
+        f"--tls-private-key-file={pki}/apiserver.key", "--authorization-mode=Node,RBAC",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={pki}/sa.pub", f"--service-account-signing-key-file={pki}/sa.key",
+        "--service-cluster-ip-range=10.96.0.0/12",
+    ]  # fmt: skip
+    for unit, command in (("restored-etcd", etcd), ("restored-apiserver", server)):
+        started = machine.run("systemd-run", f"--unit={unit}", *command)
+        assert started.returncode == 0, started.stderr

@@ -24,6 +24,9 @@ from typing import Any
 from stacks.addons import layers_off
 from tools.go_cache import built
 from tools.lab import cgroups, host_sysctls, site
+from tools.lab.backup_image import REPOSITORY as BACKUP_REPOSITORY
+from tools.lab.backup_image import TAG as BACKUP_TAG
+from tools.lab.backup_image import backup_image
 from tools.lab.crds import kai_crds
 from tools.lab.machines import Machine, MachineSpec, alive
 from tools.lab.network import BALANCER_ADDRESS, HOST_ADDRESS, LabNetwork
@@ -162,6 +165,7 @@ class MachinesLab:
         self.record.save(self.directory)
         for build in builds:
             site.push_images(site.images(build, tools, rootfs), ca)
+        site.push_images([backup_image(rootfs)], ca)
 
     # --- machines --------------------------------------------------------------
     def ensure_machines(self, specs: list[MachineSpec]) -> None:
@@ -286,7 +290,7 @@ class MachinesLab:
             f"{PROJECT}:backup": {
                 "enabled": True,
                 "schedule": "0 */6 * * *",
-                "image": "runai-cluster-backup:0.1.0",
+                "image": f"{site.REGISTRY}/{BACKUP_REPOSITORY}:{BACKUP_TAG}",
                 "s3": {"endpoint": f"http://{HOST_ADDRESS}:{S3_PORT}", "bucket": BUCKET, "prefix": "lab"},
             },
         }

@@ -187,7 +187,7 @@ def _inside(rootfs: Path, path: str) -> Path:
     raise RuntimeError(f"{path}: too many links in the machine image")
 
 
-def _closure(rootfs: Path, programs: list[str]) -> dict[str, Path]:
+def closure(rootfs: Path, programs: list[str]) -> dict[str, Path]:
     """Programs from the machine image and the shared libraries they load."""
     files: dict[str, Path] = {}
     pending = list(programs)
@@ -207,7 +207,7 @@ def kube_proxy_extras(rootfs: Path) -> tuple[dict[str, Path], dict[str, str]]:
     """iptables (nft flavour, as Debian 12 machines use) and its extensions."""
     multi = "/usr/sbin/xtables-nft-multi"
     extensions = [f"/{p.relative_to(rootfs)}" for p in (rootfs / "usr/lib/x86_64-linux-gnu/xtables").glob("*.so")]
-    files = _closure(rootfs, [multi, "/usr/sbin/conntrack", *extensions])
+    files = closure(rootfs, [multi, "/usr/sbin/conntrack", *extensions])
     links = {
         f"/usr/sbin/{tool}": "xtables-nft-multi"
         for tool in (
