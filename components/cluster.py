@@ -90,7 +90,7 @@ class Cluster(pulumi.ComponentResource):
         self.layers = ClusterLayers(f"{name}-layers", config, self.kubeconfig, on_nodes)
         self.storage: DefaultStorage | None = None
         if config.storage.provisioner is not Provisioner.NONE:
-            self.storage = DefaultStorage(f"{name}-storage", config, on_nodes)
+            self.storage = DefaultStorage(f"{name}-storage", config.storage, on_nodes)
         # What makes the organisation's projects and their namespaces.
         self.projects: list[pulumi.Resource] = []
         self.organisation: RunaiOrganisation | None = None
