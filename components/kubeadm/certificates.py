@@ -15,9 +15,11 @@ from typing import Any
 
 import pulumi
 from pulumi import dynamic
+from pydantic import Field
 
 from components.connection import NodeAccess
 from components.managed import secret_outputs
+from components.providers import ProviderInputs
 from components.remote.command import run_steps, step
 from components.scripts import render_script
 
@@ -45,34 +47,41 @@ def _phase(phase: str) -> list[dict[str, Any]]:
     return [step(phase, "node", render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_WAIT": str(STATIC_POD_WAIT)}))]
 
 
-def _outputs(props: dict[str, Any], stdout: str) -> dict[str, Any]:
-    expiry = parse_expiry(stdout)
-    earliest = min(expiry.values()) if expiry else 0
-    return {
-        **props,
-        "expiry": expiry,
-        "earliest": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(earliest)) if earliest else "",
-    }
+class CertificateRenewalInputs(ProviderInputs):
+    name: str
+    connections: str  # JSON: the control plane's SSH connection (secret)
+    hosts: dict[str, str]
+    renew_within_days: int
+    expiry: dict[str, int] = Field(default_factory=dict)  # outputs: per certificate
+    earliest: str = ""
+
+    def probed(self, stdout: str) -> dict[str, Any]:
+        expiry = parse_expiry(stdout)
+        earliest = min(expiry.values()) if expiry else 0
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(earliest)) if earliest else ""
+        return {**self.props(), "expiry": expiry, "earliest": stamp}
 
 
 class CertificateRenewalProvider(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        stdout = run_steps(_phase("probe"), props["connections"])
-        return dynamic.CreateResult(id_=props["name"], outs=_outputs(props, stdout))
+        given = CertificateRenewalInputs.of(props)
+        stdout = run_steps(_phase("probe"), given.connections)
+        return dynamic.CreateResult(id_=given.name, outs=given.probed(stdout))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        stdout = run_steps(_phase("probe"), props["connections"])
-        return dynamic.ReadResult(id_=id_, outs=_outputs(props, stdout))
+        given = CertificateRenewalInputs.of(props)
+        return dynamic.ReadResult(id_=id_, outs=given.probed(run_steps(_phase("probe"), given.connections)))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        due = renewal_due(olds.get("expiry") or {}, int(news["renew_within_days"]))
-        moved = olds.get("hosts") != news.get("hosts") or olds.get("renew_within_days") != news["renew_within_days"]
+        old, new = CertificateRenewalInputs.of(olds), CertificateRenewalInputs.of(news)
+        due = renewal_due(old.expiry, new.renew_within_days)
+        moved = old.hosts != new.hosts or old.renew_within_days != new.renew_within_days
         return dynamic.DiffResult(changes=due or moved, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        due = renewal_due(olds.get("expiry") or {}, int(news["renew_within_days"]))
-        stdout = run_steps(_phase("renew" if due else "probe"), news["connections"])
-        return dynamic.UpdateResult(outs=_outputs(news, stdout))
+        old, new = CertificateRenewalInputs.of(olds), CertificateRenewalInputs.of(news)
+        due = renewal_due(old.expiry, new.renew_within_days)
+        return dynamic.UpdateResult(outs=new.probed(run_steps(_phase("renew" if due else "probe"), new.connections)))
 
 
 class CertificateRenewal(dynamic.Resource):
