@@ -8,12 +8,10 @@
 #                 component reloads its certificates), then probe
 # Parameters (assigned above this header by components/scripts.py):
 #   PHASE, STATIC_POD_WAIT (seconds the kubelet needs to see a manifest change)
-# PREP_ROOT (environment, default empty) prefixes every file path, for tests.
-set -euo pipefail
+# include: ../remote/preamble.sh
 : "${PHASE:?}"
 : "${STATIC_POD_WAIT:?}"
-: "${PREP_ROOT=}"
-R=$PREP_ROOT
+say_as certificates
 pki=$R/etc/kubernetes/pki
 
 not_after() {
@@ -54,7 +52,7 @@ restart_static_pods() {
   aside=$(mktemp -d "$R/etc/kubernetes/restarting.XXXXXX")
   for component in etcd kube-apiserver kube-controller-manager kube-scheduler; do
     [[ -f $manifests/$component.yaml ]] || continue
-    echo "certificates: restarting $component"
+    say "restarting $component"
     mv "$manifests/$component.yaml" "$aside/"
     sleep "$STATIC_POD_WAIT"
     mv "$aside/$component.yaml" "$manifests/"
@@ -70,7 +68,6 @@ case $PHASE in
     probe
     ;;
   *)
-    echo "certificates: unknown phase '$PHASE'" >&2
-    exit 1
+    die "unknown phase '$PHASE'"
     ;;
 esac
