@@ -5,7 +5,9 @@ A `CertificateRenewal` reads every certificate kubeadm renews (create, and
 outputs; the stack output `certificateExpiry` shows the earliest per control
 plane. When the earliest stored date falls inside `cluster.certificates
 .renewWithinDays`, the diff reports a change, so the preview shows the renewal
-before `up` runs it (`kubeadm certs renew all`, static pods restarted)."""
+before `up` runs it (`kubeadm certs renew all` with the stack's kubeadm
+configuration, so that renewed certificates get the stack's
+`validityDays`; static pods restarted)."""
 
 from __future__ import annotations
 
@@ -43,8 +45,9 @@ def renewal_due(expiry: dict[str, int], within_days: int, now: float | None = No
     return bool(expiry) and min(expiry.values()) - (now or time.time()) < within_days * _DAY
 
 
-def _phase(phase: str) -> list[dict[str, Any]]:
-    return [step(phase, "node", render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_WAIT": str(STATIC_POD_WAIT)}))]
+def _run(phase: str, given: CertificateRenewalInputs) -> str:
+    steps = [step(phase, "node", render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_WAIT": str(STATIC_POD_WAIT)}))]
+    return run_steps(steps, given.connections, {"KUBEADM_CONFIG": given.kubeadm_config})
 
 
 class CertificateRenewalInputs(ProviderInputs):
@@ -52,6 +55,9 @@ class CertificateRenewalInputs(ProviderInputs):
     connections: str  # JSON: the control plane's SSH connection (secret)
     hosts: dict[str, str]
     renew_within_days: int
+    # State written before the configuration was an input has none: kubeadm
+    # then reads the cluster's kubeadm-config.
+    kubeadm_config: str = ""
     expiry: dict[str, int] = Field(default_factory=dict)  # outputs: per certificate
     earliest: str = ""
 
@@ -65,12 +71,12 @@ class CertificateRenewalInputs(ProviderInputs):
 class CertificateRenewalProvider(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         given = CertificateRenewalInputs.of(props)
-        stdout = run_steps(_phase("probe"), given.connections)
+        stdout = _run("probe", given)
         return dynamic.CreateResult(id_=given.name, outs=given.probed(stdout))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         given = CertificateRenewalInputs.of(props)
-        return dynamic.ReadResult(id_=id_, outs=given.probed(run_steps(_phase("probe"), given.connections)))
+        return dynamic.ReadResult(id_=id_, outs=given.probed(_run("probe", given)))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         old, new = CertificateRenewalInputs.of(olds), CertificateRenewalInputs.of(news)
@@ -81,7 +87,7 @@ class CertificateRenewalProvider(dynamic.ResourceProvider):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         old, new = CertificateRenewalInputs.of(olds), CertificateRenewalInputs.of(news)
         due = renewal_due(old.expiry, new.renew_within_days)
-        return dynamic.UpdateResult(outs=new.probed(run_steps(_phase("renew" if due else "probe"), new.connections)))
+        return dynamic.UpdateResult(outs=new.probed(_run("renew" if due else "probe", new)))
 
 
 class CertificateRenewal(dynamic.Resource):
@@ -96,6 +102,7 @@ class CertificateRenewal(dynamic.Resource):
         name: str,
         access: NodeAccess,
         renew_within_days: int,
+        kubeadm_config: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
@@ -106,6 +113,7 @@ class CertificateRenewal(dynamic.Resource):
                 "connections": access.alone,
                 "hosts": access.hosts,
                 "renew_within_days": renew_within_days,
+                "kubeadm_config": kubeadm_config,
                 "expiry": None,
                 "earliest": None,
             },

@@ -2,15 +2,20 @@
 # kubeadm's certificates on one control plane.
 #   PHASE=probe   print "CERT <name> <notAfter, seconds since the epoch>" for
 #                 each certificate kubeadm renews (read-only)
-#   PHASE=renew   `kubeadm certs renew all`, then each control-plane static
+#   PHASE=renew   `kubeadm certs renew all` (with KUBEADM_CONFIG when set: the
+#                 stack's configuration, whose certificate lifetime the
+#                 renewed certificates get), then each control-plane static
 #                 pod restarted in turn (the kubelet drops a pod whose manifest
 #                 is gone and starts it again when it is back; not every
 #                 component reloads its certificates), then probe
 # Parameters (assigned above this header by components/scripts.py):
 #   PHASE, STATIC_POD_WAIT (seconds the kubelet needs to see a manifest change)
+# Exported by the runner: KUBEADM_CONFIG (this node's InitConfiguration and the
+# cluster's ClusterConfiguration; empty: kubeadm reads the cluster's).
 # include: ../remote/preamble.sh
 : "${PHASE:?}"
 : "${STATIC_POD_WAIT:?}"
+: "${KUBEADM_CONFIG=}"
 say_as certificates
 pki=$R/etc/kubernetes/pki
 
@@ -63,7 +68,16 @@ restart_static_pods() {
 case $PHASE in
   probe) probe ;;
   renew)
-    kubeadm certs renew all
+    if [[ -n $KUBEADM_CONFIG ]]; then
+      config=$(umask 077 && mktemp "$R/etc/kubernetes/kubeadm-renew.XXXXXX")
+      printf '%s\n' "$KUBEADM_CONFIG" >"$config"
+      status=0
+      kubeadm certs renew all --config "$config" || status=$?
+      rm -f "$config"
+      ((status == 0)) || exit "$status"
+    else
+      kubeadm certs renew all
+    fi
     restart_static_pods
     probe
     ;;

@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from components.kubeadm.certificates import CertificateRenewalProvider, parse_expiry, renewal_due
+from components.kubeadm.config import InitParams, render_init
 from tests.support.fake_node import FakeNode
 from tools.mocked_program import Recorded
 
@@ -44,11 +46,19 @@ def certificate(path: Path, days: int) -> None:
     )
 
 
-# kubeadm certs renew all: every certificate a year again (here: 365 days).
+# kubeadm certs renew all [--config FILE]: every certificate a year again, or
+# for the configuration's certificateValidityPeriod (whole days of hours).
 KUBEADM = r"""
-[[ "$*" == "certs renew all" ]] || { echo "fake kubeadm: unsupported: $*" >&2; exit 1; }
+days=365
+if [[ "$*" == "certs renew all --config "* ]]; then
+  hours=$(sed -n 's/^certificateValidityPeriod: \([0-9]*\)h0m0s$/\1/p' "$5")
+  days=$((${hours:-8760} / 24))
+elif [[ "$*" != "certs renew all" ]]; then
+  echo "fake kubeadm: unsupported: $*" >&2; exit 1
+fi
 for crt in "$PREP_ROOT"/etc/kubernetes/pki/*.crt "$PREP_ROOT"/etc/kubernetes/pki/etcd/*.crt; do
-  openssl req -x509 -newkey ed25519 -nodes -days 365 -subj /CN=renewed -keyout "${crt%.crt}.key" -out "$crt" 2>/dev/null
+  openssl req -x509 -newkey ed25519 -nodes -days $days -subj /CN=renewed \
+    -keyout "${crt%.crt}.key" -out "$crt" 2>/dev/null
 done
 """
 
@@ -97,6 +107,16 @@ def test_renew_renews_and_restarts_each_static_pod(plane: FakeNode) -> None:
     assert not list((plane.root / "etc" / "kubernetes").glob("restarting.*"))
     expiry = parse_expiry(run.stdout)
     assert 364 < days_left(expiry, "etcd/server") <= 365
+
+
+@pytest.mark.process
+def test_renew_gives_the_stacks_certificate_lifetime(plane: FakeNode) -> None:
+    params = InitParams("1.32.8", "cp", "10.0.0.1", "10.244.0.0/16", "10.96.0.0/12", "cluster.local", "r", None)
+    config = render_init(replace(params, certificate_days=10))
+    run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "0"}, {"KUBEADM_CONFIG": config})
+    assert run.called("kubeadm", "certs", "renew", "all", "--config")
+    assert 9 < days_left(parse_expiry(run.stdout), "etcd/server") <= 10
+    assert not list((plane.root / "etc" / "kubernetes").glob("kubeadm-renew.*"))
 
 
 def test_a_due_renewal_shows_in_the_diff() -> None:
