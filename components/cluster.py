@@ -9,7 +9,7 @@ from components.alerts import Alerts
 from components.backup.etcd_backup import EtcdBackup, runai_backup
 from components.backup.runai_access import RunaiBackupAccess
 from components.connection import NodeAccess, node_access
-from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin, init_config
+from components.kubeadm.bootstrap import ControlPlaneInit, NodeJoin
 from components.kubeadm.certificates import CertificateRenewal
 from components.kubeadm.settings import ControlPlaneSettings
 from components.kubeadm.upgrade import KubernetesUpgrade
@@ -210,7 +210,7 @@ class Cluster(pulumi.ComponentResource):
                 f"{node.name}-certificates",
                 access[node.name],
                 config.cluster.certificates.renew_within_days,
-                init_config(node, config),
+                config.cluster.certificates.validity_days,
                 pulumi.ResourceOptions(parent=self, depends_on=[previous, renewed]),
             )
         # Workers join once the control planes run the stack's version (a

@@ -102,7 +102,7 @@ class ControlPlaneInit(pulumi.ComponentResource):
             f"{name}-certificates",
             access,
             config.cluster.certificates.renew_within_days,
-            init_config(node, config),
+            config.cluster.certificates.validity_days,
             pulumi.ResourceOptions(parent=self, depends_on=[self.init]),
         )
         reader = RemoteScript(

@@ -5,9 +5,8 @@ A `CertificateRenewal` reads every certificate kubeadm renews (create, and
 outputs; the stack output `certificateExpiry` shows the earliest per control
 plane. When the earliest stored date falls inside `cluster.certificates
 .renewWithinDays`, the diff reports a change, so the preview shows the renewal
-before `up` runs it (`kubeadm certs renew all` with the stack's kubeadm
-configuration, so that renewed certificates get the stack's
-`validityDays`; static pods restarted)."""
+before `up` runs it (`kubeadm certs renew all`, with the stack's
+`validityDays` when it is not kubeadm's year; static pods restarted)."""
 
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ from components.managed import secret_outputs
 from components.providers import ProviderInputs
 from components.remote.command import run_steps, step
 from components.scripts import render_script
+from stacks.cluster import DEFAULT_CERTIFICATE_DAYS
 
 _SCRIPT = Path(__file__).parent / "certificates.sh"
 _DAY = 86400
@@ -47,7 +47,7 @@ def renewal_due(expiry: dict[str, int], within_days: int, now: float | None = No
 
 def _run(phase: str, given: CertificateRenewalInputs) -> str:
     steps = [step(phase, "node", render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_WAIT": str(STATIC_POD_WAIT)}))]
-    return run_steps(steps, given.connections, {"KUBEADM_CONFIG": given.kubeadm_config})
+    return run_steps(steps, given.connections, {"CERTIFICATE_DAYS": str(given.validity_days)})
 
 
 class CertificateRenewalInputs(ProviderInputs):
@@ -55,9 +55,8 @@ class CertificateRenewalInputs(ProviderInputs):
     connections: str  # JSON: the control plane's SSH connection (secret)
     hosts: dict[str, str]
     renew_within_days: int
-    # State written before the configuration was an input has none: kubeadm
-    # then reads the cluster's kubeadm-config.
-    kubeadm_config: str = ""
+    # State written before the lifetime was an input has none: kubeadm's year.
+    validity_days: int = DEFAULT_CERTIFICATE_DAYS
     expiry: dict[str, int] = Field(default_factory=dict)  # outputs: per certificate
     earliest: str = ""
 
@@ -102,7 +101,7 @@ class CertificateRenewal(dynamic.Resource):
         name: str,
         access: NodeAccess,
         renew_within_days: int,
-        kubeadm_config: str,
+        validity_days: int,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
@@ -113,7 +112,7 @@ class CertificateRenewal(dynamic.Resource):
                 "connections": access.alone,
                 "hosts": access.hosts,
                 "renew_within_days": renew_within_days,
-                "kubeadm_config": kubeadm_config,
+                "validity_days": validity_days,
                 "expiry": None,
                 "earliest": None,
             },

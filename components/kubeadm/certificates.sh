@@ -2,20 +2,20 @@
 # kubeadm's certificates on one control plane.
 #   PHASE=probe   print "CERT <name> <notAfter, seconds since the epoch>" for
 #                 each certificate kubeadm renews (read-only)
-#   PHASE=renew   `kubeadm certs renew all` (with KUBEADM_CONFIG when set: the
-#                 stack's configuration, whose certificate lifetime the
-#                 renewed certificates get), then each control-plane static
+#   PHASE=renew   `kubeadm certs renew all` (for a lifetime other than
+#                 kubeadm's year: with the cluster's ClusterConfiguration from
+#                 kubeadm-config and that lifetime), then each control-plane static
 #                 pod restarted in turn (the kubelet drops a pod whose manifest
 #                 is gone and starts it again when it is back; not every
 #                 component reloads its certificates), then probe
 # Parameters (assigned above this header by components/scripts.py):
 #   PHASE, STATIC_POD_WAIT (seconds the kubelet needs to see a manifest change)
-# Exported by the runner: KUBEADM_CONFIG (this node's InitConfiguration and the
-# cluster's ClusterConfiguration; empty: kubeadm reads the cluster's).
+# Exported by the runner: CERTIFICATE_DAYS (the lifetime renewed certificates
+# get; 365 is kubeadm's own).
 # include: ../remote/preamble.sh
 : "${PHASE:?}"
 : "${STATIC_POD_WAIT:?}"
-: "${KUBEADM_CONFIG=}"
+: "${CERTIFICATE_DAYS:=365}"
 say_as certificates
 pki=$R/etc/kubernetes/pki
 
@@ -65,18 +65,29 @@ restart_static_pods() {
   done
 }
 
+# The cluster's configuration as kubeadm keeps it (kubeadm-config), with the
+# stack's certificate lifetime: renewal takes the lifetime from there.
+renew_for_days() {
+  local cluster config
+  cluster=$(kubectl --kubeconfig "$R/etc/kubernetes/admin.conf" get configmap kubeadm-config -n kube-system \
+    -o 'jsonpath={.data.ClusterConfiguration}')
+  config=$(umask 077 && mktemp "$R/etc/kubernetes/kubeadm-renew.XXXXXX")
+  printf '%s\ncertificateValidityPeriod: %sh0m0s\n' \
+    "$(grep -v '^certificateValidityPeriod:' <<<"$cluster" || true)" "$((CERTIFICATE_DAYS * 24))" >"$config"
+  kubeadm certs renew all --config "$config" || {
+    rm -f "$config"
+    return 1
+  }
+  rm -f "$config"
+}
+
 case $PHASE in
   probe) probe ;;
   renew)
-    if [[ -n $KUBEADM_CONFIG ]]; then
-      config=$(umask 077 && mktemp "$R/etc/kubernetes/kubeadm-renew.XXXXXX")
-      printf '%s\n' "$KUBEADM_CONFIG" >"$config"
-      status=0
-      kubeadm certs renew all --config "$config" || status=$?
-      rm -f "$config"
-      ((status == 0)) || exit "$status"
-    else
+    if [[ $CERTIFICATE_DAYS == 365 ]]; then
       kubeadm certs renew all
+    else
+      renew_for_days
     fi
     restart_static_pods
     probe

@@ -7,13 +7,11 @@ from __future__ import annotations
 import base64
 import subprocess
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from components.kubeadm.certificates import CertificateRenewalProvider, parse_expiry, renewal_due
-from components.kubeadm.config import InitParams, render_init
 from tests.support.fake_node import FakeNode
 from tools.mocked_program import Recorded
 
@@ -51,6 +49,8 @@ def certificate(path: Path, days: int) -> None:
 KUBEADM = r"""
 days=365
 if [[ "$*" == "certs renew all --config "* ]]; then
+  grep -qx "kind: ClusterConfiguration" "$5" || { echo "fake kubeadm: not the cluster's configuration" >&2; exit 1; }
+  (($(grep -c '^certificateValidityPeriod:' "$5") == 1)) || { echo "fake kubeadm: one lifetime" >&2; exit 1; }
   hours=$(sed -n 's/^certificateValidityPeriod: \([0-9]*\)h0m0s$/\1/p' "$5")
   days=$((${hours:-8760} / 24))
 elif [[ "$*" != "certs renew all" ]]; then
@@ -102,6 +102,7 @@ def test_renew_renews_and_restarts_each_static_pod(plane: FakeNode) -> None:
     before = sorted(p.name for p in manifests.iterdir())
     run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "0"})
     assert run.called("kubeadm", "certs", "renew", "all")
+    assert not run.called("kubectl")  # kubeadm's year: its own configuration
     assert "restarting etcd" in run.stdout and "restarting kube-apiserver" in run.stdout
     assert sorted(p.name for p in manifests.iterdir()) == before
     assert not list((plane.root / "etc" / "kubernetes").glob("restarting.*"))
@@ -109,11 +110,19 @@ def test_renew_renews_and_restarts_each_static_pod(plane: FakeNode) -> None:
     assert 364 < days_left(expiry, "etcd/server") <= 365
 
 
+# kubeadm-config's ClusterConfiguration, as a cluster made with another lifetime keeps it.
+KUBECTL = """
+echo "apiVersion: kubeadm.k8s.io/v1beta4"
+echo "certificateValidityPeriod: 720h0m0s"
+echo "kind: ClusterConfiguration"
+"""
+
+
 @pytest.mark.process
 def test_renew_gives_the_stacks_certificate_lifetime(plane: FakeNode) -> None:
-    params = InitParams("1.32.8", "cp", "10.0.0.1", "10.244.0.0/16", "10.96.0.0/12", "cluster.local", "r", None)
-    config = render_init(replace(params, certificate_days=10))
-    run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "0"}, {"KUBEADM_CONFIG": config})
+    plane.stand_in("kubectl", KUBECTL)
+    run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "0"}, {"CERTIFICATE_DAYS": "10"})
+    assert run.called("kubectl", "get", "configmap", "kubeadm-config")
     assert run.called("kubeadm", "certs", "renew", "all", "--config")
     assert 9 < days_left(parse_expiry(run.stdout), "etcd/server") <= 10
     assert not list((plane.root / "etc" / "kubernetes").glob("kubeadm-renew.*"))
