@@ -84,6 +84,7 @@ bench: venv deps
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.lab
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.scheduler
 	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.machines
+	PATH="$(TOOLCHAIN_BIN):$$PATH" $(PY) -m bench.upgrade_waves
 
 docs: venv
 	$(PY) -m tools.refdocs

@@ -191,6 +191,7 @@ class Cluster(pulumi.ComponentResource):
                 f"{node.name}-certificates",
                 access[node.name],
                 config.cluster.certificates.renew_within_days,
+                config.cluster.certificates.validity_days,
                 pulumi.ResourceOptions(parent=self, depends_on=[previous, renewed]),
             )
         # Workers join once the control planes run the stack's version (a

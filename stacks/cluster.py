@@ -74,10 +74,28 @@ class ApiEndpoint(Section):
     """kube-vip image (mirror it when air-gapped)"""
 
 
+# kubeadm's default lifetime of the certificates it issues (not the CAs').
+DEFAULT_CERTIFICATE_DAYS = 365
+# The first minor whose kubeadm reads configuration v1beta4 by default, the
+# first to set that lifetime.
+V1BETA4_FROM_MINOR = 31
+
+
 class CertificateSettings(Section):
-    # kubeadm's certificates last a year; renewed when one expires sooner.
-    renew_within_days: int = Field(30, ge=1, le=300)
-    """kubeadm's certificates are renewed when one expires sooner (1 to 300)"""
+    renew_within_days: int = Field(30, ge=1)
+    """kubeadm's certificates are renewed when one expires sooner; less than `validityDays`"""
+    validity_days: int = Field(DEFAULT_CERTIFICATE_DAYS, ge=2, le=3650)
+    """lifetime of the certificates kubeadm issues and renews (not its CAs'); a value other than 365 needs
+    Kubernetes 1.31 or later and reaches existing certificates at their next renewal"""
+
+    @model_validator(mode="after")
+    def _renewal_inside_lifetime(self) -> CertificateSettings:
+        if self.renew_within_days >= self.validity_days:
+            raise ValueError(
+                f"renewWithinDays {self.renew_within_days} is not less than validityDays {self.validity_days}: "
+                "every `up` would renew; lower renewWithinDays"
+            )
+        return self
 
 
 class ClusterConfig(Section):
@@ -126,6 +144,12 @@ class ClusterConfig(Section):
         reserved = {"apiVersion", "kind"} & set(self.kube_proxy)
         if reserved:
             raise ValueError(f"kubeProxy: {', '.join(sorted(reserved))} is written by the program; leave it out")
+        validity = self.certificates.validity_days
+        if validity != DEFAULT_CERTIFICATE_DAYS and int(self.minor.split(".")[1]) < V1BETA4_FROM_MINOR:
+            raise ValueError(
+                f"certificates.validityDays {validity}: kubeadm sets a certificate lifetime from Kubernetes 1.31 "
+                f"(this stack runs {self.kubernetes_version}); leave it at {DEFAULT_CERTIFICATE_DAYS} or upgrade first"
+            )
         for flag in self.api_server_extra_args:
             if flag.startswith("-"):
                 raise ValueError(f"apiServerExtraArgs: write {flag.lstrip('-')!r} without leading dashes")

@@ -180,7 +180,8 @@ GO
   (cd "$dir" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$out.new/" ./coredns)
 }
 
-# A pod sandbox's one process: hold the namespaces until stopped, reap orphans.
+# A pod sandbox's one process: hold the namespaces until stopped, reap orphans;
+# with -v print a version and exit, as kubeadm's upgrade health check expects.
 build_pause() {
   local dir=$1
   mkdir -p "$dir/pause"
@@ -189,12 +190,19 @@ build_pause() {
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
 func main() {
+	// kubeadm's upgrade health check runs a Job of this image with -v and
+	// waits for it to complete.
+	if len(os.Args) > 1 && os.Args[1] == "-v" {
+		fmt.Println("pause (lab build)")
+		return
+	}
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
 	for sig := range signals {

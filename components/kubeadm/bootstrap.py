@@ -62,6 +62,7 @@ def init_config(node: Node, config: StackConfig) -> str:
             admission_plugins=config.admission_plugins,
             ignore_preflight_errors=cluster.ignore_preflight_errors,
             kube_proxy=cluster.kube_proxy,
+            certificate_days=cluster.certificates.validity_days,
         )
     )
 
@@ -101,6 +102,7 @@ class ControlPlaneInit(pulumi.ComponentResource):
             f"{name}-certificates",
             access,
             config.cluster.certificates.renew_within_days,
+            config.cluster.certificates.validity_days,
             pulumi.ResourceOptions(parent=self, depends_on=[self.init]),
         )
         reader = RemoteScript(

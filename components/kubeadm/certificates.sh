@@ -2,18 +2,21 @@
 # kubeadm's certificates on one control plane.
 #   PHASE=probe   print "CERT <name> <notAfter, seconds since the epoch>" for
 #                 each certificate kubeadm renews (read-only)
-#   PHASE=renew   `kubeadm certs renew all`, then each control-plane static
+#   PHASE=renew   `kubeadm certs renew all` (for a lifetime other than
+#                 kubeadm's year: with the cluster's ClusterConfiguration from
+#                 kubeadm-config and that lifetime), then each control-plane static
 #                 pod restarted in turn (the kubelet drops a pod whose manifest
 #                 is gone and starts it again when it is back; not every
 #                 component reloads its certificates), then probe
 # Parameters (assigned above this header by components/scripts.py):
 #   PHASE, STATIC_POD_WAIT (seconds the kubelet needs to see a manifest change)
-# PREP_ROOT (environment, default empty) prefixes every file path, for tests.
-set -euo pipefail
+# Exported by the runner: CERTIFICATE_DAYS (the lifetime renewed certificates
+# get; 365 is kubeadm's own).
+# include: ../remote/preamble.sh
 : "${PHASE:?}"
 : "${STATIC_POD_WAIT:?}"
-: "${PREP_ROOT=}"
-R=$PREP_ROOT
+: "${CERTIFICATE_DAYS:=365}"
+say_as certificates
 pki=$R/etc/kubernetes/pki
 
 not_after() {
@@ -54,7 +57,7 @@ restart_static_pods() {
   aside=$(mktemp -d "$R/etc/kubernetes/restarting.XXXXXX")
   for component in etcd kube-apiserver kube-controller-manager kube-scheduler; do
     [[ -f $manifests/$component.yaml ]] || continue
-    echo "certificates: restarting $component"
+    say "restarting $component"
     mv "$manifests/$component.yaml" "$aside/"
     sleep "$STATIC_POD_WAIT"
     mv "$aside/$component.yaml" "$manifests/"
@@ -62,15 +65,34 @@ restart_static_pods() {
   done
 }
 
+# The cluster's configuration as kubeadm keeps it (kubeadm-config), with the
+# stack's certificate lifetime: renewal takes the lifetime from there.
+renew_for_days() {
+  local cluster config
+  cluster=$(kubectl --kubeconfig "$R/etc/kubernetes/admin.conf" get configmap kubeadm-config -n kube-system \
+    -o 'jsonpath={.data.ClusterConfiguration}')
+  config=$(umask 077 && mktemp "$R/etc/kubernetes/kubeadm-renew.XXXXXX")
+  printf '%s\ncertificateValidityPeriod: %sh0m0s\n' \
+    "$(grep -v '^certificateValidityPeriod:' <<<"$cluster" || true)" "$((CERTIFICATE_DAYS * 24))" >"$config"
+  kubeadm certs renew all --config "$config" || {
+    rm -f "$config"
+    return 1
+  }
+  rm -f "$config"
+}
+
 case $PHASE in
   probe) probe ;;
   renew)
-    kubeadm certs renew all
+    if [[ $CERTIFICATE_DAYS == 365 ]]; then
+      kubeadm certs renew all
+    else
+      renew_for_days
+    fi
     restart_static_pods
     probe
     ;;
   *)
-    echo "certificates: unknown phase '$PHASE'" >&2
-    exit 1
+    die "unknown phase '$PHASE'"
     ;;
 esac

@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-V1BETA4_FROM_MINOR = 31
+from stacks.cluster import DEFAULT_CERTIFICATE_DAYS, V1BETA4_FROM_MINOR
+
 # The kubelet's own flag file is not used: settings go in KubeletConfiguration.
 _KUBELET_CONFIG = {
     "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -36,6 +37,7 @@ class InitParams:
     admission_plugins: list[str] = field(default_factory=list)
     ignore_preflight_errors: list[str] = field(default_factory=list)
     kube_proxy: dict[str, Any] = field(default_factory=dict)
+    certificate_days: int = DEFAULT_CERTIFICATE_DAYS
 
 
 def _registration(node_name: str, ignore_preflight_errors: list[str]) -> dict[str, Any]:
@@ -94,6 +96,9 @@ def render_init(params: InitParams) -> str:
         cluster["apiServer"]["extraArgs"] = _extra_args(version, server_args)
     if params.control_plane_endpoint:
         cluster["controlPlaneEndpoint"] = params.control_plane_endpoint
+    # Written only when set, so that stacks on the default render as before.
+    if params.certificate_days != DEFAULT_CERTIFICATE_DAYS:
+        cluster["certificateValidityPeriod"] = f"{params.certificate_days * 24}h0m0s"
     documents = [init, cluster, _KUBELET_CONFIG]
     if params.kube_proxy:
         proxy = {"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration"}

@@ -3,8 +3,9 @@
 kubeadm reads `apiServer` settings only at init and join. A
 `ControlPlaneSettings` resource per control plane runs nothing when created
 (init and join applied the settings) and re-applies them when the flags, the
-admission plugins or the OIDC CA change (components/kubeadm/
-control-plane-settings.sh), one control plane at a time, after the version
+admission plugins, the OIDC CA or the certificate lifetime change (components/
+kubeadm/control-plane-settings.sh: the cluster's kubeadm-config keeps them for
+joins and upgrades), one control plane at a time, after the version
 rollout of the control planes. The rendered configuration travels in `env`:
 a version bump alone is the upgrade's business."""
 
@@ -20,6 +21,7 @@ from components.connection import NodeAccess
 from components.kubeadm.bootstrap import init_config, oidc_ca_env
 from components.remote.command import RemoteScript, step
 from components.scripts import render_script, script_hash
+from stacks.cluster import DEFAULT_CERTIFICATE_DAYS
 from stacks.model import StackConfig
 
 _SCRIPT = Path(__file__).parent / "control-plane-settings.sh"
@@ -33,6 +35,10 @@ def settings_hash(config: StackConfig, ca: dict[str, str]) -> str:
         "plugins": config.admission_plugins,
         "ca": ca.get("OIDC_CA_PEM", ""),
     }
+    # Only when set: a new key would re-apply every existing stack's settings.
+    days = config.cluster.certificates.validity_days
+    if days != DEFAULT_CERTIFICATE_DAYS:
+        wanted["certificate_days"] = days
     return script_hash(json.dumps(wanted, sort_keys=True))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tools.lab.machines import Machine, MachineSpec
-from tools.lab.machines_lab import MachinesLab, layout, machines_down, up
+from tools.lab.machines_lab import KUBERNETES_VERSION, MachinesLab, layout, machines_down, pulumi, stack_work, up
 from tools.lab.network import LabNetwork
 from tools.stackrun import failure_text
 
@@ -47,6 +47,12 @@ class Lab:
     def wait_ready(self, what: str, *selection: str, timeout: int = 300) -> None:
         self.kubectl("wait", "--for=condition=Ready", what, *selection, f"--timeout={timeout}s")
 
+    def changes(self) -> list[dict[str, Any]]:
+        """The steps a preview of the lab stack's current settings would take."""
+        result = pulumi(stack_work(self.lab, self.specs), "preview", "--json", capture=True)
+        assert result.returncode == 0, failure(result)
+        return [step for step in json.loads(result.stdout)["steps"] if step["op"] != "same"]
+
     def machine(self, name: str) -> Machine:
         return next(m for m in self.lab.machines() if m.spec.name == name)
 
@@ -67,8 +73,11 @@ def wait_until(check: Any, what: str, timeout: float = 300) -> None:
         time.sleep(2)
 
 
-def lab_of(factory: pytest.TempPathFactory, specs: list[MachineSpec]) -> Iterator[Lab]:
-    """A lab of its own for one test module, destroyed and stopped after it."""
+def lab_of(
+    factory: pytest.TempPathFactory, specs: list[MachineSpec], releases: tuple[str, ...] = (KUBERNETES_VERSION,)
+) -> Iterator[Lab]:
+    """A lab of its own for one test module (its site serving `releases`),
+    destroyed and stopped after it."""
     if LabNetwork().exists():
         pytest.fail("a machines lab is running (its network namespace exists): `make lab-down` first")
     root = factory.mktemp("machines")
@@ -78,7 +87,7 @@ def lab_of(factory: pytest.TempPathFactory, specs: list[MachineSpec]) -> Iterato
         directory = root / "lab"
         machines = MachinesLab(directory)
         try:
-            machines.prepare()
+            machines.prepare(releases)
             yield Lab(machines, specs)
         finally:
             machines_down(directory)

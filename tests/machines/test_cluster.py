@@ -5,12 +5,11 @@ two, as an operator would do it, one step after another on the same lab."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tests.machines.conftest import Lab, failure, ready, wait_until
 from tools.lab import site
-from tools.lab.machines_lab import KUBERNETES_VERSION, layout, pulumi, stack_work
+from tools.lab.machines_lab import KUBERNETES_VERSION, layout
 
 NAMESPACE = "lab-smoke"
 
@@ -93,21 +92,14 @@ def test_fresh_up_builds_a_cluster_then_changes_nothing(lab: Lab) -> None:
     lab.kubectl("delete", "namespace", NAMESPACE, "--wait=true")
 
     # The second run has nothing to do.
-    planned = changes(lab)
+    planned = lab.changes()
     assert not planned, [(step["op"], step["urn"], step.get("diffs")) for step in planned]
-
-
-def changes(lab: Lab) -> list[dict[str, Any]]:
-    """The steps a preview of the lab stack's current settings would take."""
-    result = pulumi(stack_work(lab.lab, lab.specs), "preview", "--json", capture=True)
-    assert result.returncode == 0, failure(result)
-    return [step for step in json.loads(result.stdout)["steps"] if step["op"] != "same"]
 
 
 def test_an_added_machine_previews_as_its_own_creates_then_joins(lab: Lab) -> None:
     lab.specs = layout(4)
     lab.lab.ensure_machines(lab.specs)
-    planned = changes(lab)
+    planned = lab.changes()
     assert planned, "adding a machine changes nothing"
     assert {step["op"] for step in planned} == {"create"}, [(s["op"], s["urn"]) for s in planned]
     # The machine's own resources, and the upgrade wave its pool gains (10%

@@ -44,11 +44,21 @@ def certificate(path: Path, days: int) -> None:
     )
 
 
-# kubeadm certs renew all: every certificate a year again (here: 365 days).
+# kubeadm certs renew all [--config FILE]: every certificate a year again, or
+# for the configuration's certificateValidityPeriod (whole days of hours).
 KUBEADM = r"""
-[[ "$*" == "certs renew all" ]] || { echo "fake kubeadm: unsupported: $*" >&2; exit 1; }
+days=365
+if [[ "$*" == "certs renew all --config "* ]]; then
+  grep -qx "kind: ClusterConfiguration" "$5" || { echo "fake kubeadm: not the cluster's configuration" >&2; exit 1; }
+  (($(grep -c '^certificateValidityPeriod:' "$5") == 1)) || { echo "fake kubeadm: one lifetime" >&2; exit 1; }
+  hours=$(sed -n 's/^certificateValidityPeriod: \([0-9]*\)h0m0s$/\1/p' "$5")
+  days=$((${hours:-8760} / 24))
+elif [[ "$*" != "certs renew all" ]]; then
+  echo "fake kubeadm: unsupported: $*" >&2; exit 1
+fi
 for crt in "$PREP_ROOT"/etc/kubernetes/pki/*.crt "$PREP_ROOT"/etc/kubernetes/pki/etcd/*.crt; do
-  openssl req -x509 -newkey ed25519 -nodes -days 365 -subj /CN=renewed -keyout "${crt%.crt}.key" -out "$crt" 2>/dev/null
+  openssl req -x509 -newkey ed25519 -nodes -days $days -subj /CN=renewed \
+    -keyout "${crt%.crt}.key" -out "$crt" 2>/dev/null
 done
 """
 
@@ -92,6 +102,7 @@ def test_renew_renews_and_restarts_each_static_pod(plane: FakeNode) -> None:
     before = sorted(p.name for p in manifests.iterdir())
     run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "0"})
     assert run.called("kubeadm", "certs", "renew", "all")
+    assert not run.called("kubectl")  # kubeadm's year: its own configuration
     assert "restarting etcd" in run.stdout and "restarting kube-apiserver" in run.stdout
     assert sorted(p.name for p in manifests.iterdir()) == before
     assert not list((plane.root / "etc" / "kubernetes").glob("restarting.*"))
@@ -99,11 +110,29 @@ def test_renew_renews_and_restarts_each_static_pod(plane: FakeNode) -> None:
     assert 364 < days_left(expiry, "etcd/server") <= 365
 
 
+# kubeadm-config's ClusterConfiguration, as a cluster made with another lifetime keeps it.
+KUBECTL = """
+echo "apiVersion: kubeadm.k8s.io/v1beta4"
+echo "certificateValidityPeriod: 720h0m0s"
+echo "kind: ClusterConfiguration"
+"""
+
+
+@pytest.mark.process
+def test_renew_gives_the_stacks_certificate_lifetime(plane: FakeNode) -> None:
+    plane.stand_in("kubectl", KUBECTL)
+    run = plane.run(SCRIPT, {"PHASE": "renew", "STATIC_POD_WAIT": "0"}, {"CERTIFICATE_DAYS": "10"})
+    assert run.called("kubectl", "get", "configmap", "kubeadm-config")
+    assert run.called("kubeadm", "certs", "renew", "all", "--config")
+    assert 9 < days_left(parse_expiry(run.stdout), "etcd/server") <= 10
+    assert not list((plane.root / "etc" / "kubernetes").glob("kubeadm-renew.*"))
+
+
 def test_a_due_renewal_shows_in_the_diff() -> None:
     provider = CertificateRenewalProvider()
     soon = {"apiserver": int(time.time()) + 10 * DAY}
     later = {"apiserver": int(time.time()) + 200 * DAY}
-    news = {"hosts": {"node": "root@cp"}, "renew_within_days": 30}
+    news = {"name": "cp", "connections": "{}", "hosts": {"node": "root@cp"}, "renew_within_days": 30}
     assert provider.diff("cp", {**news, "expiry": soon}, news).changes
     assert not provider.diff("cp", {**news, "expiry": later}, news).changes
     assert provider.diff("cp", {**news, "expiry": later}, {**news, "renew_within_days": 250}).changes

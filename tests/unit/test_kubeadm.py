@@ -12,6 +12,7 @@ import yaml
 
 from components.kubeadm.bootstrap import init_config, kube_vip_manifest
 from components.kubeadm.config import api_version, render_join
+from components.kubeadm.settings import settings_hash
 from components.scripts import render_script
 from stacks.load import StackConfigError, parse_stack
 from tools.mocked_program import run_program, stack_settings
@@ -138,6 +139,35 @@ def test_kube_proxy_settings_leave_the_kind_to_the_program() -> None:
     settings = copy.deepcopy(stack_settings("prod"))
     settings["cluster"]["kubeProxy"] = {"kind": "Something"}
     with pytest.raises(StackConfigError, match="kubeProxy: kind is written by the program"):
+        parse_stack(settings)
+
+
+def test_a_certificate_lifetime_reaches_the_cluster_configuration_and_its_settings() -> None:
+    plain = parse_stack(copy.deepcopy(stack_settings("prod")))
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["cluster"]["certificates"] = {"validityDays": 90, "renewWithinDays": 20}
+    config = parse_stack(settings)
+    cluster = documents(init_config(config.control_planes[0], config))["ClusterConfiguration"]
+    assert cluster["certificateValidityPeriod"] == "2160h0m0s"
+    # The default renders as before: no existing stack sees a change.
+    default = documents(init_config(plain.control_planes[0], plain))["ClusterConfiguration"]
+    assert "certificateValidityPeriod" not in default
+    assert settings_hash(plain, {}) == settings_hash(parse_stack(copy.deepcopy(stack_settings("prod"))), {})
+    assert settings_hash(config, {}) != settings_hash(plain, {})
+
+
+@pytest.mark.parametrize(
+    ("version", "certificates", "message"),
+    [
+        ("1.32.8", {"validityDays": 30, "renewWithinDays": 30}, "renewWithinDays 30 is not less than validityDays 30"),
+        ("1.30.14", {"validityDays": 90}, "certificates.validityDays 90: kubeadm sets a certificate lifetime from"),
+    ],
+)
+def test_a_certificate_lifetime_is_checked(version: str, certificates: dict, message: str) -> None:
+    settings = copy.deepcopy(stack_settings("prod"))
+    settings["cluster"]["certificates"] = certificates
+    settings["cluster"]["kubernetesVersion"] = version
+    with pytest.raises(StackConfigError, match=message):
         parse_stack(settings)
 
 

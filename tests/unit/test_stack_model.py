@@ -189,7 +189,7 @@ def test_required_host_keys() -> None:
         (
             "certificates",
             {"renewWithinDays": 400},
-            "cluster.certificates.renewWithinDays: Input should be less than or equal to 300",
+            "cluster.certificates: renewWithinDays 400 is not less than validityDays 365: every `up` would renew",
         ),
     ],
 )

@@ -125,6 +125,8 @@ class MachinesLab:
         self.record = LabRecord.load(directory) or LabRecord()
         # Per-node settings on top of the layout's (maintenance, generation).
         self.node_settings: dict[str, dict[str, Any]] = {}
+        # Cluster settings on top of the lab's (certificates, upgrade, ...).
+        self.cluster_settings: dict[str, Any] = {}
         self.kubernetes_version = KUBERNETES_VERSION
 
     @property
@@ -253,6 +255,7 @@ class MachinesLab:
                 "ignorePreflightErrors": ["SystemVerification", "HTTPProxyCIDR"],
                 # The conntrack limit is the host's: a machine may not raise it.
                 "kubeProxy": {"conntrack": {"maxPerCore": 0}},
+                **self.cluster_settings,
             },
             f"{PROJECT}:ssh": {"user": "root", "port": 22, "dialAttempts": 5, "dialRetryDelaySeconds": 2},
             f"{PROJECT}:preflight": {
