@@ -145,9 +145,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     # Per node its five resources (preflight, prep, join or init and reader,
     # upgrade, label patch); the three components that hold every node's
     # scripts of a kind; the stack, cluster, provider and the rest.
-    assert preview["changeSummary"] == {
-        "create": 5 * nodes + 2 * planes + 11 + backup + layers.total() + runai + waves
-    }
+    assert preview["changeSummary"] == {"create": 5 * nodes + 2 * planes + 11 + backup + layers.total() + runai + waves}
     if stack == "prod":
         names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}
         assert {"gpu-prod-runai-control-plane", "gpu-prod-runai-registration", "gpu-prod-runai-cluster"} <= names
