@@ -24,29 +24,10 @@ from components.scheduling.kai import KaiScheduling
 from components.storage.storage import DefaultStorage, DepartmentShares
 from components.validation import ValidationJobs
 from stacks.cluster import Bootstrap
-from stacks.inventory import Role
 from stacks.load import LoadedStack
 from stacks.model import StackConfig
 from stacks.scheduling import SchedulerKind
 from stacks.storage import Provisioner
-
-
-def inventory_summary(config: StackConfig) -> dict[str, object]:
-    return {
-        "environment": config.cluster.environment,
-        "bootstrap": config.cluster.bootstrap.value,
-        "kubernetesVersion": config.cluster.kubernetes_version,
-        "controlPlanes": [n.name for n in config.control_planes],
-        "systemNodes": [n.name for n in config.nodes if Role.SYSTEM in n.roles],
-        "unpinnedHostKeys": [n.name for n in config.nodes if not n.host_key],
-        "scheduler": config.scheduler.kind.value,
-        "runaiVersion": config.runai.version,
-        "nodePoolGpus": config.node_pools,
-        "gpuNodesWithoutPool": [n.name for n in config.nodes if n.gpu and not n.node_pool],
-        "noPreemption": config.org.no_preemption,
-        "etcdBackups": config.backup.enabled,
-        "componentVersions": config.component_versions,
-    }
 
 
 class Cluster(pulumi.ComponentResource):
@@ -109,7 +90,7 @@ class Cluster(pulumi.ComponentResource):
         self.layers = ClusterLayers(f"{name}-layers", config, self.kubeconfig, on_nodes)
         self.storage: DefaultStorage | None = None
         if config.storage.provisioner is not Provisioner.NONE:
-            self.storage = DefaultStorage(f"{name}-storage", config, on_nodes)
+            self.storage = DefaultStorage(f"{name}-storage", config.storage, on_nodes)
         # What makes the organisation's projects and their namespaces.
         self.projects: list[pulumi.Resource] = []
         self.organisation: RunaiOrganisation | None = None
@@ -153,7 +134,7 @@ class Cluster(pulumi.ComponentResource):
             after_monitoring = pulumi.ResourceOptions(depends_on=self.layers.monitoring)
             Alerts(f"{name}-alerts", config, pulumi.ResourceOptions.merge(on_nodes, after_monitoring))
         # The inventory summary is what the policy pack (policy/) judges.
-        self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": inventory_summary(config)})
+        self.register_outputs({"kubeconfig": self.kubeconfig, "inventory": config.inventory_summary()})
 
     def _runai(self, name: str, stack: LoadedStack, on_nodes: pulumi.ResourceOptions) -> None:
         """Run:ai's control plane and cluster (when the stack installs them),

@@ -13,6 +13,7 @@ from pulumi import dynamic
 
 from components.kube_api import KubeApi, count_objects, crd_path
 from components.managed import secret_outputs
+from components.providers import ProviderInputs
 
 
 def in_use(api: KubeApi, crds: list[str]) -> dict[str, int]:
@@ -24,20 +25,28 @@ def in_use(api: KubeApi, crds: list[str]) -> dict[str, int]:
     return {name: count for name, count in counts.items() if count}
 
 
+class CrdGuardInputs(ProviderInputs):
+    layer: str
+    crds: list[str]
+    kubeconfig: str  # secret
+
+
 class CrdGuardProvider(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        return dynamic.CreateResult(id_=props["layer"], outs=props)
+        given = CrdGuardInputs.of(props)
+        return dynamic.CreateResult(id_=given.layer, outs=given.props())
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        return dynamic.UpdateResult(outs=news)
+        return dynamic.UpdateResult(outs=CrdGuardInputs.of(news).props())
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        busy = in_use(KubeApi(props["kubeconfig"]), list(props["crds"]))
+        given = CrdGuardInputs.of(props)
+        busy = in_use(KubeApi(given.kubeconfig), given.crds)
         if busy:
             held = ", ".join(f"{name} holds {count}" for name, count in sorted(busy.items()))
             raise RuntimeError(
-                f"{props['layer']}: {held} object(s); removing the layer would delete them with their CRDs. "
-                f"Delete them first, or keep the layer ({props['layer']}.enabled: true)"
+                f"{given.layer}: {held} object(s); removing the layer would delete them with their CRDs. "
+                f"Delete them first, or keep the layer ({given.layer}.enabled: true)"
             )
 
 

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.charts import release
-from components.managed import MANAGED_BY, Component
+from components.managed import MANAGED_BY, Component, OnCluster
 from stacks.addons import RDMA_PLUGIN, Fabric
 from stacks.model import StackConfig
 
@@ -65,8 +65,9 @@ def nic_cluster_policy(config: StackConfig) -> dict[str, Any]:
 
 
 class GpuStack(Component):
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, cluster: OnCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("runai-cluster:gpu:GpuStack", name, opts)
+        config = cluster.config
         addons = config.addons
         child = self.child()
         self.ready: list[pulumi.Resource] = []

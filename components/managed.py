@@ -5,9 +5,12 @@ options that keep a dynamic resource's secret inputs secret."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+
+from stacks.model import StackConfig
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "runai-cluster"}
 
@@ -24,6 +27,15 @@ class Component(pulumi.ComponentResource):
 
     def child(self, depends_on: list[Any] | None = None, **options: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[*self._waits_for, *(depends_on or [])], **options)
+
+
+@dataclass(frozen=True)
+class OnCluster:
+    """What every cluster layer is built from: the stack's settings, and the
+    admin kubeconfig for the guards that read the cluster before a change."""
+
+    config: StackConfig
+    kubeconfig: pulumi.Output[str]
 
 
 def secret_outputs(opts: pulumi.ResourceOptions | None, *names: str) -> pulumi.ResourceOptions:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pulumi
 
 from components.charts import release
-from components.managed import Component
-from stacks.model import StackConfig
+from components.managed import Component, OnCluster
 
 
 class Monitoring(Component):
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, cluster: OnCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("runai-cluster:monitoring:Monitoring", name, opts)
+        config = cluster.config
         prometheus = config.addons.prometheus
         values = {
             "grafana": {"enabled": False},
@@ -25,7 +25,7 @@ class Monitoring(Component):
                 }
             },
         }
-        self.release = release(
+        chart = release(
             f"{name}-prometheus",
             prometheus.chart,
             prometheus.namespace,
@@ -35,4 +35,5 @@ class Monitoring(Component):
             timeout=900,
             skip_await=config.addons.skip_await,
         )
+        self.ready: list[pulumi.Resource] = [chart]
         self.register_outputs({})

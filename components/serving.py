@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.crd_guard import CrdGuard
-from components.managed import Component
+from components.managed import Component, OnCluster
 from components.networking.metallb import LOAD_BALANCER_IPS
 from stacks.model import StackConfig
 
@@ -40,14 +40,9 @@ class Serving(Component):
     then our keys of the ConfigMaps by server-side apply, then Kourier's
     Service pinned to its MetalLB address."""
 
-    def __init__(
-        self,
-        name: str,
-        config: StackConfig,
-        kubeconfig: pulumi.Output[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, cluster: OnCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("runai-cluster:serving:Serving", name, opts)
+        config = cluster.config
         knative = config.addons.knative
 
         def manifest(part: str, source: str, after: list[pulumi.Resource]) -> k8s.yaml.v2.ConfigFile:
@@ -66,7 +61,7 @@ class Serving(Component):
             f"{name}-crds-in-use",
             layer="addons.knative",
             crds=SERVING_CRDS,
-            kubeconfig=kubeconfig,
+            kubeconfig=cluster.kubeconfig,
             opts=self.child(depends_on=[crds, core, kourier]),
         )
         self.ready: list[pulumi.Resource] = [crds, core, kourier, guard]

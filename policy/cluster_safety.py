@@ -17,6 +17,8 @@ from pulumi_policy import (
 )
 from resources import inventories, stack_rule
 
+from stacks.rules import odd_control_planes
+
 
 def _rule(
     check: Callable[[str, Mapping[str, Any]], list[str]],
@@ -35,12 +37,7 @@ def _rule(
 
 def control_plane_quorum(name: str, inventory: Mapping[str, Any]) -> list[str]:
     planes = inventory["controlPlanes"]
-    problems = []
-    if len(planes) % 2 == 0:
-        problems.append(
-            f"cluster '{name}': {len(planes)} control planes ({', '.join(planes)}); etcd needs an odd "
-            "number: add or remove one control-plane role in `nodes`"
-        )
+    problems = [f"cluster '{name}': {problem}" for problem in odd_control_planes(inventory)]
     if inventory["environment"] == "prod" and len(planes) < 3:
         problems.append(
             f"cluster '{name}': production needs at least 3 control planes, has {len(planes)}: "

@@ -10,24 +10,26 @@ from pathlib import Path
 from typing import Any
 
 TABLE = Path(__file__).with_name("compatibility.json")
-# What the table ranges, in the order docs/runai.md's matrix shows them.
-COMPONENTS = {
-    "kubernetes": "Kubernetes",
-    "gpuOperator": "GPU Operator",
-    "networkOperator": "Network Operator",
-    "prometheusStack": "kube-prometheus-stack",
-    "knative": "Knative Serving",
-    "trainingOperator": "Training Operator",
-    "mpiOperator": "MPI Operator",
-}
 # Run:ai upgrades move at most this many minors at a time.
 MAX_MINORS_PER_UPGRADE = 4
 
 
 @cache
+def _read() -> dict[str, Any]:
+    content: dict[str, Any] = json.loads(TABLE.read_text())
+    return content
+
+
 def table() -> dict[str, dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = json.loads(TABLE.read_text())["runai"]
+    rows: dict[str, dict[str, Any]] = _read()["runai"]
     return rows
+
+
+def components() -> dict[str, str]:
+    """What the table ranges (key: the name people know it by), in the order
+    docs/runai.md's matrix shows them."""
+    names: dict[str, str] = _read()["components"]
+    return names
 
 
 def accepted() -> list[str]:
@@ -57,11 +59,11 @@ def shown(bounds: list[str | None]) -> str:
 
 def matrix_markdown() -> str:
     """The table as docs/runai.md shows it (a test keeps the two equal)."""
-    header = ["Run:ai", *COMPONENTS.values()]
+    header = ["Run:ai", *components().values()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for minor in accepted():
         row = table()[minor]
-        cells = [shown(row[key]) if key in row else "not published" for key in COMPONENTS]
+        cells = [shown(row[key]) if key in row else "not published" for key in components()]
         lines.append("| " + " | ".join([minor, *cells]) + " |")
     lines.append("")
     lines += [f"- {minor}: {'; '.join(table()[minor]['sources'])}" for minor in accepted()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import warnings
 from collections import Counter
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -16,11 +17,11 @@ from stacks.alerts import AlertsConfig
 from stacks.backup import BackupConfig
 from stacks.base import Section
 from stacks.cluster import Bootstrap, ClusterConfig
-from stacks.compat import unsupported
 from stacks.inventory import Node, Role
 from stacks.org import OrgConfig, PoolQuota
 from stacks.packages import PackagesConfig
 from stacks.preflight import PreflightConfig
+from stacks.rules import SHARED_RULES
 from stacks.runai import RunaiConfig
 from stacks.scheduling import NON_PREEMPTIBLE, SchedulerConfig, SchedulerKind
 from stacks.storage import Provisioner, StorageConfig
@@ -219,12 +220,6 @@ class StackConfig(Section):
                 "runai.example.com), or set runai.url, or knative.enabled: false, or leave inference out of "
                 "addons.workloadTypes"
             )
-        if self.scheduler.kind is SchedulerKind.RUNAI:
-            for problem in unsupported(self.runai.version, self.component_versions):
-                message = f"runai.version: {problem}; change the version or runai.version"
-                if self.is_prod:
-                    raise ValueError(message)
-                warnings.warn(message, ConfigWarning, stacklevel=2)
         if addons.ingress.enabled and addons.ingress.controller is IngressController.NGINX:
             warnings.warn(
                 "addons.ingress.controller: nginx (ingress-nginx) was retired in March 2026 and gets no security "
@@ -362,11 +357,6 @@ class StackConfig(Section):
         planes = self.control_planes
         if not planes:
             raise ValueError("nodes: no node has the 'control-plane' role; give at least one")
-        if len(planes) % 2 == 0:
-            message = f"nodes: {len(planes)} control planes; etcd needs an odd number (1, 3, 5) to keep quorum"
-            if self.is_prod:
-                raise ValueError(message)
-            warnings.warn(message, ConfigWarning, stacklevel=2)
         if len(planes) > 1 and self.cluster.api_endpoint is None:
             raise ValueError(
                 "cluster.apiEndpoint: required with more than one control plane "
@@ -415,6 +405,37 @@ class StackConfig(Section):
                     "the machines' and the endpoints'"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _shared_rules(self) -> StackConfig:
+        """The rules the policy pack judges too (stacks/rules.py), on the
+        summary it reads: fatal in production, warned elsewhere. Last, so
+        the model's own refusals come first."""
+        summary = self.inventory_summary()
+        for rule in SHARED_RULES:
+            for problem in rule(summary):
+                if self.is_prod:
+                    raise ValueError(problem)
+                warnings.warn(problem, ConfigWarning, stacklevel=2)
+        return self
+
+    def inventory_summary(self) -> dict[str, Any]:
+        """What the root component publishes and the policy pack judges."""
+        return {
+            "environment": self.cluster.environment,
+            "bootstrap": self.cluster.bootstrap.value,
+            "kubernetesVersion": self.cluster.kubernetes_version,
+            "controlPlanes": [n.name for n in self.control_planes],
+            "systemNodes": [n.name for n in self.nodes if Role.SYSTEM in n.roles],
+            "unpinnedHostKeys": [n.name for n in self.nodes if not n.host_key],
+            "scheduler": self.scheduler.kind.value,
+            "runaiVersion": self.runai.version,
+            "nodePoolGpus": self.node_pools,
+            "gpuNodesWithoutPool": [n.name for n in self.nodes if n.gpu and not n.node_pool],
+            "noPreemption": self.org.no_preemption,
+            "etcdBackups": self.backup.enabled,
+            "componentVersions": self.component_versions,
+        }
 
     def named_addresses(self) -> list[tuple[str, str]]:
         """(key, address) of every single address the stack names."""

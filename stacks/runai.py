@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from stacks.base import Chart, Section, check_host
 from stacks.compat import accepted
+from stacks.org import APPLICATION_NAME
 
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -129,8 +130,7 @@ class RunaiAdmin(Section):
     # password, useless once the stack has replaced it.
     initial_password: str = Field("Abcd!234", min_length=1)
     """the password a fresh control plane accepts (the chart's documented default), replaced by `runaiAdminPassword`"""
-    # Run:ai's application name pattern (2.20+).
-    application: str = Field("runai-cluster-stack", pattern=r"^[a-z][-_a-z0-9]*[a-z0-9]$")
+    application: str = Field("runai-cluster-stack", pattern=APPLICATION_NAME)
     """the application the stack makes for itself (lowercase, digits, `-`, `_`)"""
 
 

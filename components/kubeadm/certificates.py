@@ -16,9 +16,11 @@ from typing import Any
 
 import pulumi
 from pulumi import dynamic
+from pydantic import Field
 
 from components.connection import NodeAccess
 from components.managed import secret_outputs
+from components.providers import ProviderInputs
 from components.remote.command import run_steps, step
 from components.scripts import render_script
 from stacks.cluster import DEFAULT_CERTIFICATE_DAYS
@@ -44,42 +46,48 @@ def renewal_due(expiry: dict[str, int], within_days: int, now: float | None = No
     return bool(expiry) and min(expiry.values()) - (now or time.time()) < within_days * _DAY
 
 
-def _run(phase: str, props: dict[str, Any]) -> str:
+def _run(phase: str, given: CertificateRenewalInputs) -> str:
     script = render_script(_SCRIPT, {"PHASE": phase, "STATIC_POD_TIMEOUT": str(STATIC_POD_TIMEOUT)})
-    steps = [step(phase, "node", script)]
+    return run_steps([step(phase, "node", script)], given.connections, {"CERTIFICATE_DAYS": str(given.validity_days)})
+
+
+class CertificateRenewalInputs(ProviderInputs):
+    name: str
+    connections: str  # JSON: the control plane's SSH connection (secret)
+    hosts: dict[str, str]
+    renew_within_days: int
     # State written before the lifetime was an input has none: kubeadm's year.
-    days = props.get("validity_days") or DEFAULT_CERTIFICATE_DAYS
-    return run_steps(steps, props["connections"], {"CERTIFICATE_DAYS": str(days)})
+    validity_days: int = DEFAULT_CERTIFICATE_DAYS
+    expiry: dict[str, int] = Field(default_factory=dict)  # outputs: per certificate
+    earliest: str = ""
 
-
-def _outputs(props: dict[str, Any], stdout: str) -> dict[str, Any]:
-    expiry = parse_expiry(stdout)
-    earliest = min(expiry.values()) if expiry else 0
-    return {
-        **props,
-        "expiry": expiry,
-        "earliest": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(earliest)) if earliest else "",
-    }
+    def probed(self, stdout: str) -> dict[str, Any]:
+        expiry = parse_expiry(stdout)
+        earliest = min(expiry.values()) if expiry else 0
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(earliest)) if earliest else ""
+        return {**self.props(), "expiry": expiry, "earliest": stamp}
 
 
 class CertificateRenewalProvider(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        stdout = _run("probe", props)
-        return dynamic.CreateResult(id_=props["name"], outs=_outputs(props, stdout))
+        given = CertificateRenewalInputs.of(props)
+        stdout = _run("probe", given)
+        return dynamic.CreateResult(id_=given.name, outs=given.probed(stdout))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        stdout = _run("probe", props)
-        return dynamic.ReadResult(id_=id_, outs=_outputs(props, stdout))
+        given = CertificateRenewalInputs.of(props)
+        return dynamic.ReadResult(id_=id_, outs=given.probed(_run("probe", given)))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        due = renewal_due(olds.get("expiry") or {}, int(news["renew_within_days"]))
-        moved = olds.get("hosts") != news.get("hosts") or olds.get("renew_within_days") != news["renew_within_days"]
+        old, new = CertificateRenewalInputs.of(olds), CertificateRenewalInputs.of(news)
+        due = renewal_due(old.expiry, new.renew_within_days)
+        moved = old.hosts != new.hosts or old.renew_within_days != new.renew_within_days
         return dynamic.DiffResult(changes=due or moved, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        due = renewal_due(olds.get("expiry") or {}, int(news["renew_within_days"]))
-        stdout = _run("renew" if due else "probe", news)
-        return dynamic.UpdateResult(outs=_outputs(news, stdout))
+        old, new = CertificateRenewalInputs.of(olds), CertificateRenewalInputs.of(news)
+        due = renewal_due(old.expiry, new.renew_within_days)
+        return dynamic.UpdateResult(outs=new.probed(_run("renew" if due else "probe", new)))
 
 
 class CertificateRenewal(dynamic.Resource):

@@ -14,13 +14,11 @@
 #   again, after its manifest left or came back)
 # Exported by the runner: CERTIFICATE_DAYS (the lifetime renewed certificates
 # get; 365 is kubeadm's own).
-# PREP_ROOT (environment, default empty) prefixes every file path, for tests.
-set -euo pipefail
+# include: ../remote/preamble.sh
 : "${PHASE:?}"
 : "${STATIC_POD_TIMEOUT:?}"
 : "${CERTIFICATE_DAYS:=365}"
-: "${PREP_ROOT=}"
-R=$PREP_ROOT
+say_as certificates
 pki=$R/etc/kubernetes/pki
 
 not_after() {
@@ -70,10 +68,7 @@ wait_for() {
   local what=$1 waited=0
   shift
   until "$@"; do
-    if ((waited >= STATIC_POD_TIMEOUT)); then
-      echo "certificates: $what not after ${STATIC_POD_TIMEOUT}s" >&2
-      exit 1
-    fi
+    ((waited < STATIC_POD_TIMEOUT)) || die "$what not after ${STATIC_POD_TIMEOUT}s"
     sleep 1
     waited=$((waited + 1))
   done
@@ -84,7 +79,7 @@ restart_static_pods() {
   aside=$(mktemp -d "$R/etc/kubernetes/restarting.XXXXXX")
   for component in etcd kube-apiserver kube-controller-manager kube-scheduler; do
     [[ -f $manifests/$component.yaml ]] || continue
-    echo "certificates: restarting $component"
+    say "restarting $component"
     mv "$manifests/$component.yaml" "$aside/"
     wait_for "$component stopped" stopped "$component"
     mv "$aside/$component.yaml" "$manifests/"
@@ -120,7 +115,6 @@ case $PHASE in
     probe
     ;;
   *)
-    echo "certificates: unknown phase '$PHASE'" >&2
-    exit 1
+    die "unknown phase '$PHASE'"
     ;;
 esac

@@ -12,15 +12,13 @@
 # (true on the first control plane), LIVEZ_TIMEOUT (seconds). Exported by the
 # runner: KUBEADM_CONFIG (this node's InitConfiguration and the cluster's
 # ClusterConfiguration), OIDC_CA_PEM (may be empty), OIDC_CA_FILE.
-# PREP_ROOT (environment, default empty) prefixes every file path, for tests.
-set -euo pipefail
+# include: ../remote/preamble.sh
 : "${FIRST:?}"
 : "${LIVEZ_TIMEOUT:?}"
 : "${KUBEADM_CONFIG:?}"
 : "${OIDC_CA_PEM=}"
 : "${OIDC_CA_FILE=}"
-: "${PREP_ROOT=}"
-R=$PREP_ROOT
+say_as control-plane-settings
 
 # include: oidc-ca.sh
 write_oidc_ca
@@ -35,10 +33,9 @@ kubeadm init phase control-plane apiserver --config "$config"
 waited=0
 until kubectl --kubeconfig "$R/etc/kubernetes/admin.conf" get --raw /livez >/dev/null 2>&1; do
   if ((waited >= LIVEZ_TIMEOUT)); then
-    echo "control-plane-settings: kube-apiserver not live ${LIVEZ_TIMEOUT}s after its new manifest" >&2
-    exit 1
+    die "kube-apiserver not live ${LIVEZ_TIMEOUT}s after its new manifest"
   fi
   sleep 5
   waited=$((waited + 5))
 done
-echo "control-plane-settings: kube-apiserver live with the stack's settings"
+say "kube-apiserver live with the stack's settings"

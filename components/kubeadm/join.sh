@@ -2,19 +2,20 @@
 # Join this machine to the cluster. JOIN_COMMAND (exported by the step before,
 # never stored) carries the fresh token, CA hash and certificate key that fill
 # the JoinConfiguration template. A machine already joined is left alone.
-set -euo pipefail
+# include: ../remote/preamble.sh
 : "${JOIN_TEMPLATE:?}"
 : "${JOIN_COMMAND:?}"
 : "${KUBE_VIP_MANIFEST=}"
 : "${NODE_GENERATION:?}"
 : "${OIDC_CA_PEM=}" "${OIDC_CA_FILE=}"
+say_as kubeadm-join
 
-if [ -f /etc/kubernetes/kubelet.conf ]; then
-  echo "kubeadm-join: already joined (generation $NODE_GENERATION)"
+if [[ -f $R/etc/kubernetes/kubelet.conf ]]; then
+  say "already joined (generation $NODE_GENERATION)"
   exit 0
 fi
 
-read -r -a words <<< "$JOIN_COMMAND"
+read -r -a words <<<"$JOIN_COMMAND"
 endpoint=${words[2]}
 token="" ca_hash="" cert_key=""
 for ((i = 3; i < ${#words[@]}; i++)); do
@@ -24,9 +25,8 @@ for ((i = 3; i < ${#words[@]}; i++)); do
     --certificate-key) cert_key=${words[i + 1]} ;;
   esac
 done
-if [ -z "$token" ] || [ -z "$ca_hash" ]; then
-  echo "kubeadm-join: the join command from the control plane lacks a token or CA hash" >&2
-  exit 1
+if [[ -z $token || -z $ca_hash ]]; then
+  die "the join command from the control plane lacks a token or CA hash"
 fi
 
 config=${JOIN_TEMPLATE//@ENDPOINT@/$endpoint}
@@ -36,13 +36,14 @@ config=${config//@CERT_KEY@/$cert_key}
 
 # include: oidc-ca.sh
 write_oidc_ca
-install -d -m 0755 /etc/kubernetes/manifests
+manifests=$R/etc/kubernetes/manifests
+install -d -m 0755 "$manifests"
 umask 077
-file=$(mktemp /etc/kubernetes/kubeadm-join.XXXXXX)
+file=$(mktemp "$R/etc/kubernetes/kubeadm-join.XXXXXX")
 trap 'rm -f "$file"' EXIT
-printf '%s\n' "$config" > "$file"
-if [ -n "$KUBE_VIP_MANIFEST" ]; then
-  printf '%s\n' "$KUBE_VIP_MANIFEST" > /etc/kubernetes/manifests/kube-vip.yaml
+printf '%s\n' "$config" >"$file"
+if [[ -n $KUBE_VIP_MANIFEST ]]; then
+  printf '%s\n' "$KUBE_VIP_MANIFEST" >"$manifests/kube-vip.yaml"
 fi
 kubeadm join --config "$file"
-echo "kubeadm-join: done"
+say "done"

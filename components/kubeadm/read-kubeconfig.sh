@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
 # Print the cluster's admin kubeconfig (kept as a Pulumi secret).
-set -euo pipefail
-cat /etc/kubernetes/admin.conf
+# include: ../remote/preamble.sh
+cat "$R/etc/kubernetes/admin.conf"

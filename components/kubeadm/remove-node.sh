@@ -5,38 +5,38 @@
 # a machine that was reinstalled under the same name (MACHINE_STATE, captured
 # from the machine, is "not-joined" while a Node of that name exists), so the new
 # install joins cleanly; a member, or a name with no Node, is left alone.
-set -euo pipefail
+# include: ../remote/preamble.sh
 : "${NODE_NAME:?}"
 : "${CONTROL_PLANE:?}"
 : "${ONLY_STALE:=false}"
+say_as remove-node
 
-export KUBECONFIG=/etc/kubernetes/admin.conf
+export KUBECONFIG=$R/etc/kubernetes/admin.conf
 # Behind a load balancer a request can land on a control plane that is
 # leaving this very moment (its API server stops mid-answer): ask again.
 again() {
   local attempt
   for attempt in 1 2 3 4 5; do
     if "$@"; then return 0; fi
-    echo "remove-node: '$*' failed (attempt $attempt); retrying" >&2
+    say "'$*' failed (attempt $attempt); retrying" >&2
     sleep 3
   done
   return 1
 }
-if [ "$ONLY_STALE" = "true" ]; then
-  if [ "${MACHINE_STATE:?}" != "not-joined" ] || ! kubectl get node "$NODE_NAME" >/dev/null 2>&1; then
-    echo "remove-node: nothing stale for $NODE_NAME"
+if [[ $ONLY_STALE == true ]]; then
+  if [[ ${MACHINE_STATE:?} != not-joined ]] || ! kubectl get node "$NODE_NAME" >/dev/null 2>&1; then
+    say "nothing stale for $NODE_NAME"
     exit 0
   fi
   ready=$(kubectl get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')
-  if [ "$ready" = "True" ]; then
-    echo "remove-node: Node $NODE_NAME is Ready, yet the machine at this node's address never joined:" \
-      "another machine holds the name, or the address is wrong. Nothing removed." >&2
-    exit 1
+  if [[ $ready == True ]]; then
+    die "Node $NODE_NAME is Ready, yet the machine at this node's address never joined:" \
+      "another machine holds the name, or the address is wrong. Nothing removed."
   fi
-  echo "remove-node: $NODE_NAME was reinstalled; forgetting its previous install"
+  say "$NODE_NAME was reinstalled; forgetting its previous install"
 fi
-if [ "$CONTROL_PLANE" = "true" ]; then
-  pki=/etc/kubernetes/pki/etcd
+if [[ $CONTROL_PLANE == true ]]; then
+  pki=/etc/kubernetes/pki/etcd # in the etcd pod
   etcdctl_in_pod() {
     local pod
     pod=$(kubectl -n kube-system get pods -l component=etcd -o name | grep -v "etcd-$NODE_NAME\$" | head -n 1)
@@ -47,11 +47,11 @@ if [ "$CONTROL_PLANE" = "true" ]; then
     local members member
     members=$(etcdctl_in_pod member list) || return 1
     member=$(awk -F', ' -v n="$NODE_NAME" '$3 == n {print $1}' <<<"$members")
-    if [ -n "$member" ]; then
+    if [[ -n $member ]]; then
       etcdctl_in_pod member remove "$member"
     fi
   }
   again forget_member
 fi
 again kubectl delete node "$NODE_NAME" --ignore-not-found
-echo "remove-node: $NODE_NAME removed"
+say "$NODE_NAME removed"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Undo kubeadm on a machine leaving the cluster.
-set -euo pipefail
+# include: ../remote/preamble.sh
+say_as reset
 
-if [ -f /etc/kubernetes/kubelet.conf ] || [ -f /etc/kubernetes/admin.conf ]; then
+if [[ -f $R/etc/kubernetes/kubelet.conf || -f $R/etc/kubernetes/admin.conf ]]; then
   kubeadm reset -f
-  rm -rf /etc/cni/net.d
-  echo "reset: done"
+  rm -rf "$R/etc/cni/net.d"
+  say "done"
 else
-  echo "reset: nothing to undo"
+  say "nothing to undo"
 fi

@@ -22,6 +22,7 @@ from pulumi import dynamic
 from components.connection import NodeAccess
 from components.kubeadm.rollout import plan, rolls_driver, stages
 from components.node_prep.prep import kubernetes_source, kubernetes_version
+from components.providers import ProviderInputs
 from components.remote.command import RemoteScript, step
 from components.scripts import render_script
 from stacks.inventory import Node
@@ -95,10 +96,15 @@ class WaveDone(dynamic.Resource):
         super().__init__(_NothingToRun(), name, {"pool": pool, "wave": wave}, opts)
 
 
+class WaveInputs(ProviderInputs):
+    pool: str
+    wave: int  # arrives as a float through the engine
+
+
 class _NothingToRun(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        # Numbers arrive as floats through the engine.
-        return dynamic.CreateResult(id_=f"{props['pool']}-wave-{int(props['wave'])}", outs=props)
+        given = WaveInputs.of(props)
+        return dynamic.CreateResult(id_=f"{given.pool}-wave-{given.wave}", outs=given.props())
 
 
 class KubernetesUpgrade(pulumi.ComponentResource):

@@ -30,8 +30,7 @@
 #   DRAIN_TAINT         Run:ai's drain taint (runai=drain:NoExecute), put on
 #                       before draining; empty without Run:ai
 #   DRAIN_TIMEOUT, READY_TIMEOUT   kubectl durations (600s)
-# PREP_ROOT (environment, default empty) prefixes every file path, for tests.
-set -euo pipefail
+# include: ../remote/preamble.sh
 
 : "${UPGRADE:?}"
 : "${PHASE:?}"
@@ -49,9 +48,7 @@ set -euo pipefail
 : "${DRAIN_TAINT=}"
 : "${DRAIN_TIMEOUT:?}"
 : "${READY_TIMEOUT:?}"
-: "${PREP_ROOT=}"
-
-R=$PREP_ROOT
+say_as "upgrade $NODE_NAME $PHASE"
 export DEBIAN_FRONTEND=noninteractive
 export KUBECONFIG=$R/etc/kubernetes/admin.conf
 changed=()
@@ -62,12 +59,6 @@ boot_key=runai-cluster.io/upgrade-boot-id
 # The driver a Node runs, set once its rollout finished there.
 driver_key=runai-cluster.io/nvidia-driver
 driver_target=$NVIDIA_DRIVER_PACKAGE=$NVIDIA_DRIVER_VERSION
-
-say() { printf 'upgrade %s %s: %s\n' "$NODE_NAME" "$PHASE" "$*"; }
-die() {
-  printf 'upgrade %s %s: %s\n' "$NODE_NAME" "$PHASE" "$*" >&2
-  exit 1
-}
 
 # include: ../node_prep/helpers.sh
 

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 
 from components.charts import release
-from components.managed import Component
+from components.managed import Component, OnCluster
 from components.networking.metallb import LOAD_BALANCER_IPS
 from stacks.addons import IngressController
 from stacks.model import StackConfig
@@ -36,10 +36,11 @@ def ingress_values(config: StackConfig) -> dict[str, Any]:
 
 
 class Ingress(Component):
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, cluster: OnCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("runai-cluster:networking:Ingress", name, opts)
+        config = cluster.config
         ingress = config.addons.ingress
-        self.release = release(
+        chart = release(
             f"{name}-{ingress.controller.value}",
             ingress.chart,
             ingress.namespace,
@@ -48,4 +49,5 @@ class Ingress(Component):
             ingress.values,
             skip_await=config.addons.skip_await,
         )
+        self.ready: list[pulumi.Resource] = [chart]
         self.register_outputs({})

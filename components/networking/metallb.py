@@ -6,8 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.charts import release
-from components.managed import MANAGED_BY, Component
-from stacks.model import StackConfig
+from components.managed import MANAGED_BY, Component, OnCluster
 
 # The annotation that pins a Service to one address (metallb.io since 0.14.9).
 LOAD_BALANCER_IPS = "metallb.io/loadBalancerIPs"
@@ -20,8 +19,9 @@ class LoadBalancer(Component):
     """The chart, then one IPAddressPool per stack pool and one
     L2Advertisement announcing them all."""
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, cluster: OnCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("runai-cluster:networking:LoadBalancer", name, opts)
+        config = cluster.config
         metallb = config.addons.metallb
         chart = release(
             f"{name}-chart",

@@ -22,8 +22,6 @@
 #       script. A lone URI is a flat repository (suite "/").
 #   NVIDIA_APT_KEY_URL        the repository's signing key
 #   CONTAINERD_CONFIG_VERSION 2 or 3, as given to node-prep.sh
-# PREP_ROOT (environment, default empty) prefixes every file path, so tests can
-# dry-run against a scratch directory with stand-ins for the system commands.
 #
 # The nvidia runtime is added by `nvidia-ctk runtime configure`, which edits
 # /etc/containerd/config.toml (toolkit 1.17) or writes the drop-in
@@ -33,7 +31,7 @@
 # node-prep.sh rewrote config.toml without it. It is set as the default
 # runtime: Run:ai workloads name no runtime class, and the volume-mount device
 # requests below only reach the GPU through nvidia-container-runtime.
-set -euo pipefail
+# include: ../remote/preamble.sh
 
 : "${NVIDIA_DRIVER_PACKAGE=}"
 : "${NVIDIA_DRIVER_VERSION=}"
@@ -41,17 +39,9 @@ set -euo pipefail
 : "${NVIDIA_APT_REPO=}"
 : "${NVIDIA_APT_KEY_URL=}"
 : "${CONTAINERD_CONFIG_VERSION:?}"
-: "${PREP_ROOT=}"
-
-R=$PREP_ROOT
+say_as gpu-host
 export DEBIAN_FRONTEND=noninteractive
 changed=()
-
-say() { printf 'gpu-host: %s\n' "$*"; }
-die() {
-  printf 'gpu-host: %s\n' "$*" >&2
-  exit 1
-}
 
 # --- parameter checks: fail before touching anything ------------------------
 [[ -n $R || $EUID -eq 0 ]] || die "must run as root"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Helpers shared by node-prep.sh and gpu-host.sh. components/scripts.py inlines
 # this file where a script says "# include: helpers.sh" (the rendered script
-# travels over SSH as one piece). They use the including script's say/die,
-# PREP_ROOT ($R) and changed array.
+# travels over SSH as one piece), after the preamble (../remote/preamble.sh,
+# for say, die and R). They add to the including script's changed array.
 # shellcheck disable=SC2034  # WROTE and friends are read by the includer
 
 # write_file MODE PATH < CONTENT: replace PATH only when the content differs, so

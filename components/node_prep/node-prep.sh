@@ -32,8 +32,6 @@
 #       https://harbor/v2/<proxy-project>, gets override_path = true
 #   REGISTRY_CA_HOST, REGISTRY_CA_PEM         a private registry and its CA
 #   NODE_GENERATION                           only reported; bumping it re-runs us
-# PREP_ROOT (environment, default empty) prefixes every file path, so tests can
-# dry-run against a scratch directory with stand-ins for the system commands.
 #
 # /etc/containerd/config.toml is ours, but gpu-host.sh (nvidia-ctk) and the GPU
 # Operator add the NVIDIA runtime to it. Rewriting it on every run would drop
@@ -42,7 +40,7 @@
 # /var/lib/node-prep/containerd-config.toml) or the file no longer carries our
 # settings. After such a rewrite gpu-host.sh must run again; NodePrep runs it
 # right after this script whenever either script changes.
-set -euo pipefail
+# include: ../remote/preamble.sh
 
 : "${KUBERNETES_VERSION:?}"
 : "${KUBERNETES_MINOR:?}"
@@ -61,17 +59,9 @@ set -euo pipefail
 : "${REGISTRY_CA_HOST=}"
 : "${REGISTRY_CA_PEM=}"
 : "${NODE_GENERATION:?}"
-: "${PREP_ROOT=}"
-
-R=$PREP_ROOT
+say_as node-prep
 export DEBIAN_FRONTEND=noninteractive
 changed=()
-
-say() { printf 'node-prep: %s\n' "$*"; }
-die() {
-  printf 'node-prep: %s\n' "$*" >&2
-  exit 1
-}
 
 # --- parameter checks: fail before touching anything ------------------------
 [[ -n $R || $EUID -eq 0 ]] || die "must run as root"

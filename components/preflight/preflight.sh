@@ -14,9 +14,9 @@
 #   no NFS check), IGNORE (space-separated check names reported as "ignored"
 #   instead of failing), CLUSTER_EXISTS (true: the machine already runs its
 #   cluster's components, so their ports are not checked).
-# PREP_ROOT (environment, default empty) prefixes /etc, /proc and /sys reads so
-# tests can replay recorded system files.
-set -euo pipefail
+# Its reads of /etc, /proc and /sys are under R, so tests replay recorded
+# system files.
+# include: ../remote/preamble.sh
 
 : "${NODE_NAME:?}"
 : "${ROLES:?}"
@@ -32,9 +32,7 @@ set -euo pipefail
 : "${NFS_SERVER=}"
 : "${IGNORE=}"
 : "${CLUSTER_EXISTS:=false}"
-: "${PREP_ROOT=}"
-
-R=$PREP_ROOT
+say_as preflight
 results=()
 failed=0
 
@@ -44,7 +42,7 @@ record() { # record STATUS NAME DETAIL
   results+=("$(printf '{"check":"%s","status":"%s","detail":"%s"}' "$2" "$1" "${3//\"/\'}")")
   if [[ $1 == fail ]]; then
     failed=1
-    printf 'preflight: %s failed %s: %s\n' "$NODE_NAME" "$2" "$3" >&2
+    say "$NODE_NAME failed $2: $3" >&2
   fi
 }
 
@@ -174,6 +172,5 @@ report=$(
 )
 printf 'PREFLIGHT %s\n' "$report"
 if ((failed)); then
-  echo "preflight: $NODE_NAME failed; fix the checks marked fail, then run pulumi up again" >&2
-  exit 1
+  die "$NODE_NAME failed; fix the checks marked fail, then run pulumi up again"
 fi

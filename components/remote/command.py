@@ -26,28 +26,38 @@ from typing import Any
 
 import pulumi
 from pulumi import dynamic
+from pydantic import Field
 
+from components.providers import ProviderInputs
 from components.remote.ssh import Connection, run_script
 from stacks.cluster import upgrade_path_error
 
+
+class RemoteScriptInputs(ProviderInputs):
+    connections: str  # JSON: name -> SSH connection (secret: private keys)
+    hosts: dict[str, str]  # user@address:port per connection
+    create_steps: list[dict[str, Any]]
+    # Left out of the resource's inputs while they hold their default: every
+    # input is an Output of its own on the resource, and Outputs are what a
+    # large program's evaluation spends its time on. State written when they
+    # were always sent still holds them, and reads the same.
+    delete_steps: list[dict[str, Any]] = Field(default_factory=list)
+    triggers: list[Any] = Field(default_factory=list)
+    keep_stdout: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
+    run_on_create: bool = True
+    kubernetes_version: str | None = None
+    stdout: str = ""  # an output: what the last create step printed, with keep_stdout
+
+    @classmethod
+    def at_default(cls, key: str, value: Any) -> bool:
+        return bool(value == cls.model_fields[key].get_default(call_default_factory=True))
+
+
 # Inputs whose change re-runs the create steps (a new address or user too).
 _RERUN_KEYS = ("create_steps", "triggers", "hosts")
-# Inputs left out while they hold their default: every input is an Output of
-# its own on the resource, and Outputs are what a large program's evaluation
-# spends its time on. State written when they were always sent still holds
-# them; compared through these defaults, it reads the same.
-_DEFAULTS: dict[str, Any] = {
-    "delete_steps": [],
-    "triggers": [],
-    "keep_stdout": False,
-    "env": {},
-    "run_on_create": True,
-    "kubernetes_version": None,
-}
-
-
-def _value(props: dict[str, Any], key: str) -> Any:
-    return props.get(key, _DEFAULTS.get(key))
+# Stored without re-running anything: a new `env` alone (see above).
+_NOT_COMPARED = {"stdout", "env"}
 
 
 def run_steps(steps: list[dict[str, Any]], connections: str, env: dict[str, str] | None = None) -> str:
@@ -64,10 +74,9 @@ def run_steps(steps: list[dict[str, Any]], connections: str, env: dict[str, str]
     return stdout
 
 
-def _outputs(props: dict[str, Any], stdout: str) -> dict[str, Any]:
-    outs = dict(props)
-    outs["stdout"] = stdout if props.get("keep_stdout") else ""
-    return outs
+def _outputs(props: dict[str, Any], given: RemoteScriptInputs, stdout: str) -> dict[str, Any]:
+    # The inputs as they came (those at their default stay left out).
+    return {**props, "stdout": stdout if given.keep_stdout else ""}
 
 
 class RemoteScriptProvider(dynamic.ResourceProvider):
@@ -82,32 +91,32 @@ class RemoteScriptProvider(dynamic.ResourceProvider):
         return dynamic.CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        # A rotated private key or a new `env` alone is stored without
-        # re-running anything. Keys only the old state holds (`name`, which
-        # was the ID) are not inputs any more.
-        keys = {*news, *_DEFAULTS} - {"stdout", "env"}
-        changed = [key for key in keys if _value(olds, key) != _value(news, key)]
-        return dynamic.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+        # A rotated private key alone is stored without re-running anything.
+        # Keys only the old state holds (`name`, which was the ID) are not
+        # inputs any more.
+        old, new = RemoteScriptInputs.of(olds), RemoteScriptInputs.of(news)
+        compared = RemoteScriptInputs.model_fields.keys() - _NOT_COMPARED
+        changed = any(getattr(old, key) != getattr(new, key) for key in compared)
+        return dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        stdout = (
-            run_steps(props["create_steps"], props["connections"], props.get("env"))
-            if _value(props, "run_on_create")
-            else ""
-        )
+        given = RemoteScriptInputs.of(props)
+        stdout = run_steps(given.create_steps, given.connections, given.env) if given.run_on_create else ""
         # The URN names the resource; the ID only has to be unique.
-        return dynamic.CreateResult(id_=uuid.uuid4().hex, outs=_outputs(props, stdout))
+        return dynamic.CreateResult(id_=uuid.uuid4().hex, outs=_outputs(props, given, stdout))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        if any(_value(olds, key) != _value(news, key) for key in _RERUN_KEYS):
-            stdout = run_steps(news["create_steps"], news["connections"], news.get("env"))
+        old, new = RemoteScriptInputs.of(olds), RemoteScriptInputs.of(news)
+        if any(getattr(old, key) != getattr(new, key) for key in _RERUN_KEYS):
+            stdout = run_steps(new.create_steps, new.connections, new.env)
         else:
-            stdout = olds.get("stdout", "")  # only delete steps or labels changed
-        return dynamic.UpdateResult(outs=_outputs(news, stdout))
+            stdout = old.stdout  # only delete steps or labels changed
+        return dynamic.UpdateResult(outs=_outputs(news, new, stdout))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        if props.get("delete_steps"):
-            run_steps(props["delete_steps"], props["connections"], props.get("env"))
+        given = RemoteScriptInputs.of(props)
+        if given.delete_steps:
+            run_steps(given.delete_steps, given.connections, given.env)
 
 
 def as_json_object(members: dict[str, pulumi.Output[str]]) -> pulumi.Output[str]:
@@ -165,7 +174,7 @@ class RemoteScript(dynamic.Resource):
             "connections": connections,
             "hosts": hosts,
             "create_steps": create_steps,
-            **{key: value for key, value in given.items() if value != _DEFAULTS[key]},
+            **{key: value for key, value in given.items() if not RemoteScriptInputs.at_default(key, value)},
         }
         if keep_stdout:
             props["stdout"] = None  # an output: what the last create step printed

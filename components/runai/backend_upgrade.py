@@ -15,6 +15,7 @@ from pulumi import dynamic
 
 from components.kube_api import KubeApi
 from components.managed import secret_outputs
+from components.providers import ProviderInputs
 from stacks.compat import upgrade_path_error
 
 INGRESS_DEPLOYMENT = "runai-backend-nginx-ingress-controller"
@@ -38,21 +39,31 @@ def upgrade_check(olds: dict[str, Any] | None, wanted: str | None, key: str) -> 
     return [dynamic.CheckFailure(key, f"runai.version: {error}")] if error else []
 
 
+class BackendUpgradePrepInputs(ProviderInputs):
+    namespace: str
+    chart_version: str  # the control plane's chart
+    runai_version: str | None = None  # kept since the upgrade path is checked
+    kubeconfig: str  # secret
+
+
 class BackendUpgradePrepProvider(dynamic.ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
         return dynamic.CheckResult(news, upgrade_check(olds, news.get("runai_version"), "runai_version"))
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        return dynamic.CreateResult(id_=props["namespace"], outs=props)
+        given = BackendUpgradePrepInputs.of(props)
+        return dynamic.CreateResult(id_=given.namespace, outs=given.props())
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        moved = olds.get("chart_version") != news["chart_version"] or olds.get("namespace") != news["namespace"]
+        old, new = BackendUpgradePrepInputs.of(olds), BackendUpgradePrepInputs.of(news)
+        moved = old.chart_version != new.chart_version or old.namespace != new.namespace
         return dynamic.DiffResult(changes=moved, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        if olds.get("chart_version") != news["chart_version"]:
-            KubeApi(news["kubeconfig"]).delete(deployment_path(news["namespace"], INGRESS_DEPLOYMENT))
-        return dynamic.UpdateResult(outs=news)
+        old, new = BackendUpgradePrepInputs.of(olds), BackendUpgradePrepInputs.of(news)
+        if old.chart_version != new.chart_version:
+            KubeApi(new.kubeconfig).delete(deployment_path(new.namespace, INGRESS_DEPLOYMENT))
+        return dynamic.UpdateResult(outs=new.props())
 
 
 class BackendUpgradePrep(dynamic.Resource):

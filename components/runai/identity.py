@@ -10,12 +10,14 @@ secret."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi import dynamic
 
 from components.managed import secret_outputs
+from components.providers import ProviderInputs
 from components.runai.api import (
     REFUSED,
     SYSTEM_ADMINISTRATOR,
@@ -24,7 +26,8 @@ from components.runai.api import (
     RunaiApiError,
     account_secret,
 )
-from components.runai.resources import credentials_changed, runai_connection
+from components.runai.provider import RunaiInputs, RunaiProvider
+from components.runai.resources import runai_connection
 from stacks.runai import RunaiConfig
 
 
@@ -38,26 +41,35 @@ def _signed_in(credentials: AdminCredentials) -> RunaiApi | None:
         raise
 
 
-def _with_password(props: dict[str, Any], password: str) -> AdminCredentials:
-    return AdminCredentials(props["url"], props["username"], password, props.get("caFile"))
+class AdminPasswordInputs(ProviderInputs):
+    url: str
+    ca_file: str | None = None
+    username: str
+    initial_password: str  # the one every install guide prints
+    password: str  # the stack's (runaiAdminPassword)
+
+    LEGACY: ClassVar[Mapping[str, str]] = {"caFile": "ca_file", "initialPassword": "initial_password"}
+
+    def signing_in_with(self, password: str) -> AdminCredentials:
+        return AdminCredentials(self.url, self.username, password, self.ca_file)
 
 
-def set_password(props: dict[str, Any], known: list[str]) -> None:
+def set_password(given: AdminPasswordInputs, known: list[str]) -> None:
     """Make the stack's password the administrator's, signing in with the
     first of `known` (the stack's own, a previous one, the initial one) that
     the control plane accepts."""
-    wanted = props["password"]
+    wanted = given.password
     for candidate in dict.fromkeys([wanted, *known]):
-        api = _signed_in(_with_password(props, candidate))
+        api = _signed_in(given.signing_in_with(candidate))
         if api is None:
             continue
         if candidate != wanted:
             api.change_my_password(candidate, wanted)
-            if _signed_in(_with_password(props, wanted)) is None:
-                raise RunaiApiError(f"{props['username']}: the new password was not accepted after the change")
+            if _signed_in(given.signing_in_with(wanted)) is None:
+                raise RunaiApiError(f"{given.username}: the new password was not accepted after the change")
         return
     raise RunaiApiError(
-        f"runai.admin: none of the passwords the stack knows signs in as {props['username']}; set the "
+        f"runai.admin: none of the passwords the stack knows signs in as {given.username}; set the "
         "runaiAdminPassword secret to the account's current password"
     )
 
@@ -69,17 +81,21 @@ class AdminPasswordProvider(dynamic.ResourceProvider):
     the resource leaves the account as it is: nobody is locked out."""
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        set_password(props, [props["initialPassword"]])
-        return dynamic.CreateResult(id_=props["username"], outs=props)
+        given = AdminPasswordInputs.of(props)
+        set_password(given, [given.initial_password])
+        return dynamic.CreateResult(id_=given.username, outs=given.props())
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changed = [key for key in ("url", "username", "password") if olds.get(key) != news.get(key)]
+        old, new = AdminPasswordInputs.of(olds), AdminPasswordInputs.of(news)
+        changed = [key for key in ("url", "username", "password") if getattr(old, key) != getattr(new, key)]
         replaces = [key for key in changed if key != "password"]
-        return dynamic.DiffResult(changes=bool(changed), replaces=replaces)
+        changes = bool(changed) or AdminPasswordInputs.stored_before_the_convention(olds)
+        return dynamic.DiffResult(changes=changes, replaces=replaces)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        set_password(news, [olds["password"], news["initialPassword"]])
-        return dynamic.UpdateResult(outs=news)
+        old, new = AdminPasswordInputs.of(olds), AdminPasswordInputs.of(news)
+        set_password(new, [old.password, new.initial_password])
+        return dynamic.UpdateResult(outs=new.props())
 
 
 class AdminPassword(dynamic.Resource):
@@ -93,34 +109,39 @@ class AdminPassword(dynamic.Resource):
     ) -> None:
         props = {
             "url": runai.url,
-            "caFile": runai.ca_file,
+            "ca_file": runai.ca_file,
             "username": runai.admin.email,
-            "initialPassword": runai.admin.initial_password,
+            "initial_password": runai.admin.initial_password,
             "password": pulumi.Output.secret(password),
         }
         super().__init__(AdminPasswordProvider(), name, props, secret_outputs(opts, "password"))
 
 
-def _admin(props: dict[str, Any]) -> RunaiApi:
-    credentials = AdminCredentials(**json.loads(props["admin"]))
-    api = _signed_in(credentials)
-    if api is None:
-        raise RunaiApiError(
-            f"runai.admin: the control plane refuses runaiAdminPassword for {credentials.username} (changed in "
-            "the UI?); set the secret to the account's current password"
-        )
-    return api
+class ApplicationInputs(RunaiInputs):
+    name: str
+    kind: str = "apps"  # states from before service accounts hold an application
+    subject_type: str = "app"  # what access rules call the kind
+    admin: str  # the administrator's sign-in (JSON: url, username, password, ca_file; secret)
+    client_id: str = ""
+    secret: str = ""
+    rule_id: str = ""  # its System administrator access rule
+
+    LEGACY: ClassVar[Mapping[str, str]] = {"subjectType": "subject_type", "clientId": "client_id", "ruleId": "rule_id"}
+    OUTPUTS: ClassVar[tuple[str, ...]] = ("client_id", "secret", "rule_id")
+
+    def credentials(self) -> str:
+        return self.admin
 
 
-def _grant(api: RunaiApi, props: dict[str, Any]) -> str:
+def _grant(api: RunaiApi, given: ApplicationInputs) -> str:
     """The application's access rule: System administrator where the
     administrator is (the tenant, on a fresh control plane)."""
-    scope_type, scope_id = api.admin_scope(json.loads(props["admin"])["username"])
+    scope_type, scope_id = api.admin_scope(json.loads(given.admin)["username"])
     rule = api.create(
         "accessrules",
         {
-            "subjectType": props["subjectType"],
-            "subjectId": props["name"],
+            "subjectType": given.subject_type,
+            "subjectId": given.name,
             "roleId": api.role_id(SYSTEM_ADMINISTRATOR),
             "scopeType": scope_type,
             "scopeId": scope_id,
@@ -129,54 +150,59 @@ def _grant(api: RunaiApi, props: dict[str, Any]) -> str:
     return str(rule["id"])
 
 
-def _kind(props: dict[str, Any]) -> str:
-    # States from before service accounts hold an application.
-    return str(props.get("kind") or "apps")
-
-
-class ApplicationProvider(dynamic.ResourceProvider):
+class ApplicationProvider(RunaiProvider[ApplicationInputs]):
     """The application the stack signs in as, and its System administrator
-    access rule. `refresh` finds an application deleted in the UI (made
-    again by the next `up`) and a rule taken away (given back)."""
+    access rule, made by the first administrator. `refresh` finds an
+    application deleted in the UI (made again by the next `up`) and a rule
+    taken away (given back)."""
 
-    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        api = _admin(props)
-        app = api.create(props["kind"], {"name": props["name"]})
+    inputs = ApplicationInputs
+
+    def api(self, given: ApplicationInputs) -> RunaiApi:
+        credentials = AdminCredentials(**json.loads(given.admin))
+        api = _signed_in(credentials)
+        if api is None:
+            raise RunaiApiError(
+                f"runai.admin: the control plane refuses runaiAdminPassword for {credentials.username} (changed in "
+                "the UI?); set the secret to the account's current password"
+            )
+        return api
+
+    def make(self, api: RunaiApi, given: ApplicationInputs) -> tuple[str, dict[str, Any]]:
+        app = api.create(given.kind, {"name": given.name})
         # Found rather than made (a create whose answer was lost): its secret
         # was shown to nobody, so it gets a new one.
-        secret = account_secret(app) or api.new_secret(props["kind"], str(app["id"]))
-        client_id = app.get("clientId") or props["name"]
-        outs = {**props, "clientId": client_id, "secret": secret, "ruleId": _grant(api, props)}
-        return dynamic.CreateResult(id_=str(app["id"]), outs=outs)
+        secret = account_secret(app) or api.new_secret(given.kind, str(app["id"]))
+        made = {"client_id": app.get("clientId") or given.name, "secret": secret, "rule_id": _grant(api, given)}
+        return str(app["id"]), made
 
-    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        api = _admin(props)
-        if api.get(_kind(props), id_) is None:
-            return dynamic.ReadResult(id_="", outs={})
-        rule = api.get("accessrules", props["ruleId"]) if props.get("ruleId") else None
-        return dynamic.ReadResult(id_=id_, outs={**props, "ruleId": props["ruleId"] if rule else ""})
+    def fetch(self, api: RunaiApi, id_: str, given: ApplicationInputs) -> dict[str, Any] | None:
+        if api.get(given.kind, id_) is None:
+            return None
+        return {"rule": api.get("accessrules", given.rule_id) if given.rule_id else None}
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+    def observe(self, given: ApplicationInputs, current: dict[str, Any]) -> dict[str, Any]:
+        return {"rule_id": given.rule_id if current["rule"] else ""}
+
+    def replaces(self, old: ApplicationInputs, new: ApplicationInputs) -> list[str]:
         # A new name, or an application becoming a service account (2.24).
-        replaces = [key for key, old in (("name", olds.get("name")), ("kind", _kind(olds))) if old != news[key]]
-        changed = bool(replaces) or not olds.get("ruleId") or credentials_changed(olds, news)
-        return dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
+        return [key for key in ("name", "kind") if getattr(old, key) != getattr(new, key)]
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+    def changed(self, old: ApplicationInputs, new: ApplicationInputs) -> bool:
+        return not old.rule_id
+
+    def write(self, id_: str, old: ApplicationInputs, new: ApplicationInputs) -> dict[str, Any]:
         # Only new administrator credentials to store, unless the rule is gone.
-        rule = olds.get("ruleId") or _grant(_admin(news), news)
-        outs = {**news, "clientId": olds["clientId"], "secret": olds["secret"], "ruleId": rule}
-        return dynamic.UpdateResult(outs=outs)
+        return {"rule_id": old.rule_id or _grant(self.api(new), new)}
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        api = _admin(props)
-        if props.get("ruleId"):
-            api.delete("accessrules", props["ruleId"])
-        api.delete(_kind(props), id_)
+    def remove(self, api: RunaiApi, id_: str, given: ApplicationInputs) -> None:
+        if given.rule_id:
+            api.delete("accessrules", given.rule_id)
+        api.delete(given.kind, id_)
 
 
 class Application(dynamic.Resource):
-    clientId: pulumi.Output[str]  # noqa: N815 - the provider's property name
+    client_id: pulumi.Output[str]
     secret: pulumi.Output[str]
 
     def __init__(
@@ -196,15 +222,15 @@ class Application(dynamic.Resource):
         props = {
             "name": runai.admin.application,
             "kind": kind,
-            "subjectType": subject_type,
+            "subject_type": subject_type,
             "admin": admin,
-            "clientId": None,
+            "client_id": None,
             "secret": None,
-            "ruleId": None,
+            "rule_id": None,
         }
         super().__init__(ApplicationProvider(), name, props, secret_outputs(opts, "admin", "secret"))
 
     def connection(self, runai: RunaiConfig) -> pulumi.Output[str]:
         """How the other Run:ai resources reach the control plane: as this
         application."""
-        return runai_connection(runai, self.secret, self.clientId)
+        return runai_connection(runai, self.secret, self.client_id)

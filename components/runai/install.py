@@ -139,7 +139,7 @@ class RunaiInstall(Component):
             opts=self.child(depends_on=[password]),
         )
         self.ready.append(application)
-        self.application = application.clientId
+        self.application = application.client_id
         return application.connection(runai)
 
     @property
@@ -224,7 +224,7 @@ class RunaiInstall(Component):
         namespace = self._namespace(f"{name}-cluster-namespace", CLUSTER)
         ca = self._ca(f"{name}-cluster-ca", namespace)
         values = {
-            "controlPlane": {"url": runai.url, "clientSecret": registration.clientSecret},
+            "controlPlane": {"url": runai.url, "clientSecret": registration.client_secret},
             "cluster": {"uid": registration.uuid, "url": self.cluster_url},
             "global": {"customCA": {"enabled": bool(runai.ca_file)}},
         }

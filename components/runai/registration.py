@@ -6,64 +6,83 @@ one step is refused in preview."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi import dynamic
 
 from components.managed import secret_outputs
+from components.runai.api import RunaiApi
 from components.runai.backend_upgrade import upgrade_check
-from components.runai.resources import api_for, credentials_changed
+from components.runai.provider import RunaiInputs, RunaiProvider
 
-COMPARED = ("name", "version", "clusterUrl")
-
-
-def _install_info(props: dict[str, Any], uuid: str) -> dict[str, Any]:
-    info = api_for(props["connection"]).install_info(uuid, props["version"], props["clusterUrl"])
-    return {"uuid": uuid, "clientSecret": info["clientSecret"], "chartRepoUrl": info.get("chartRepoURL")}
+COMPARED = ("name", "version", "cluster_url")
 
 
-class ClusterRegistrationProvider(dynamic.ResourceProvider):
+class ClusterRegistrationInputs(RunaiInputs):
+    name: str
+    version: str
+    domain: str
+    cluster_url: str
+    uuid: str = ""
+    client_secret: str = ""  # what the cluster chart authenticates with
+    chart_repo_url: str | None = None
+
+    LEGACY: ClassVar[Mapping[str, str]] = {
+        "clusterUrl": "cluster_url",
+        "clientSecret": "client_secret",
+        "chartRepoUrl": "chart_repo_url",
+    }
+    OUTPUTS: ClassVar[tuple[str, ...]] = ("uuid", "client_secret", "chart_repo_url")
+
+
+def _install_info(api: RunaiApi, given: ClusterRegistrationInputs, uuid: str) -> dict[str, Any]:
+    info = api.install_info(uuid, given.version, given.cluster_url)
+    return {"uuid": uuid, "client_secret": info["clientSecret"], "chart_repo_url": info.get("chartRepoURL")}
+
+
+class ClusterRegistrationProvider(RunaiProvider[ClusterRegistrationInputs]):
+    inputs = ClusterRegistrationInputs
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
         # The registration keeps the minor the cluster was installed at.
         stored = {"runai_version": (olds or {}).get("version")}
         return dynamic.CheckResult(news, upgrade_check(stored, news.get("version"), "version"))
 
-    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        body = {"name": props["name"], "version": props["version"], "domain": props["domain"]}
-        api = api_for(props["connection"])
+    def make(self, api: RunaiApi, given: ClusterRegistrationInputs) -> tuple[str, dict[str, Any]]:
+        body = {"name": given.name, "version": given.version, "domain": given.domain}
         uuid = str(api.create("clusters", body)["uuid"])
         try:
-            info = _install_info(props, uuid)
+            return uuid, _install_info(api, given, uuid)
         except Exception:
             # Without its secret the registration is useless, and Pulumi would
             # not know it exists: take it back rather than leave an orphan.
             api.delete("clusters", uuid)
             raise
-        return dynamic.CreateResult(id_=uuid, outs={**props, **info})
 
-    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        current = api_for(props["connection"]).get("clusters", id_)
-        if current is None:
-            return dynamic.ReadResult(id_="", outs={})
-        return dynamic.ReadResult(id_=id_, outs={**props, "name": current.get("name")})
+    def fetch(self, api: RunaiApi, id_: str, given: ClusterRegistrationInputs) -> dict[str, Any] | None:
+        return api.get("clusters", id_)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changed = [key for key in COMPARED if olds.get(key) != news.get(key)]
-        return dynamic.DiffResult(changes=bool(changed) or credentials_changed(olds, news), replaces=[])
+    def observe(self, given: ClusterRegistrationInputs, current: dict[str, Any]) -> dict[str, Any]:
+        return {"name": current.get("name")}
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        if olds.get("name") != news["name"]:
-            api_for(news["connection"]).update("clusters", id_, {"name": news["name"]})
-        return dynamic.UpdateResult(outs={**news, **_install_info(news, id_)})
+    def changed(self, old: ClusterRegistrationInputs, new: ClusterRegistrationInputs) -> bool:
+        return any(getattr(old, key) != getattr(new, key) for key in COMPARED)
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        api_for(props["connection"]).delete("clusters", id_)
+    def write(self, id_: str, old: ClusterRegistrationInputs, new: ClusterRegistrationInputs) -> dict[str, Any]:
+        api = self.api(new)
+        if old.name != new.name:
+            api.update("clusters", id_, {"name": new.name})
+        return _install_info(api, new, id_)
+
+    def remove(self, api: RunaiApi, id_: str, given: ClusterRegistrationInputs) -> None:
+        api.delete("clusters", id_)
 
 
 class ClusterRegistration(dynamic.Resource):
     uuid: pulumi.Output[str]
-    clientSecret: pulumi.Output[str]  # noqa: N815 - the provider's property name
+    client_secret: pulumi.Output[str]
 
     def __init__(
         self,
@@ -80,10 +99,12 @@ class ClusterRegistration(dynamic.Resource):
             "name": cluster_name,
             "version": version,
             "domain": domain,
-            "clusterUrl": cluster_url,
+            "cluster_url": cluster_url,
             "connection": pulumi.Output.secret(connection),
             "uuid": None,
-            "clientSecret": None,
-            "chartRepoUrl": None,
+            "client_secret": None,
+            "chart_repo_url": None,
         }
-        super().__init__(ClusterRegistrationProvider(), name, props, secret_outputs(opts, "connection", "clientSecret"))
+        super().__init__(
+            ClusterRegistrationProvider(), name, props, secret_outputs(opts, "connection", "client_secret")
+        )

@@ -10,13 +10,15 @@ a diff and the next `up` writes the stack's values again."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi import dynamic
+from pydantic import Field
 
 from components.managed import secret_outputs
-from components.runai.api import KINDS, SCOPE_IDS, Credentials, RunaiApi, account_secret
+from components.runai.api import KINDS, SCOPE_IDS, RunaiApi, account_secret
+from components.runai.provider import RunaiInputs, RunaiProvider, observed
 from stacks.runai import RunaiConfig
 
 # Assets keep name and scope under `meta` and their settings under `spec`.
@@ -27,33 +29,6 @@ WRITE_ONLY = {"dockerregistry": ("spec", "password")}
 # Fixed at creation in Run:ai: changing one means a new object (a project
 # renamed would drop its workloads; production protects against it).
 IMMUTABLE = ("name", "clusterId", "parentId", "requestedNamespace")
-
-
-def credentials_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
-    """Whether the credentials stored with an object changed (a rotated
-    secret, the stack's application made again). `read` and `delete` get
-    only what is stored, so new credentials are stored by an update that
-    calls nothing else."""
-    return any(olds.get(key) != news[key] for key in ("connection", "admin") if key in news)
-
-
-def api_for(connection: str) -> RunaiApi:
-    return RunaiApi(Credentials(**json.loads(connection)))
-
-
-def observed(wanted: Any, current: Any, write_only: bool = False) -> Any:
-    """The fields the stack manages, as the control plane has them now
-    (fields the server adds, such as ids and timestamps, left out). With
-    `write_only`, a field the server never returns keeps the stack's value
-    instead of reading as removed."""
-    if isinstance(wanted, dict) and isinstance(current, dict):
-        return {
-            key: value if write_only and key not in current else observed(value, current.get(key), write_only)
-            for key, value in wanted.items()
-        }
-    if isinstance(wanted, list) and isinstance(current, list) and len(wanted) == len(current):
-        return [observed(w, c, write_only) for w, c in zip(wanted, current, strict=True)]
-    return current
 
 
 def whole_numbers(value: Any) -> Any:
@@ -95,49 +70,52 @@ def update_body(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in spec.items() if key not in IMMUTABLE}
 
 
-class RunaiObjectProvider(dynamic.ResourceProvider):
-    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        api = api_for(props["connection"])
-        kind = props["kind"]
-        created = api.create(kind, request_body(api, kind, props["spec"]))
-        # What the control plane shows only once (a new user's temporary
-        # password, a new application's secret); empty when the object
-        # already existed.
+class RunaiObjectInputs(RunaiInputs):
+    kind: str  # one of components.runai.api.KINDS
+    spec: dict[str, Any]  # the body the stack wants
+    status: dict[str, Any] = Field(default_factory=dict)
+    once: str = ""  # what the control plane shows only at creation
+
+    OUTPUTS: ClassVar[tuple[str, ...]] = ("status", "once")
+
+
+class RunaiObjectProvider(RunaiProvider[RunaiObjectInputs]):
+    inputs = RunaiObjectInputs
+
+    def make(self, api: RunaiApi, given: RunaiObjectInputs) -> tuple[str, dict[str, Any]]:
+        created = api.create(given.kind, request_body(api, given.kind, given.spec))
+        # A new user's temporary password, a new application's secret; empty
+        # when the object already existed.
         once = created.get("tempPassword") or account_secret(created) or ""
-        outs = {**props, "status": created.get("status") or {}, "once": once}
-        return dynamic.CreateResult(id_=KINDS[kind].id_of(created), outs=outs)
+        return KINDS[given.kind].id_of(created), {"status": created.get("status") or {}, "once": once}
 
-    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        current = api_for(props["connection"]).get(props["kind"], id_)
-        if current is None:  # deleted in the UI: the next up creates it again
-            return dynamic.ReadResult(id_="", outs={})
-        if props["kind"] == "users":
+    def fetch(self, api: RunaiApi, id_: str, given: RunaiObjectInputs) -> dict[str, Any] | None:
+        return api.get(given.kind, id_)
+
+    def observe(self, given: RunaiObjectInputs, current: dict[str, Any]) -> dict[str, Any]:
+        if given.kind == "users":
             current = {**current, "email": current.get("username")}
-        spec = observed(props["spec"], current)
-        if props["kind"] in WRITE_ONLY:
-            section, field = WRITE_ONLY[props["kind"]]
-            spec[section][field] = props["spec"][section][field]
-        return dynamic.ReadResult(id_=id_, outs={**props, "spec": spec, "status": current.get("status") or {}})
+        spec = observed(given.spec, current)
+        if given.kind in WRITE_ONLY:
+            section, field = WRITE_ONLY[given.kind]
+            spec[section][field] = given.spec[section][field]
+        return {"spec": spec, "status": current.get("status") or {}}
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        old, new = olds.get("spec", {}), news["spec"]
-        changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
-        replaces = [f"spec.{key}" for key in changed if immutable(news["kind"], key)]
-        if olds.get("kind") != news["kind"]:
-            replaces.append("kind")
-        return dynamic.DiffResult(
-            changes=bool(changed) or bool(replaces) or credentials_changed(olds, news),
-            replaces=replaces,
-            delete_before_replace=bool(replaces),
-        )
+    def replaces(self, old: RunaiObjectInputs, new: RunaiObjectInputs) -> list[str]:
+        changed = sorted(key for key in {*old.spec, *new.spec} if old.spec.get(key) != new.spec.get(key))
+        replaces = [f"spec.{key}" for key in changed if immutable(new.kind, key)]
+        return [*replaces, "kind"] if old.kind != new.kind else replaces
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        if olds.get("spec") != news["spec"]:
-            api_for(news["connection"]).update(news["kind"], id_, update_body(news["kind"], news["spec"]))
-        return dynamic.UpdateResult(outs={**news, "status": olds.get("status") or {}, "once": olds.get("once", "")})
+    def changed(self, old: RunaiObjectInputs, new: RunaiObjectInputs) -> bool:
+        return old.spec != new.spec
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        api_for(props["connection"]).delete(props["kind"], id_)
+    def write(self, id_: str, old: RunaiObjectInputs, new: RunaiObjectInputs) -> dict[str, Any]:
+        if self.changed(old, new):
+            self.api(new).update(new.kind, id_, update_body(new.kind, new.spec))
+        return {}
+
+    def remove(self, api: RunaiApi, id_: str, given: RunaiObjectInputs) -> None:
+        api.delete(given.kind, id_)
 
 
 def runai_connection(
@@ -183,11 +161,6 @@ class RunaiObject(dynamic.Resource):
         super().__init__(RunaiObjectProvider(), name, props, secret_outputs(opts, "connection", "once"))
 
 
-def _scope(meta: dict[str, Any]) -> tuple[str, object]:
-    scope = meta["scope"]
-    return scope, meta.get(SCOPE_IDS.get(scope, ""), "")
-
-
 def policy_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """Project ids are numeric strings everywhere but here, where the API
     wants an int32."""
@@ -197,37 +170,47 @@ def policy_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return dict(meta)
 
 
-class WorkloadPolicyProvider(dynamic.ResourceProvider):
+class WorkloadPolicyInputs(RunaiInputs):
+    workload: str
+    meta: dict[str, Any]
+    policy: dict[str, Any]
+
+    def scope(self) -> tuple[str, object]:
+        meta = policy_meta(self.meta)
+        scope = meta["scope"]
+        return scope, meta.get(SCOPE_IDS.get(scope, ""), "")
+
+
+class WorkloadPolicyProvider(RunaiProvider[WorkloadPolicyInputs]):
     """A workload policy (defaults, rules, imposed assets) for one workload
     type on one scope; a changed scope is a new policy."""
 
-    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        meta = policy_meta(props["meta"])
-        api_for(props["connection"]).put_policy(props["workload"], {"meta": meta, "policy": props["policy"]})
-        scope, scope_id = _scope(meta)
-        return dynamic.CreateResult(id_=f"{props['workload']}/{scope}/{scope_id}", outs=props)
+    inputs = WorkloadPolicyInputs
 
-    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        scope, scope_id = _scope(policy_meta(props["meta"]))
-        current = api_for(props["connection"]).get_policy(props["workload"], scope, scope_id)
-        if current is None:
-            return dynamic.ReadResult(id_="", outs={})
-        return dynamic.ReadResult(id_=id_, outs={**props, "policy": observed(props["policy"], current.get("policy"))})
+    def make(self, api: RunaiApi, given: WorkloadPolicyInputs) -> tuple[str, dict[str, Any]]:
+        api.put_policy(given.workload, {"meta": policy_meta(given.meta), "policy": given.policy})
+        scope, scope_id = given.scope()
+        return f"{given.workload}/{scope}/{scope_id}", {}
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        replaces = [key for key in ("workload", "meta") if olds.get(key) != news.get(key)]
-        changed = bool(replaces) or olds.get("policy") != news.get("policy") or credentials_changed(olds, news)
-        return dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=bool(replaces))
+    def fetch(self, api: RunaiApi, id_: str, given: WorkloadPolicyInputs) -> dict[str, Any] | None:
+        return api.get_policy(given.workload, *given.scope())
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        if olds.get("policy") != news["policy"]:
-            body = {"meta": policy_meta(news["meta"]), "policy": news["policy"]}
-            api_for(news["connection"]).put_policy(news["workload"], body)
-        return dynamic.UpdateResult(outs=news)
+    def observe(self, given: WorkloadPolicyInputs, current: dict[str, Any]) -> dict[str, Any]:
+        return {"policy": observed(given.policy, current.get("policy"))}
 
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        scope, scope_id = _scope(policy_meta(props["meta"]))
-        api_for(props["connection"]).delete_policy(props["workload"], scope, scope_id)
+    def replaces(self, old: WorkloadPolicyInputs, new: WorkloadPolicyInputs) -> list[str]:
+        return [key for key in ("workload", "meta") if getattr(old, key) != getattr(new, key)]
+
+    def changed(self, old: WorkloadPolicyInputs, new: WorkloadPolicyInputs) -> bool:
+        return old.policy != new.policy
+
+    def write(self, id_: str, old: WorkloadPolicyInputs, new: WorkloadPolicyInputs) -> dict[str, Any]:
+        if self.changed(old, new):
+            self.api(new).put_policy(new.workload, {"meta": policy_meta(new.meta), "policy": new.policy})
+        return {}
+
+    def remove(self, api: RunaiApi, id_: str, given: WorkloadPolicyInputs) -> None:
+        api.delete_policy(given.workload, *given.scope())
 
 
 class WorkloadPolicy(dynamic.Resource):
@@ -246,30 +229,41 @@ class WorkloadPolicy(dynamic.Resource):
         super().__init__(WorkloadPolicyProvider(), name, props, secret_outputs(opts, "connection"))
 
 
-class WorkloadSettingProvider(dynamic.ResourceProvider):
+class WorkloadSettingInputs(RunaiInputs):
+    key: str
+    enabled: bool | None = None  # None: the control plane has no such setting
+
+
+class WorkloadSettingProvider(RunaiProvider[WorkloadSettingInputs]):
     """One tenant-wide workloads setting (`enablePolicies` is the UI's Admin >
     General settings > Workloads > Policies). Deleting the resource leaves the setting as it is: turning
     policies off under running workloads is a decision for a person."""
 
-    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        api_for(props["connection"]).set_workload_setting(props["key"], bool(props["enabled"]))
-        return dynamic.CreateResult(id_=props["key"], outs=props)
+    inputs = WorkloadSettingInputs
 
-    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        current = api_for(props["connection"]).workload_setting(props["key"])
-        return dynamic.ReadResult(id_=id_, outs={**props, "enabled": current})
+    def make(self, api: RunaiApi, given: WorkloadSettingInputs) -> tuple[str, dict[str, Any]]:
+        api.set_workload_setting(given.key, bool(given.enabled))
+        return given.key, {}
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changed = olds.get("enabled") != news["enabled"] or olds.get("key") != news["key"]
-        return dynamic.DiffResult(
-            changes=changed or credentials_changed(olds, news),
-            replaces=["key"] if olds.get("key") != news["key"] else [],
-        )
+    def fetch(self, api: RunaiApi, id_: str, given: WorkloadSettingInputs) -> dict[str, Any] | None:
+        return {"enabled": api.workload_setting(given.key)}
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        if olds.get("enabled") != news["enabled"]:
-            api_for(news["connection"]).set_workload_setting(news["key"], bool(news["enabled"]))
-        return dynamic.UpdateResult(outs=news)
+    def observe(self, given: WorkloadSettingInputs, current: dict[str, Any]) -> dict[str, Any]:
+        return current
+
+    def replaces(self, old: WorkloadSettingInputs, new: WorkloadSettingInputs) -> list[str]:
+        return ["key"] if old.key != new.key else []
+
+    def changed(self, old: WorkloadSettingInputs, new: WorkloadSettingInputs) -> bool:
+        return old.enabled != new.enabled
+
+    def write(self, id_: str, old: WorkloadSettingInputs, new: WorkloadSettingInputs) -> dict[str, Any]:
+        if self.changed(old, new):
+            self.api(new).set_workload_setting(new.key, bool(new.enabled))
+        return {}
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Left as it is (see above)."""
 
 
 class WorkloadSetting(dynamic.Resource):

@@ -5,13 +5,15 @@ back, read from the control plane after the create."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi import dynamic
 
 from components.managed import secret_outputs
-from components.runai.resources import api_for, credentials_changed, observed
+from components.runai.api import RunaiApi
+from components.runai.provider import RunaiInputs, RunaiProvider, observed
 from stacks.runai import Sso, SsoType
 
 
@@ -32,65 +34,76 @@ def idp_spec(sso: Sso) -> dict[str, Any]:
     return {"type": sso.type.value, **data, **({"mappers": mappers} if mappers else {})}
 
 
-def _body(props: dict[str, Any]) -> dict[str, Any]:
-    spec = props["spec"]
+def _body(given: IdentityProviderInputs) -> dict[str, Any]:
+    spec = given.spec
     if "oidcData" not in spec:
         return dict(spec)
-    return {**spec, "oidcData": {**spec["oidcData"], "clientSecret": props["clientSecret"]}}
+    return {**spec, "oidcData": {**spec["oidcData"], "clientSecret": given.client_secret}}
 
 
-# What the identity provider needs back from Run:ai (outputs of the resource).
-RETURNED = ("redirectUri", "entityId", "serviceProviderMetadataUrl")
+# What the identity provider needs back from Run:ai (outputs of the resource),
+# by their names here and in Run:ai's answer and the `runaiSso` stack output.
+RETURNED = {
+    "redirect_uri": "redirectUri",
+    "entity_id": "entityId",
+    "service_provider_metadata_url": "serviceProviderMetadataUrl",
+}
 
 
 def _returned(current: dict[str, Any]) -> dict[str, Any]:
     """RETURNED, from Run:ai's answer (the SAML ones under samlData)."""
     found = {**(current.get("samlData") or {}), "redirectUri": current.get("redirectUri")}
-    return {key: found.get(key) or "" for key in RETURNED}
+    return {ours: found.get(theirs) or "" for ours, theirs in RETURNED.items()}
 
 
-def _provider_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
-    return olds.get("spec") != news["spec"] or olds.get("clientSecret") != news.get("clientSecret")
+class IdentityProviderInputs(RunaiInputs):
+    spec: dict[str, Any]  # Run:ai's body, less the client secret
+    client_secret: str = ""
+    redirect_uri: str = ""
+    entity_id: str = ""
+    service_provider_metadata_url: str = ""
+
+    LEGACY: ClassVar[Mapping[str, str]] = {"clientSecret": "client_secret", **{v: k for k, v in RETURNED.items()}}
+    OUTPUTS: ClassVar[tuple[str, ...]] = tuple(RETURNED)
 
 
-class IdentityProviderProvider(dynamic.ResourceProvider):
+class IdentityProviderProvider(RunaiProvider[IdentityProviderInputs]):
     """Run:ai never returns the discovery or metadata URL, nor the client
     secret: those keep the stack's values on refresh; the client id, scopes,
     mandatory claim and attribute mappers are compared with Run:ai's."""
 
-    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        api = api_for(props["connection"])
-        alias = str(api.create("idps", _body(props))["alias"])
-        current = api.get("idps", alias) or {}
-        return dynamic.CreateResult(id_=alias, outs={**props, **_returned(current)})
+    inputs = IdentityProviderInputs
 
-    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        current = api_for(props["connection"]).get("idps", id_)
-        if current is None:  # removed in the UI: the next up adds it again
-            return dynamic.ReadResult(id_="", outs={})
-        spec = observed(props["spec"], current, write_only=True)
-        return dynamic.ReadResult(id_=id_, outs={**props, "spec": spec, **_returned(current)})
+    def make(self, api: RunaiApi, given: IdentityProviderInputs) -> tuple[str, dict[str, Any]]:
+        alias = str(api.create("idps", _body(given))["alias"])
+        return alias, _returned(api.get("idps", alias) or {})
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        old = olds.get("spec", {})
-        replaces = ["spec.type"] if old.get("type") != news["spec"]["type"] else []
-        changed = _provider_changed(olds, news) or credentials_changed(olds, news)
-        return dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
+    def fetch(self, api: RunaiApi, id_: str, given: IdentityProviderInputs) -> dict[str, Any] | None:
+        return api.get("idps", id_)
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        api = api_for(news["connection"])
-        if _provider_changed(olds, news):
-            api.update("idps", id_, _body(news))
-        return dynamic.UpdateResult(outs={**news, **_returned(api.get("idps", id_) or {})})
+    def observe(self, given: IdentityProviderInputs, current: dict[str, Any]) -> dict[str, Any]:
+        return {"spec": observed(given.spec, current, write_only=True), **_returned(current)}
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        api_for(props["connection"]).delete("idps", id_)
+    def replaces(self, old: IdentityProviderInputs, new: IdentityProviderInputs) -> list[str]:
+        return ["spec.type"] if old.spec.get("type") != new.spec["type"] else []
+
+    def changed(self, old: IdentityProviderInputs, new: IdentityProviderInputs) -> bool:
+        return old.spec != new.spec or old.client_secret != new.client_secret
+
+    def write(self, id_: str, old: IdentityProviderInputs, new: IdentityProviderInputs) -> dict[str, Any]:
+        api = self.api(new)
+        if self.changed(old, new):
+            api.update("idps", id_, _body(new))
+        return _returned(api.get("idps", id_) or {})
+
+    def remove(self, api: RunaiApi, id_: str, given: IdentityProviderInputs) -> None:
+        api.delete("idps", id_)
 
 
 class IdentityProvider(dynamic.Resource):
-    redirectUri: pulumi.Output[str]  # noqa: N815 - the provider's property names
-    entityId: pulumi.Output[str]  # noqa: N815
-    serviceProviderMetadataUrl: pulumi.Output[str]  # noqa: N815
+    redirect_uri: pulumi.Output[str]
+    entity_id: pulumi.Output[str]
+    service_provider_metadata_url: pulumi.Output[str]
 
     def __init__(
         self,
@@ -103,14 +116,14 @@ class IdentityProvider(dynamic.Resource):
     ) -> None:
         props = {
             "spec": idp_spec(sso),
-            "clientSecret": pulumi.Output.secret(client_secret) if client_secret is not None else "",
+            "client_secret": pulumi.Output.secret(client_secret) if client_secret is not None else "",
             "connection": pulumi.Output.secret(connection),
             **dict.fromkeys(RETURNED),
         }
-        super().__init__(IdentityProviderProvider(), name, props, secret_outputs(opts, "connection", "clientSecret"))
+        super().__init__(IdentityProviderProvider(), name, props, secret_outputs(opts, "connection", "client_secret"))
 
     def for_the_provider(self) -> pulumi.Output[dict[str, str]]:
         """The `runaiSso` stack output: what to set on the identity provider's side."""
-        return pulumi.Output.all(self.redirectUri, self.entityId, self.serviceProviderMetadataUrl).apply(
-            lambda values: {key: value for key, value in zip(RETURNED, values, strict=True) if value}
+        return pulumi.Output.all(self.redirect_uri, self.entity_id, self.service_provider_metadata_url).apply(
+            lambda values: {key: value for key, value in zip(RETURNED.values(), values, strict=True) if value}
         )

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 from components.charts import release
 from components.managed import MANAGED_BY, Component
 from stacks.model import StackConfig
-from stacks.storage import Provisioner, Share
+from stacks.storage import Provisioner, Share, StorageConfig
 
 DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
@@ -19,9 +19,8 @@ class DefaultStorage(Component):
     """The provisioner whose class is the cluster's default (at most one: the
     stack picks a single provisioner, or none when the cluster has one)."""
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, storage: StorageConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("runai-cluster:storage:DefaultStorage", name, opts)
-        storage = config.storage
         child = self.child()
         if storage.provisioner is Provisioner.NFS:
             assert storage.nfs is not None  # checked by the model

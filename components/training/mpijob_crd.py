@@ -18,6 +18,7 @@ from pulumi import dynamic
 
 from components.kube_api import KubeApi, KubeApiError, count_objects, crd_path
 from components.managed import secret_outputs
+from components.providers import ProviderInputs
 
 CRD = "mpijobs.kubeflow.org"
 CRD_PATH = crd_path(CRD)
@@ -62,6 +63,12 @@ def hand_over(api: KubeApi, acknowledged: bool, wait_seconds: float = 120) -> in
     return count
 
 
+class MpiJobCrdInputs(ProviderInputs):
+    kubeconfig: str  # secret
+    acknowledged: bool  # addons.training.acknowledgeMpiJobMigration
+    removed_mpi_jobs: int = 0  # an output
+
+
 class MpiJobCrdProvider(dynamic.ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
         failures = []
@@ -78,12 +85,15 @@ class MpiJobCrdProvider(dynamic.ResourceProvider):
         return dynamic.CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        removed = hand_over(KubeApi(props["kubeconfig"]), bool(props["acknowledged"]))
-        return dynamic.CreateResult(CRD, {**props, "removed_mpi_jobs": removed})
+        return dynamic.CreateResult(CRD, _handed_over(MpiJobCrdInputs.of(props)))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        removed = hand_over(KubeApi(news["kubeconfig"]), bool(news["acknowledged"]))
-        return dynamic.UpdateResult({**news, "removed_mpi_jobs": removed})
+        return dynamic.UpdateResult(_handed_over(MpiJobCrdInputs.of(news)))
+
+
+def _handed_over(given: MpiJobCrdInputs) -> dict[str, Any]:
+    removed = hand_over(KubeApi(given.kubeconfig), given.acknowledged)
+    return {**given.props(), "removed_mpi_jobs": removed}
 
 
 class MpiJobCrdHandOver(dynamic.Resource):

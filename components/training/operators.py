@@ -15,9 +15,9 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.crd_guard import CrdGuard
-from components.managed import Component
+from components.managed import Component, OnCluster
 from components.training.mpijob_crd import CRD, MpiJobCrdHandOver
-from stacks.addons import TrainingConfig, WorkloadType
+from stacks.addons import AddonsConfig, TrainingConfig, WorkloadType
 
 
 def kustomization(training: TrainingConfig) -> dict[str, Any]:
@@ -72,17 +72,16 @@ class KustomizeDirectory(pulumi.ComponentResource):
         super().__init__("kubernetes:kustomize/v2:Directory", name, props, opts, remote=True)
 
 
+def training_workloads(addons: AddonsConfig) -> set[WorkloadType]:
+    """The workload types whose operator the stack installs."""
+    return {workload for workload in (WorkloadType.DISTRIBUTED, WorkloadType.MPI) if addons.installs(workload)}
+
+
 class TrainingOperators(Component):
-    def __init__(
-        self,
-        name: str,
-        training: TrainingConfig,
-        kubeconfig: pulumi.Output[str],
-        skip_await: bool,
-        operators: set[WorkloadType],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, cluster: OnCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("runai-cluster:training:TrainingOperators", name, opts)
+        addons, kubeconfig = cluster.config.addons, cluster.kubeconfig
+        training, skip_await, operators = addons.training, addons.skip_await, training_workloads(addons)
         # Either way the MPIJob name is handed over: the Training Operator's
         # own v1 CRD goes, whoever serves MPIJobs after.
         hand_over = MpiJobCrdHandOver(

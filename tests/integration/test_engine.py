@@ -15,7 +15,7 @@ import yaml
 from components.kubeadm.rollout import plan
 from stacks.addons import layers_off
 from stacks.load import parse_stack
-from tools.mocked_program import stack_settings
+from tools.mocked_program import run_program, stack_settings
 from tools.stackrun import (
     ROOT,
     checked,
@@ -31,6 +31,8 @@ from tools.stackrun import (
 
 PROJECT = "runai-cluster"
 KUBECONFIG_MARKER = "kubeconfig-secret-marker-7d1e3b"
+# The pod network and the cluster layers (components/layers.py, LAYERS).
+LAYER_COMPONENTS = ("runai-cluster:networking:PodNetwork", "runai-cluster:layers:ClusterLayers")
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -67,6 +69,22 @@ def prod_with_one_system_node() -> dict[str, Any]:
         if node["name"] == "prod-sys-2":
             node["roles"] = ["cpu-worker"]
     return config
+
+
+def layer_resources(stack: str) -> collections.Counter[str]:
+    """What the program registers under mocks for the pod network and the
+    layers, by type: their counts follow the list, not this test."""
+    recorded, _ = run_program(stack_settings(stack), stack=stack)
+    resources = recorded.resources
+
+    def in_layers(urn: str) -> bool:
+        while urn in resources:
+            if resources[urn].type in LAYER_COMPONENTS:
+                return True
+            urn = resources[urn].parent
+        return False
+
+    return collections.Counter(r.type for r in resources.values() if in_layers(r.urn))
 
 
 @pytest.fixture
@@ -110,17 +128,14 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     # service account, the CronJob.
     backup = 4 if stack == "prod" else 0
     assert types["kubernetes:batch/v1:CronJob"] == (1 if backup else 0)
-    # The cluster layers, whatever the node count: components, one release per
-    # chart (prod adds the Network Operator and its NicClusterPolicy), MetalLB's
-    # pool and advertisement, Knative's manifests, ConfigMap and Service patches,
-    # the training operators' kustomization and manifest.
-    network = 2 if stack == "prod" else 0
+    # The pod network and the cluster layers, whatever the node count: what
+    # the program registers for them under mocks, each one created.
+    layers = layer_resources(stack)
     # prod installs Run:ai: the control plane's and the cluster's charts.
     runai_charts = 3 if stack == "prod" else 0  # and the NFS provisioner they store on
-    assert types["kubernetes:helm.sh/v3:Release"] == 5 + network // 2 + runai_charts
-    assert types["kubernetes:yaml/v2:ConfigFile"] == 4
-    assert types["kubernetes:kustomize/v2:Directory"] == 1
-    layers = 28 + network
+    assert types["kubernetes:helm.sh/v3:Release"] == layers["kubernetes:helm.sh/v3:Release"] + runai_charts
+    for manifests in ("kubernetes:yaml/v2:ConfigFile", "kubernetes:kustomize/v2:Directory"):
+        assert types[manifests] == layers[manifests]
     # prod's Run:ai: the install component, the control plane's namespace, TLS
     # secret, upgrade step and chart, the administrator's password and the
     # stack's application, the cluster's registration, namespace, chart and
@@ -130,7 +145,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     # Per node its five resources (preflight, prep, join or init and reader,
     # upgrade, label patch); the three components that hold every node's
     # scripts of a kind; the stack, cluster, provider and the rest.
-    assert preview["changeSummary"] == {"create": 5 * nodes + 2 * planes + 11 + backup + layers + runai + waves}
+    assert preview["changeSummary"] == {"create": 5 * nodes + 2 * planes + 11 + backup + layers.total() + runai + waves}
     if stack == "prod":
         names = {step["urn"].rsplit("::", 1)[-1] for step in preview["steps"]}
         assert {"gpu-prod-runai-control-plane", "gpu-prod-runai-registration", "gpu-prod-runai-cluster"} <= names

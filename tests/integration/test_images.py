@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from components.charts import merged
+from stacks.addons import AddonsConfig
 from tests.support.standins import TRAINING_IMAGE, chart_archive, training_sources
 from tools.images import ROOT, list_images
 from tools.mocked_program import stack_settings
@@ -60,13 +61,16 @@ def air_gapped(directory: Path) -> tuple[dict[str, Any], set[str]]:
     charts = directory / "charts"
     expected = {"registry.k8s.io/pause:3.10", TRAINING_IMAGE, "standin.example/nvidia/container-toolkit:v1.17.8"}
     layers: dict[str, Any] = {}
-    for key, name, version in (
-        ("cni.flannel", "flannel", "v0.28.9"),
-        ("metallb.chart", "metallb", "0.16.1"),
-        ("ingress.chart", "kubernetes-ingress", "1.52.0"),
-        ("prometheus.chart", "kube-prometheus-stack", "88.5.3"),
-        ("gpuOperator.chart", "gpu-operator", "v26.3.3"),
+    # Each chart the dev stack installs, as the stack pins it by default.
+    defaults = AddonsConfig()
+    for key, chart in (
+        ("cni.flannel", defaults.cni.flannel),
+        ("metallb.chart", defaults.metallb.chart),
+        ("ingress.chart", defaults.ingress.chart),
+        ("prometheus.chart", defaults.prometheus.chart),
+        ("gpuOperator.chart", defaults.gpu_operator.chart),
     ):
+        name, version = chart.name, chart.version
         templates: dict[str, Any] = {"deployment.yaml": DEPLOYMENT}
         if name == "gpu-operator":
             templates["clusterpolicy.yaml"] = CLUSTER_POLICY
@@ -102,4 +106,4 @@ def test_an_unreadable_source_is_named(render_tools: Path, tmp_path: Path) -> No
     settings["addons"]["knative"]["kourierSource"] = str(tmp_path / "missing")
     images, unreadable = list_images(settings, "dev", render_tools)
     assert [line.split(":")[0] for line in unreadable] == ["gpu-dev-cni-flannel", "gpu-dev-layers-serving-kourier"]
-    assert "standin.example/metallb:0.16.1" in images
+    assert f"standin.example/metallb:{AddonsConfig().metallb.chart.version}" in images

@@ -293,15 +293,15 @@ def test_versions_within_the_runai_support_matrix() -> None:
     settings = copy.deepcopy(stack_settings("dev"))
     # dev keeps Kubernetes 1.32 on the default Run:ai (2.24 supports 1.33 to 1.35).
     assert stack_violations(SUPPORTED_VERSIONS, program_resources(settings)) == [
-        "cluster 'gpu-dev': kubernetes 1.32.8 is outside 1.33 to 1.35, which Run:ai 2.24 supports: "
+        "cluster 'gpu-dev': runai.version: kubernetes 1.32.8 is outside 1.33 to 1.35, which Run:ai 2.24 supports: "
         "change the version in the stack or runai.version"
     ]
     # The operators' defaults follow 2.25 and 3.0, past what 2.20 supports.
     settings["runai"] = {"version": "2.20"}
     assert sorted(stack_violations(SUPPORTED_VERSIONS, program_resources(settings))) == [
-        "cluster 'gpu-dev': gpuOperator v26.3.3 is outside 22.9 to 25.3, which Run:ai 2.20 supports: "
+        "cluster 'gpu-dev': runai.version: gpuOperator v26.3.3 is outside 22.9 to 25.3, which Run:ai 2.20 supports: "
         "change the version in the stack or runai.version",
-        "cluster 'gpu-dev': knative 1.21.1 is outside 1.11 to 1.16, which Run:ai 2.20 supports: "
+        "cluster 'gpu-dev': runai.version: knative 1.21.1 is outside 1.11 to 1.16, which Run:ai 2.20 supports: "
         "change the version in the stack or runai.version",
     ]
     # Only what is installed is judged.
@@ -312,9 +312,9 @@ def test_versions_within_the_runai_support_matrix() -> None:
     settings["runai"] = {"version": "2.19"}
     messages = stack_violations(SUPPORTED_VERSIONS, program_resources(settings))
     assert sorted(messages) == [
-        "cluster 'gpu-dev': kubernetes 1.32.8 is outside 1.28 to 1.31, which Run:ai 2.19 supports: "
+        "cluster 'gpu-dev': runai.version: kubernetes 1.32.8 is outside 1.28 to 1.31, which Run:ai 2.19 supports: "
         "change the version in the stack or runai.version",
-        "cluster 'gpu-dev': trainingOperator 1.8.1 is outside 1.7, which Run:ai 2.19 supports: "
+        "cluster 'gpu-dev': runai.version: trainingOperator 1.8.1 is outside 1.7, which Run:ai 2.19 supports: "
         "change the version in the stack or runai.version",
     ]
     # A minor without a matrix never passes (the stack model refuses it first).

@@ -142,7 +142,7 @@ def test_a_due_renewal_shows_in_the_diff() -> None:
     provider = CertificateRenewalProvider()
     soon = {"apiserver": int(time.time()) + 10 * DAY}
     later = {"apiserver": int(time.time()) + 200 * DAY}
-    news = {"hosts": {"node": "root@cp"}, "renew_within_days": 30}
+    news = {"name": "cp", "connections": "{}", "hosts": {"node": "root@cp"}, "renew_within_days": 30}
     assert provider.diff("cp", {**news, "expiry": soon}, news).changes
     assert not provider.diff("cp", {**news, "expiry": later}, news).changes
     assert provider.diff("cp", {**news, "expiry": later}, {**news, "renew_within_days": 250}).changes

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from components.charts import chart_args, merged
-from components.layers import dns_records
+from components.layers import LAYERS, dns_records
 from stacks.addons import GPU_OPERANDS_LABEL, layers_off
 from stacks.base import Chart
+from stacks.compat import components
 from stacks.load import StackConfigError, parse_stack
 from stacks.model import ConfigWarning
 from tools.mocked_program import Recorded, run_program, stack_settings
@@ -106,6 +107,21 @@ def test_layers_wait_for_what_they_need(dev: Recorded) -> None:
     hand_over = dev.by_name("gpu-dev-layers-training-mpijob-crd").urn
     assert hand_over in dev.by_name("gpu-dev-layers-training-training-operator").dependencies
     assert hand_over in dev.by_name("gpu-dev-layers-training-mpi-operator").dependencies
+
+
+def test_the_layer_list_waits_only_for_layers_before(prod: Recorded) -> None:
+    keys = [layer.key for layer in LAYERS]
+    assert len(set(keys)) == len(keys)
+    for index, layer in enumerate(LAYERS):
+        assert set(layer.after) <= set(keys[:index]), layer.key
+    # prod installs every layer, each as its own component.
+    names = {r.name for r in prod.resources.values()}
+    assert {f"gpu-prod-layers-{key}" for key in keys} <= names
+
+
+def test_every_judged_version_is_a_column_of_the_compatibility_table() -> None:
+    # prod installs every layer and every workload type.
+    assert set(parse_stack(stack_settings("prod")).component_versions) == set(components())
 
 
 def test_gpu_operator_driver_follows_node_preparation(dev: Recorded) -> None:

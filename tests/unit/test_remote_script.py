@@ -134,12 +134,17 @@ def test_provider_refuses_a_skipped_minor_and_a_downgrade() -> None:
 
 def test_env_alone_changes_nothing_and_steps_wait_for_an_update() -> None:
     provider = RemoteScriptProvider()
-    olds = {"create_steps": [step("a", "n", "#!/bin/sh\n")], "env": {"KUBERNETES_VERSION": "1.31.9"}}
+    olds = {
+        "connections": "{}",
+        "hosts": {"n": "u@h:22"},
+        "create_steps": [step("a", "n", "#!/bin/sh\n")],
+        "env": {"KUBERNETES_VERSION": "1.31.9"},
+    }
     news = {**olds, "env": {"KUBERNETES_VERSION": "1.32.8"}}
     assert not provider.diff("x", olds, news).changes
     assert provider.diff("x", olds, {**news, "triggers": ["t"]}).changes
     # run_on_create=False: nothing runs (no connection is even looked at).
-    created = provider.create({"name": "x", "create_steps": olds["create_steps"], "run_on_create": False})
+    created = provider.create({**olds, "connections": "", "run_on_create": False})
     assert created.outs["stdout"] == ""
 
 

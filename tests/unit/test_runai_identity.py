@@ -36,13 +36,14 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, FakeRunai]]:
 
 
 def password_props(url: str, password: str = OURS) -> dict[str, Any]:
-    return {"url": url, "caFile": None, "username": "test@run.ai", "initialPassword": "Abcd!234", "password": password}
+    initial = "Abcd!234"
+    return {"url": url, "ca_file": None, "username": "test@run.ai", "initial_password": initial, "password": password}
 
 
 def app_props(url: str, fake: FakeRunai, name: str = "runai-cluster-stack") -> dict[str, Any]:
     admin = {"url": url, "username": fake.admin_email, "password": fake.admin_password, "ca_file": None}
     kind, subject_type, _ = AUTOMATION[fake.version]
-    return {"name": name, "kind": kind, "subjectType": subject_type, "admin": json.dumps(admin)}
+    return {"name": name, "kind": kind, "subject_type": subject_type, "admin": json.dumps(admin)}
 
 
 def test_the_printed_password_is_replaced_by_the_stacks(server: tuple[str, FakeRunai]) -> None:
@@ -88,8 +89,8 @@ def test_the_stacks_application_is_system_administrator_on_the_tenant(server: tu
     kind, subject_type, secret = AUTOMATION[fake.version]
     [app] = fake.store[kind].values()
     assert created.id == app["id"] and created.outs["secret"] == app[secret]
-    assert created.outs["clientId"] == "runai-cluster-stack"
-    rule = fake.store["accessRules"][created.outs["ruleId"]]
+    assert created.outs["client_id"] == "runai-cluster-stack"
+    rule = fake.store["accessRules"][created.outs["rule_id"]]
     assert (rule["subjectType"], rule["subjectId"], rule["roleName"]) == (
         subject_type,
         "runai-cluster-stack",
@@ -97,15 +98,15 @@ def test_the_stacks_application_is_system_administrator_on_the_tenant(server: tu
     )
     assert (rule["scopeType"], rule["scopeId"]) == ("tenant", "1001")
     # The application signs in with its own secret and does the rest.
-    as_app = RunaiApi(Credentials(url, created.outs["clientId"], created.outs["secret"]))
+    as_app = RunaiApi(Credentials(url, created.outs["client_id"], created.outs["secret"]))
     assert as_app.list("departments") == []
 
     # Its rule taken away in the UI: refresh sees it, the next up gives it back.
-    del fake.store["accessRules"][created.outs["ruleId"]]
+    del fake.store["accessRules"][created.outs["rule_id"]]
     read = provider.read(created.id, created.outs)
-    assert read.outs["ruleId"] == "" and provider.diff(created.id, read.outs, app_props(url, fake)).changes
+    assert read.outs["rule_id"] == "" and provider.diff(created.id, read.outs, app_props(url, fake)).changes
     updated = provider.update(created.id, read.outs, app_props(url, fake))
-    assert updated.outs["ruleId"] in fake.store["accessRules"]
+    assert updated.outs["rule_id"] in fake.store["accessRules"]
     assert updated.outs["secret"] == created.outs["secret"]
     assert not provider.diff(created.id, updated.outs, app_props(url, fake)).changes
     assert provider.diff(created.id, updated.outs, app_props(url, fake, "renamed")).replaces == ["name"]
@@ -130,8 +131,8 @@ def test_an_application_found_rather_than_made_gets_a_new_secret(server: tuple[s
 def test_an_application_becomes_a_service_account_with_2_24(server: tuple[str, FakeRunai]) -> None:
     url, fake = server
     props = app_props(url, fake)
-    before = {key: value for key, value in props.items() if key not in ("kind", "subjectType")}  # older state
-    diff = ApplicationProvider().diff("id", {**before, "ruleId": "7"}, props)
+    before = {key: value for key, value in props.items() if key not in ("kind", "subject_type")}  # older state
+    diff = ApplicationProvider().diff("id", {**before, "rule_id": "7"}, props)
     assert diff.replaces == ([] if fake.version == "2.20" else ["kind"]) and diff.delete_before_replace
 
 
@@ -145,7 +146,7 @@ def test_the_identity_sits_between_the_control_plane_and_its_callers() -> None:
     [backend] = [r for r in recorded.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "runai-backend"]
     assert backend.urn in password.dependencies and password.urn in application.dependencies
     assert application.urn in dynamic["registration"].dependencies
-    assert password.inputs["username"] == "test@run.ai" and password.inputs["initialPassword"] == "Abcd!234"
+    assert password.inputs["username"] == "test@run.ai" and password.inputs["initial_password"] == "Abcd!234"
     assert "password" in password.secret_paths and "admin" in application.secret_paths
     assert {"admin", "secret"} <= application.secret_outputs
     assert application.inputs["name"] == "runai-cluster-stack"
@@ -204,4 +205,4 @@ def test_new_credentials_are_stored_without_touching_the_objects(server: tuple[s
     rotated = {**app_props(url, fake), "admin": json.dumps({"url": url, "username": fake.admin_email, "password": "x"})}
     assert application.diff(made.id, made.outs, rotated).changes
     updated = application.update(made.id, made.outs, rotated)
-    assert updated.outs["admin"] == rotated["admin"] and updated.outs["ruleId"] == made.outs["ruleId"]
+    assert updated.outs["admin"] == rotated["admin"] and updated.outs["rule_id"] == made.outs["rule_id"]

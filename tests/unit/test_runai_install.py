@@ -99,7 +99,7 @@ def test_cluster_registered_installed_and_configured_in_order(installed: Recorde
         r for r in installed.of_type("pulumi-python:dynamic:Resource") if r.name.endswith("-registration")
     ]
     assert registration.inputs["name"] == "gpu-dev" and registration.inputs["version"] == "2.24"
-    assert registration.inputs["clusterUrl"] == "https://runai.example.com"
+    assert registration.inputs["cluster_url"] == "https://runai.example.com"
     assert "connection" in registration.secret_paths
     assert backend.urn in registration.dependencies
     [cluster] = [r for r in installed.of_type(RELEASE) if r.inputs["name"] == "runai-cluster"]
@@ -230,7 +230,7 @@ def props(connection: str, name: str = "lab-b") -> dict[str, Any]:
         "name": name,
         "version": "2.20",
         "domain": "runai.example.com",
-        "clusterUrl": "https://runai.example.com",
+        "cluster_url": "https://runai.example.com",
         "connection": connection,
     }
 
@@ -242,7 +242,7 @@ def test_registration_against_the_fake_control_plane() -> None:
         created = provider.create(props(connection))
         uuid = created.id
         assert fake.store["clusters"][uuid]["name"] == "lab-b"
-        assert created.outs["clientSecret"] == fake.store["clusters"][uuid]["_clientSecret"]
+        assert created.outs["client_secret"] == fake.store["clusters"][uuid]["_clientSecret"]
         assert created.outs["uuid"] == uuid
         # Renamed in the UI: refresh sees it, the diff asks for an update, the update renames it back.
         fake.put_behind_our_back("clusters", "lab-b", {"name": "renamed"})

@@ -35,7 +35,7 @@ def server() -> Iterator[tuple[str, FakeRunai]]:
 
 def props(url: str, fake: FakeRunai, sso: dict[str, Any], secret: str = IDP_SECRET) -> dict[str, Any]:
     connection = connection_to(url, fake)
-    return {"spec": idp_spec(Sso.model_validate(sso)), "clientSecret": secret, "connection": connection}
+    return {"spec": idp_spec(Sso.model_validate(sso)), "client_secret": secret, "connection": connection}
 
 
 def test_an_oidc_provider_added_read_back_and_put_right(server: tuple[str, FakeRunai]) -> None:
@@ -51,7 +51,7 @@ def test_an_oidc_provider_added_read_back_and_put_right(server: tuple[str, FakeR
         "clientSecret": IDP_SECRET,
     }
     assert stored["mappers"] == {"groups": "memberOf", "email": "mail"}
-    assert created.outs["redirectUri"].endswith("/auth/realms/runai/broker/oidc/endpoint")
+    assert created.outs["redirect_uri"].endswith("/auth/realms/runai/broker/oidc/endpoint")
 
     # Nothing changed: the URL and secret Run:ai never returns keep the stack's values.
     read = provider.read("oidc", created.outs)
@@ -77,7 +77,7 @@ def test_a_saml_provider_gives_its_entity_id(server: tuple[str, FakeRunai]) -> N
     saml = {"type": "saml", "metadataUrl": "https://login.example.com/saml/metadata.xml"}
     created = IdentityProviderProvider().create(props(url, fake, saml, ""))
     assert fake.store["idps"]["saml"]["samlData"] == {"metadataXmlType": "url", "metadataXmlUrl": saml["metadataUrl"]}
-    assert created.outs["entityId"] and created.outs["serviceProviderMetadataUrl"].endswith("/descriptor")
+    assert created.outs["entity_id"] and created.outs["service_provider_metadata_url"].endswith("/descriptor")
 
 
 def sso_settings(version: str = "2.22", **sso: Any) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def test_the_provider_is_in_the_graph_with_its_secret() -> None:
     recorded, cluster = run_program(sso_settings(), secrets=secrets)
     [idp] = [r for r in recorded.of_type("pulumi-python:dynamic:Resource") if r.name.endswith("-runai-sso")]
     assert idp.inputs["spec"]["oidcData"]["discoverDocumentUrl"] == OIDC["discoveryUrl"]
-    assert {"clientSecret", "connection"} <= idp.secret_paths
+    assert {"client_secret", "connection"} <= idp.secret_paths
     assert IDP_SECRET not in json.dumps(idp.inputs["spec"])
     assert cluster.runai_sso is not None  # exported as runaiSso
 

@@ -34,3 +34,22 @@ def test_bad_parameter_names_are_refused(tmp_path: Path, name: str) -> None:
     (tmp_path / "s.sh").write_text("#!/usr/bin/env bash\n")
     with pytest.raises(ValueError, match="bad parameter name"):
         render_script(tmp_path / "s.sh", {name: "x"})
+
+
+COMPONENTS = Path(__file__).parents[2] / "components"
+PREAMBLE = "# include: ../remote/preamble.sh"
+# Inlined into scripts after the preamble, not run on their own.
+INCLUDED = {"preamble.sh", "helpers.sh", "oidc-ca.sh"}
+
+
+def test_every_node_script_starts_with_the_shared_preamble() -> None:
+    """One dialect (bash, strict mode), one place for say/die and the root
+    every path is under (R, from PREP_ROOT)."""
+    for path in sorted(COMPONENTS.rglob("*.sh")):
+        if path.name in INCLUDED:
+            continue
+        lines = path.read_text().splitlines()
+        assert lines[0] == "#!/usr/bin/env bash", path
+        first = next(line for line in lines[1:] if line.strip() and (line == PREAMBLE or not line.startswith("#")))
+        assert first == PREAMBLE, path
+        assert "PREP_ROOT" not in path.read_text() and "set -euo pipefail" not in path.read_text(), path

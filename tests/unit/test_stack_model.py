@@ -66,7 +66,8 @@ def test_no_control_plane() -> None:
 def test_even_control_planes_is_an_error_in_prod() -> None:
     settings = copy.deepcopy(stack_settings("prod"))
     settings["nodes"][3]["roles"] = ["control-plane"]
-    assert "4 control planes; etcd needs an odd number" in refused(settings)
+    planes = "4 control planes (prod-cp-1, prod-cp-2, prod-cp-3, prod-sys-1)"
+    assert f"{planes}; etcd needs an odd number" in refused(settings)
 
 
 def test_even_control_planes_is_a_warning_in_dev(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,7 +78,7 @@ def test_even_control_planes_is_a_warning_in_dev(monkeypatch: pytest.MonkeyPatch
     settings["cluster"]["apiEndpoint"] = {"host": "192.0.2.5"}
     config = parse_stack(settings)
     assert len(config.control_planes) == 2
-    assert any("2 control planes; etcd needs an odd number" in w for w in warned)
+    assert any("2 control planes (dev-cp-1, dev-sys-1); etcd needs an odd number" in w for w in warned)
 
 
 def test_several_control_planes_need_an_endpoint() -> None:
