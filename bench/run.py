@@ -18,7 +18,7 @@ import resource
 import time
 
 from tests.support.generated import generated
-from tools.mocked_program import PROJECT, run_program
+from tools.mocked_program import namespaced, run_program
 from tools.stackrun import engine_env, init_stack, preview_json, throwaway_secrets, workdir
 
 
@@ -33,7 +33,7 @@ def evaluate(size: int) -> tuple[float, float, int, int]:
 
 def preview(size: int) -> tuple[float, float, int]:
     """Seconds, CPU seconds of the engine and its plugins, and creates."""
-    settings = {f"{PROJECT}:{key}": value for key, value in generated(size).items()}
+    settings = namespaced(generated(size))
     env = engine_env()
     work = workdir("prod", settings=settings, name=f"bench-{size}")
     init_stack(work, "prod", env, throwaway_secrets())

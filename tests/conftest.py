@@ -1,10 +1,12 @@
 """Test tiers by marker. Each directory is a tier; within tests/unit, a test
 that starts a process or a local server is marked `process` or `ssh` and
 leaves the fast tier. The fast tier (`unit`, `policy`) is held to that: a
-process started there fails the test."""
+process or a moto server started there fails the test."""
 
 from __future__ import annotations
 
+import _posixsubprocess
+import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -60,4 +62,10 @@ def _fast_guard(item: pytest.Item) -> Iterator[None]:
     with ExitStack() as stack:
         if any(item.get_closest_marker(tier) for tier in FAST):
             stack.enter_context(mock.patch.object(subprocess.Popen, "__init__", _refuse("process")))
+            # The ways around Popen: multiprocessing's spawn, os.system and the forks.
+            stack.enter_context(mock.patch.object(_posixsubprocess, "fork_exec", _refuse("process")))
+            for call in ("system", "fork", "forkpty", "posix_spawn", "posix_spawnp"):
+                stack.enter_context(mock.patch.object(os, call, _refuse("process")))
+            # moto's S3 server runs in a thread, not a process, yet is one.
+            stack.enter_context(mock.patch("moto.server.ThreadedMotoServer.start", _refuse("moto server")))
         yield

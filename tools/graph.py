@@ -6,6 +6,7 @@ of another; edges implied by others are left out."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 from tools.mocked_program import Recorded, run_program, stack_settings
@@ -61,6 +62,7 @@ def dot(graph: set[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.cache  # one evaluation per process, however many pages ask
 def draw(stack: str = "prod") -> str:
     """The Mermaid graph of an example stack, for docs/architecture.md."""
     recorded, _ = run_program(stack_settings(stack), stack=stack)

@@ -159,9 +159,19 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def stack_settings(stack: str) -> dict[str, Any]:
-    """The plain settings of Pulumi.<stack>.yaml, keyed without the namespace."""
-    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    """The plain settings of the example stack Pulumi.<stack>.yaml."""
+    return stack_file_settings(ROOT / f"Pulumi.{stack}.yaml")
+
+
+def stack_file_settings(path: Path) -> dict[str, Any]:
+    """The plain settings of a stack file, keyed without the namespace."""
+    raw = yaml.safe_load(path.read_text())["config"]
     return {key.split(":", 1)[1]: value for key, value in raw.items()}
+
+
+def namespaced(settings: dict[str, Any]) -> dict[str, Any]:
+    """Plain settings keyed as a stack file keys them."""
+    return {f"{PROJECT}:{key}": value for key, value in settings.items()}
 
 
 def run_program(

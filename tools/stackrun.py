@@ -41,6 +41,16 @@ def policy_args(stack: str) -> list[str]:
     return args
 
 
+def example_stacks() -> list[str]:
+    """The users' example stacks: Pulumi.<stack>.yaml at the top level."""
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+def preview_command(stack: str) -> list[str]:
+    """The pulumi arguments of `make preview`, run in the stack's work copy."""
+    return ["preview", "--diff", "--stack", stack, *policy_args(stack)]
+
+
 def throwaway_key() -> str:
     """An Ed25519 key for previews: nothing is dialled, but the program
     requires the secret to exist."""
@@ -161,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     # Made-up secrets: a preview of these example stacks dials nothing.
     init_stack(work, args.stack, env, throwaway_secrets() | {"sshPrivateKey": key_file.read_text()})
     print(f"pulumi preview --diff -s {args.stack} (backend {env['PULUMI_BACKEND_URL']}, work dir {work})")
-    command = ["pulumi", "preview", "--diff", "--stack", args.stack, *policy_args(args.stack)]
-    return subprocess.run(command, cwd=work, env=env, check=False).returncode
+    return subprocess.run(["pulumi", *preview_command(args.stack)], cwd=work, env=env, check=False).returncode
 
 
 if __name__ == "__main__":

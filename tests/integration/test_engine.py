@@ -1,10 +1,11 @@
 """The real engine: CLI, Python language host, dynamic providers and the
-kubernetes plugin built by `make toolchain`, on a local file backend."""
+kubernetes plugin built by `make toolchain`, on a local file backend. The
+fixture stacks run as stacks `dev` and `prod` (whose policy configs they
+take); one test previews the users' example stacks as `make preview` does."""
 
 from __future__ import annotations
 
 import collections
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,17 @@ import yaml
 from components.kubeadm.rollout import plan
 from stacks.addons import layers_off
 from stacks.load import parse_stack
-from tools.mocked_program import run_program, stack_settings
+from tests.support.settings import fixture, fixture_config
+from tools.mocked_program import run_program
 from tools.stackrun import (
     ROOT,
     checked,
     engine_env,
+    example_stacks,
+    failure_text,
     init_stack,
     policy_args,
+    preview_command,
     preview_json,
     run,
     throwaway_key,
@@ -33,15 +38,13 @@ PROJECT = "runai-cluster"
 KUBECONFIG_MARKER = "kubeconfig-secret-marker-7d1e3b"
 # The pod network and the cluster layers (components/layers.py, LAYERS).
 LAYER_COMPONENTS = ("runai-cluster:networking:PodNetwork", "runai-cluster:layers:ClusterLayers")
-
-
-def stack_config(stack: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+# The fixture stack each stack name runs.
+FIXTURES = {"dev": "small", "prod": "production"}
 
 
 def existing_cluster_config() -> dict[str, Any]:
     """A stack on an existing cluster with no inventory: `up` needs no machine."""
-    config = copy.deepcopy(stack_config("dev"))
+    config = fixture_config("small")
     config[f"{PROJECT}:cluster"]["bootstrap"] = "existing"
     config[f"{PROJECT}:nodes"] = []
     # `up` reaches no chart repository here: the layers count as present.
@@ -63,8 +66,8 @@ def fake_kubeconfig() -> str:
 
 
 def prod_with_one_system_node() -> dict[str, Any]:
-    """prod, with prod-sys-2 no longer a system node: policy must refuse it."""
-    config = copy.deepcopy(stack_config("prod"))
+    """production, with prod-sys-2 no longer a system node: policy must refuse it."""
+    config = fixture_config("production")
     for node in config[f"{PROJECT}:nodes"]:
         if node["name"] == "prod-sys-2":
             node["roles"] = ["cpu-worker"]
@@ -74,7 +77,7 @@ def prod_with_one_system_node() -> dict[str, Any]:
 def layer_resources(stack: str) -> collections.Counter[str]:
     """What the program registers under mocks for the pod network and the
     layers, by type: their counts follow the list, not this test."""
-    recorded, _ = run_program(stack_settings(stack), stack=stack)
+    recorded, _ = run_program(fixture(FIXTURES[stack]), stack=stack)
     resources = recorded.resources
 
     def in_layers(urn: str) -> bool:
@@ -94,9 +97,21 @@ def backend(tmp_path: Path) -> dict[str, str]:
     return engine_env(backend=f"file://{directory}")
 
 
+@pytest.mark.parametrize("stack", example_stacks())
+def test_make_preview_of_each_example(stack: str, backend: dict[str, str]) -> None:
+    # The users' example stacks, whatever they say, preview as `make
+    # preview STACK=<stack>` runs them: the policy pack passing under the
+    # stack's config, no node reachable.
+    work = workdir(stack, name=f"it-example-{stack}")
+    init_stack(work, stack, backend, throwaway_secrets())
+    result = run(preview_command(stack), work, backend)
+    assert result.returncode == 0, failure_text(result)
+    assert "runai-cluster@v" in result.stdout
+
+
 @pytest.mark.parametrize(("stack", "nodes", "planes"), [("dev", 4, 1), ("prod", 13, 3)])
 def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, backend: dict[str, str]) -> None:
-    work = workdir(stack, name=f"it-{stack}")
+    work = workdir(stack, settings=fixture_config(FIXTURES[stack]), name=f"it-{stack}")
     secrets = throwaway_secrets()
     key = secrets["sshPrivateKey"]
     init_stack(work, stack, backend, secrets)
@@ -120,7 +135,7 @@ def test_preview_without_reachable_nodes(stack: str, nodes: int, planes: int, ba
     # 2 compute resources, 1 policy.
     runai_objects = 17 if stack == "prod" else 0
     # ... and where each wave of the upgrade rollout ends, one per wave.
-    rollout = plan(parse_stack(stack_settings(stack)))
+    rollout = plan(parse_stack(fixture(FIXTURES[stack])))
     waves = sum(len(pool.waves) for pool in rollout.pools.values())
     assert types["pulumi-python:dynamic:Resource"] == 4 * nodes + 2 * planes + 4 + runai_objects + waves
     assert types["kubernetes:core/v1:NodePatch"] == nodes
@@ -159,7 +174,7 @@ def test_a_version_bump_changes_only_the_rollout(backend: dict[str, str]) -> Non
     # patch: every resource's inputs match but the upgrade resources' (whose
     # steps carry the version) and the `env` the version reaches elsewhere,
     # which re-runs nothing (RemoteScript's diff ignores it).
-    work = workdir("prod", name="it-bump")
+    work = workdir("prod", settings=fixture_config("production"), name="it-bump")
     init_stack(work, "prod", backend, throwaway_secrets())
 
     def inputs() -> dict[str, dict[str, Any]]:
@@ -176,12 +191,12 @@ def test_a_version_bump_changes_only_the_rollout(backend: dict[str, str]) -> Non
         for urn in after
         if {k: v for k, v in after[urn].items() if k != "env"} != {k: v for k, v in before[urn].items() if k != "env"}
     )
-    nodes = [node["name"] for node in stack_config("prod")[f"{PROJECT}:nodes"]]
+    nodes = [node["name"] for node in fixture("production")["nodes"]]
     assert changed == sorted(f"{name}-kubernetes-upgrade" for name in nodes)
 
 
 def test_preview_diff_never_prints_the_ssh_key(backend: dict[str, str]) -> None:
-    work = workdir("dev", name="it-diff")
+    work = workdir("dev", settings=fixture_config("small"), name="it-diff")
     key = throwaway_key()
     init_stack(work, "dev", backend, {"sshPrivateKey": key})
     result = run(["preview", "--diff", "--stack", "dev"], work, backend)
@@ -192,7 +207,7 @@ def test_preview_diff_never_prints_the_ssh_key(backend: dict[str, str]) -> None:
 
 
 def test_bad_config_fails_preview_with_the_key_named(backend: dict[str, str]) -> None:
-    config = copy.deepcopy(stack_config("dev"))
+    config = fixture_config("small")
     config[f"{PROJECT}:nodes"][1]["address"] = "300.1.2.3"
     work = workdir("dev", settings=config, name="it-bad")
     init_stack(work, "dev", backend, {"sshPrivateKey": throwaway_key()})
@@ -221,9 +236,9 @@ def test_secrets_stay_secret_in_state_and_logs(backend: dict[str, str], tmp_path
     assert "unchanged" in again
 
 
-def test_policy_pack_passes_prod_and_stops_a_bad_change(backend: dict[str, str]) -> None:
+def test_policy_pack_passes_production_and_stops_a_bad_change(backend: dict[str, str]) -> None:
     pack = ["--policy-pack", str(ROOT / "policy")]
-    work = workdir("prod", name="it-policy-ok")
+    work = workdir("prod", settings=fixture_config("production"), name="it-policy-ok")
     init_stack(work, "prod", backend, throwaway_secrets())
     ok = run(["preview", "--stack", "prod", *pack], work, backend)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -238,9 +253,9 @@ def test_policy_pack_passes_prod_and_stops_a_bad_change(backend: dict[str, str])
 
 
 def over_committed_even_planes() -> dict[str, Any]:
-    """dev on the KAI path, its pool over-committed (20 GPUs guaranteed on 16)
-    and a second control plane (an even number)."""
-    config = copy.deepcopy(stack_config("dev"))
+    """small on the KAI path, its pool over-committed (20 GPUs guaranteed on
+    16) and a second control plane (an even number)."""
+    config = fixture_config("small")
     config[f"{PROJECT}:cluster"]["apiEndpoint"] = {"host": "192.0.2.5"}
     config[f"{PROJECT}:nodes"][1]["roles"] = ["control-plane", "system"]
     config[f"{PROJECT}:scheduler"] = {"kind": "kai", "kai": {"installChart": False}}
@@ -254,9 +269,10 @@ def over_committed_even_planes() -> dict[str, Any]:
 
 
 def test_policy_pack_with_stack_configs(backend: dict[str, str]) -> None:
-    """dev passes under its (advisory) config; a stack that over-commits a pool
-    and has an even number of control planes fails under prod's (mandatory)."""
-    work = workdir("dev", name="it-policy-dev")
+    """small passes under dev's (advisory) config; a stack that over-commits a
+    pool and has an even number of control planes fails under prod's
+    (mandatory)."""
+    work = workdir("dev", settings=fixture_config("small"), name="it-policy-dev")
     init_stack(work, "dev", backend, {"sshPrivateKey": throwaway_key()})
     ok = run(["preview", "--stack", "dev", *policy_args("dev")], work, backend)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -1,7 +1,8 @@
 """`make images` on an air-gapped stack: every chart (local archives),
-manifest and kustomization the dev stack deploys is rendered with the values
-the program gives it, by helm and kustomize built from their Go modules, and
-every image is listed; a source that cannot be read is named, never skipped.
+manifest and kustomization the small fixture stack deploys is rendered with
+the values the program gives it, by helm and kustomize built from their Go
+modules, and every image is listed; a source that cannot be read is named,
+never skipped.
 
 The charts and manifests are stand-ins (tests/support/standins.py): what is
 real is the program's evaluation, helm's rendering with our values,
@@ -9,7 +10,6 @@ kustomize, and the lister."""
 
 from __future__ import annotations
 
-import copy
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,9 @@ import yaml
 
 from components.charts import merged
 from stacks.addons import AddonsConfig
+from tests.support.settings import fixture
 from tests.support.standins import TRAINING_IMAGE, chart_archive, training_sources
 from tools.images import ROOT, list_images
-from tools.mocked_program import stack_settings
 
 # A Deployment naming its image from the chart's own version.
 DEPLOYMENT = """apiVersion: apps/v1
@@ -56,8 +56,8 @@ def render_tools() -> Path:
 
 
 def air_gapped(directory: Path) -> tuple[dict[str, Any], set[str]]:
-    """dev with every source local, and the images its stand-ins name."""
-    settings = copy.deepcopy(stack_settings("dev"))
+    """small with every source local, and the images its stand-ins name."""
+    settings = fixture("small")
     charts = directory / "charts"
     expected = {"registry.k8s.io/pause:3.10", TRAINING_IMAGE, "standin.example/nvidia/container-toolkit:v1.17.8"}
     layers: dict[str, Any] = {}
@@ -96,7 +96,7 @@ def test_every_image_of_an_air_gapped_stack(render_tools: Path, tmp_path: Path) 
     settings, expected = air_gapped(tmp_path)
     images, unreadable = list_images(settings, "dev", render_tools)
     assert unreadable == []
-    # dev installs the driver on the hosts: the operator's driver image is not deployed.
+    # small installs the driver on the hosts: the operator's driver image is not deployed.
     assert images == expected
 
 

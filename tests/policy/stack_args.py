@@ -4,6 +4,7 @@ declares) or from hand-made resources."""
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from pulumi_policy import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policy"))
 
-from tools.mocked_program import run_program
+from tests.support.programs import registered
 
 
 def resource(resource_type: str, name: str, props: dict[str, Any], protect: bool = False) -> PolicyResource:
@@ -31,9 +32,10 @@ def resource(resource_type: str, name: str, props: dict[str, Any], protect: bool
 def program_resources(settings: dict[str, Any], stack: str = "dev") -> list[PolicyResource]:
     """What the program registers for `settings`: resources with their inputs,
     components with the outputs they publish (as the engine shows them)."""
-    recorded, _ = run_program(settings, stack=stack)
+    recorded = registered(settings, stack=stack)
+    # Copies: tests edit what they are given, and the evaluation is shared.
     return [
-        resource(r.type, r.name, r.outputs if r.outputs else r.inputs, r.protect) for r in recorded.resources.values()
+        resource(r.type, r.name, copy.deepcopy(r.outputs or r.inputs), r.protect) for r in recorded.resources.values()
     ]
 
 

@@ -23,8 +23,8 @@ from tests.policy.stack_args import (
     resource_violations,
     stack_violations,
 )
+from tests.support.settings import fixture
 from tests.unit.test_kai import kai_settings
-from tools.mocked_program import stack_settings
 
 KAI = "runai-cluster:scheduling:KaiScheduling"
 CLUSTER = "runai-cluster:cluster:Cluster"
@@ -200,7 +200,7 @@ def test_priority_names_exist_and_respect_no_preemption() -> None:
 
 
 def test_production_objects_are_protected() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["scheduler"] = {"kind": "kai"}
     settings["org"] = {
         "departments": [
@@ -290,8 +290,8 @@ def test_a_value_unknown_during_preview_is_not_passed_silently(kai: list[PolicyR
 
 
 def test_versions_within_the_runai_support_matrix() -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
-    # dev keeps Kubernetes 1.32 on the default Run:ai (2.24 supports 1.33 to 1.35).
+    settings = fixture("small")
+    # small keeps Kubernetes 1.32 on the default Run:ai (2.24 supports 1.33 to 1.35).
     assert stack_violations(SUPPORTED_VERSIONS, program_resources(settings)) == [
         "cluster 'gpu-dev': runai.version: kubernetes 1.32.8 is outside 1.33 to 1.35, which Run:ai 2.24 supports: "
         "change the version in the stack or runai.version"

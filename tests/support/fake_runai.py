@@ -849,7 +849,7 @@ def fake_runai(fake: FakeRunai | None = None, tls: Path | None = None) -> Iterat
         context.load_cert_chain(tls / "server.crt", tls / "server.key")
         server.socket = context.wrap_socket(server.socket, server_side=True)
         scheme = "https"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"{scheme}://127.0.0.1:{server.server_address[1]}", state

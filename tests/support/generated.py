@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from tools.mocked_program import stack_settings
+from tests.support.settings import fixture
 
 
 def generated(count: int, control_planes: int = 3) -> dict[str, Any]:
     """A stack of `count` nodes: control planes, two system nodes, GPU workers."""
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     nodes = []
     for index in range(count):
         if index < control_planes:
@@ -30,7 +29,7 @@ def generated(count: int, control_planes: int = 3) -> dict[str, Any]:
         )
     settings["nodes"] = nodes
     # Scaling is about machines: the organisation (whose quotas name both
-    # example pools) stays out.
+    # fixture pools) stays out.
     settings.pop("org", None)
     settings["cluster"]["environment"] = "prod" if control_planes > 1 else "dev"
     settings["cluster"]["podCidr"] = "172.16.0.0/16"

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.programs import registered
 from tests.support.s3 import moto_server
-from tools.mocked_program import Recorded, run_program, stack_settings
+from tests.support.settings import fixture
+from tools.mocked_program import Recorded
 
 
 @pytest.fixture(scope="module")
@@ -17,16 +19,14 @@ def moto_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-# Session-wide: each takes a program run, and tests only read them.
+# Session-wide (tests only read them), shared with tests that evaluate the same.
 @pytest.fixture(scope="session")
 def dev() -> Recorded:
-    """What the dev stack registers (under mocks)."""
-    recorded, _ = run_program(stack_settings("dev"))
-    return recorded
+    """What the small fixture stack registers (under mocks), as stack `dev`."""
+    return registered(fixture("small"))
 
 
 @pytest.fixture(scope="session")
 def prod() -> Recorded:
-    """What the prod stack registers (under mocks)."""
-    recorded, _ = run_program(stack_settings("prod"), stack="prod")
-    return recorded
+    """What the production fixture stack registers (under mocks), as stack `prod`."""
+    return registered(fixture("production"), stack="prod")

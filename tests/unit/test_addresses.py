@@ -3,17 +3,16 @@ reached over TLS: each refusal names the key."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 
 from stacks.load import StackConfigError, parse_stack
-from tools.mocked_program import stack_settings
+from tests.support.settings import fixture
 
 
 def prod() -> dict[str, Any]:
-    return copy.deepcopy(stack_settings("prod"))
+    return fixture("production")
 
 
 def refused(settings: dict[str, Any]) -> str:

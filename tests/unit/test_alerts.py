@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 
 from stacks.load import StackConfigError, parse_stack
-from tools.mocked_program import Recorded, run_program, stack_settings
+from tests.support.programs import registered
+from tests.support.settings import fixture
+from tools.mocked_program import Recorded
 
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
 
 def rules(settings: dict[str, Any], stack: str) -> dict[str, Any]:
-    recorded, _ = run_program(settings, stack=stack)
-    [rule] = recorded.of_type(RULE)
+    [rule] = registered(settings, stack=stack).of_type(RULE)
     return rule.inputs
 
 
 def test_prod_alerts_with_backups() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["alerts"] = {"enabled": True, "backupMaxAgeHours": 12, "ingressWorkerProcesses": 8}
     found = rules(settings, "prod")
     assert found["metadata"]["namespace"] == "monitoring"
@@ -41,7 +41,7 @@ def test_prod_alerts_with_backups() -> None:
 
 
 def test_no_backup_alerts_without_backups_and_none_unless_enabled(dev: Recorded) -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["alerts"] = {"enabled": True}
     names = {r["alert"] for group in rules(settings, "dev")["spec"]["groups"] for r in group["rules"]}
     assert "EtcdBackupTooOld" not in names and "GpuXidError" in names
@@ -49,7 +49,7 @@ def test_no_backup_alerts_without_backups_and_none_unless_enabled(dev: Recorded)
 
 
 def test_bad_alert_settings_are_named() -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["alerts"] = {"enabled": True, "backupMaxAgeHours": 0}
     with pytest.raises(StackConfigError, match=r"alerts\.backupMaxAgeHours"):
         parse_stack(settings)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 
 from components.backup.etcd_backup import AGENT
 from stacks.load import StackConfigError, check_secrets, parse_stack
-from tools.mocked_program import DEFAULT_SECRETS, Recorded, run_program, stack_settings
+from tests.support.settings import fixture
+from tools.mocked_program import DEFAULT_SECRETS, Recorded, run_program
 
 CRON_JOB = "kubernetes:batch/v1:CronJob"
 ACCESS_KEY, SECRET_KEY = "AKIA-backup-key-5e1f", "backup-secret-value-3c9a"
@@ -43,7 +43,7 @@ def test_prod_backs_up_etcd_to_nfs_on_a_control_plane(prod: Recorded) -> None:
 
 
 def s3_settings() -> dict[str, Any]:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     backup = settings["backup"]
     del backup["nfs"]
     backup["s3"] = {"endpoint": "https://s3.example.com", "bucket": "gpu-backups", "prefix": "prod"}
@@ -84,7 +84,7 @@ def test_s3_needs_its_credentials_as_secrets() -> None:
     ],
 )
 def test_bad_backup_settings(change: dict[str, Any], expected: str) -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     for key, value in change.items():
         if value is None:
             settings["backup"].pop(key, None)
@@ -120,7 +120,7 @@ def test_prod_backups_hold_runai_state_read_by_its_own_account(prod: Recorded) -
 
 
 def test_an_external_database_is_dumped_with_its_password_kept_secret() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["runai"]["controlPlane"]["externalPostgres"] = {"host": "db.example.com", "database": "backend"}
     recorded, _ = run_program(
         settings, stack="prod", secrets={**DEFAULT_SECRETS, "runaiPostgresPassword": "pg-pass-77a1"}

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from stacks.errors import PATTERN_WORDS, model_inside
 from stacks.load import StackConfigError, check_secrets, parse_stack
 from stacks.model import StackConfig
-from tests.support.settings import example, refused
+from tests.support.settings import fixture, refused
 
 
 def _constraints(item: Any) -> Iterator[str]:
@@ -43,7 +43,7 @@ def test_every_pattern_has_words() -> None:
 
 
 def test_pattern_error_in_words() -> None:
-    settings = example()
+    settings = fixture("small")
     settings["storage"] = {"shares": [{"department": "research", "name": "data", "path": "relative/dir"}]}
     message = refused(settings)
     assert "storage.shares[0].path: 'relative/dir' must be an absolute path" in message
@@ -59,7 +59,7 @@ def test_pattern_error_in_words() -> None:
     ],
 )
 def test_unknown_key_suggests_the_nearest(path: tuple[Any, ...], typo: str, suggested: str) -> None:
-    settings = example()
+    settings = fixture("small")
     section = settings
     for part in path:
         section = section.setdefault(part, {}) if isinstance(part, str) else section[part]
@@ -69,26 +69,26 @@ def test_unknown_key_suggests_the_nearest(path: tuple[Any, ...], typo: str, sugg
 
 
 def test_unknown_key_with_nothing_near_points_at_the_reference() -> None:
-    settings = example()
+    settings = fixture("small")
     settings["cluster"]["zzzz"] = 1
     assert "cluster.zzzz: unknown setting; see docs/settings.md" in refused(settings)
 
 
 def test_private_registry_has_no_username() -> None:
-    settings = example()
+    settings = fixture("small")
     settings["packages"] = {"privateRegistry": {"host": "registry.example.com", "username": "puller"}}
     assert "packages.privateRegistry.username: unknown setting" in refused(settings)
 
 
 def test_registry_password_is_not_a_setting() -> None:
-    config = parse_stack(example())
+    config = parse_stack(fixture("small"))
     with pytest.raises(StackConfigError) as caught:
         check_secrets(config, {"sshPrivateKey", "registryPassword"}, {"sshPrivateKey", "registryPassword"})
     assert "registryPassword: unknown setting" in str(caught.value)
 
 
 def test_a_plain_setting_set_as_secret_is_named() -> None:
-    config = parse_stack(example())
+    config = parse_stack(fixture("small"))
     with pytest.raises(StackConfigError) as caught:
         check_secrets(config, {"sshPrivateKey", "cluster"}, {"sshPrivateKey", "cluster"})
     assert "cluster: must not be a secret (it is a plain setting)" in str(caught.value)

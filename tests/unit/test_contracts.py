@@ -5,16 +5,16 @@ key they do not know, so a wrong one would be a silent no-op."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 
 from components.charts import merged
 from stacks.load import StackConfigError, parse_stack
+from tests.support.settings import fixture
 from tests.unit.test_kai import kai_settings
 from tools.contracts import installed_crds, load, unknown_paths
-from tools.mocked_program import Recorded, Registration, run_program, stack_settings
+from tools.mocked_program import Recorded, Registration, run_program
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 # Charts from Run:ai's own registry: no public source to record.
@@ -24,9 +24,9 @@ FREE_FORM: dict[str, tuple[str, ...]] = {}
 
 
 def variant() -> dict[str, Any]:
-    """dev with the other choices: Calico, the Network Operator, ingress-nginx,
+    """small with the other choices: Calico, the Network Operator, ingress-nginx,
     the GPU Operator's own driver, an NFS provisioner that deletes."""
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["addons"] = merged(
         settings["addons"],
         {
@@ -123,7 +123,7 @@ def test_ingress_controller_reads_every_config_key(variants: dict[str, Recorded]
 
 
 def test_knative_reads_every_config_key(variants: dict[str, Recorded]) -> None:
-    config = parse_stack(stack_settings("prod"))
+    config = parse_stack(fixture("production"))
     contract = load("configmaps", "knative-serving", config.addons.knative.version)
     for recorded in variants.values():
         for patch in recorded.of_type("kubernetes:core/v1:ConfigMapPatch"):

@@ -3,14 +3,14 @@ under mocks and control-plane-settings.sh under stand-ins."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.fake_node import FakeNode
-from tools.mocked_program import Recorded, run_program, stack_settings
+from tests.support.settings import fixture
+from tools.mocked_program import Recorded, run_program
 
 SCRIPT = Path(__file__).resolve().parents[2] / "components" / "kubeadm" / "control-plane-settings.sh"
 CA = "-----BEGIN CERTIFICATE-----\nMIIBorgca\n-----END CERTIFICATE-----"
@@ -38,7 +38,7 @@ def test_settings_follow_the_control_plane_rollout_one_at_a_time(prod: Recorded)
 
 def test_a_flag_change_reapplies_settings_and_nothing_else(prod: Recorded) -> None:
     before = dynamic_inputs(prod)
-    changed_settings = copy.deepcopy(stack_settings("prod"))
+    changed_settings = fixture("production")
     changed_settings["cluster"]["apiServerExtraArgs"] = {"audit-log-maxage": "30"}
     after = dynamic_inputs(run_program(changed_settings, stack="prod")[0])
 
@@ -53,7 +53,7 @@ def test_a_flag_change_reapplies_settings_and_nothing_else(prod: Recorded) -> No
 def test_the_organisations_ca_reaches_the_api_server(tmp_path: Path) -> None:
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(CA)
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["runai"]["caFile"] = str(ca_file)
     inputs = dynamic_inputs(run_program(settings, stack="prod")[0])
     init = inputs["prod-cp-1-kubeadm-init"]["env"]

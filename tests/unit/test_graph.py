@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import json
 
 from components.kubeadm.rollout import upgrade_stages
 from stacks.load import parse_stack
 from tests.support.generated import generated
-from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, resolve, run_program, stack_settings
+from tests.support.programs import registered
+from tests.support.settings import fixture
+from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, resolve, run_program
 
 REMOTE = "pulumi-python:dynamic:Resource"
 
@@ -133,7 +134,7 @@ def test_node_roles_become_labels_and_taints(dev: Recorded) -> None:
 
 
 def test_maintenance_puts_the_drain_taint_on() -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["nodes"][2]["maintenance"] = True
     settings["nodes"][2]["taints"] = [{"key": "gpu", "value": "a100", "effect": "NoSchedule"}]
     recorded, _ = run_program(settings)
@@ -154,7 +155,7 @@ def test_node_patches_wait_for_their_join(dev: Recorded) -> None:
 
 
 def test_removal_steps_graceful_and_force() -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["nodes"][3]["removal"] = "force"
     recorded, _ = run_program(settings)
     graceful = recorded.by_name("dev-gpu-1-join").inputs["delete_steps"]
@@ -167,7 +168,7 @@ def test_removal_steps_graceful_and_force() -> None:
 
 
 def test_existing_cluster_skips_nodes_and_kubeadm() -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["cluster"]["bootstrap"] = "existing"
     recorded, cluster = run_program(settings, secrets={"kubeconfig": KUBECONFIG})
     assert not recorded.of_type(REMOTE, under="kubeadm") and not recorded.of_type(REMOTE, under="nodes:NodePrep")
@@ -177,7 +178,7 @@ def test_existing_cluster_skips_nodes_and_kubeadm() -> None:
 
 
 def test_ssh_key_and_kubeconfig_are_secret_outputs() -> None:
-    recorded, cluster = run_program(stack_settings("dev"))
+    recorded, cluster = run_program(fixture("small"))
     value, secret = resolve(cluster.kubeconfig)
     assert secret and value == KUBECONFIG
     for registration in [r for r in recorded.of_type(REMOTE) if "create_steps" in r.inputs]:
@@ -213,9 +214,9 @@ def test_scripts_carry_versions_and_kubeadm_config(dev: Recorded) -> None:
 
 
 def test_a_generation_bump_reaches_the_join_and_the_node_labels() -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     node = next(n for n in settings["nodes"] if n["name"] == "dev-gpu-1")
-    before, _ = run_program(settings, stack="dev")
+    before = registered(settings)
     node["generation"] = 3
     after, _ = run_program(settings, stack="dev")
     # The join re-runs (its script carries the generation) and the labels are

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tools.mocked_program import KUBECONFIG, Recorded, Registration, run_program, stack_settings
+from tests.support.programs import registered
+from tests.support.settings import fixture
+from tools.mocked_program import KUBECONFIG, Recorded, Registration, run_program
 
 QUEUE = "kubernetes:scheduling.run.ai/v2:Queue"
 ORG: dict[str, Any] = {
@@ -43,7 +45,7 @@ ORG: dict[str, Any] = {
 
 
 def kai_settings(**kai: Any) -> dict[str, Any]:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["scheduler"] = {"kind": "kai", "kai": kai}
     settings["org"] = copy.deepcopy(ORG)
     return settings
@@ -51,8 +53,7 @@ def kai_settings(**kai: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def kai() -> Recorded:
-    recorded, _ = run_program(kai_settings())
-    return recorded
+    return registered(kai_settings())
 
 
 def queues(recorded: Recorded) -> dict[str, Registration]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 from pathlib import Path
@@ -15,7 +14,8 @@ from components.kubeadm.config import api_version, render_join
 from components.kubeadm.settings import settings_hash
 from components.scripts import render_script
 from stacks.load import StackConfigError, parse_stack
-from tools.mocked_program import run_program, stack_settings
+from tests.support.settings import fixture
+from tools.mocked_program import run_program
 
 KUBEADM_DIR = Path(__file__).resolve().parents[2] / "components" / "kubeadm"
 
@@ -33,7 +33,7 @@ def test_api_version_follows_kubernetes(version: str, expected: str) -> None:
 
 
 def _config(version: str, **cluster: object) -> str:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["cluster"]["kubernetesVersion"] = version
     settings["cluster"].update(cluster)
     # These tests set the OIDC flags themselves.
@@ -81,14 +81,14 @@ def test_v1beta3_extra_args_are_a_map() -> None:
 
 
 def test_single_control_plane_has_no_endpoint_or_vip() -> None:
-    config = parse_stack(stack_settings("dev"))
+    config = parse_stack(fixture("small"))
     docs = documents(init_config(config.control_planes[0], config))
     assert "controlPlaneEndpoint" not in docs["ClusterConfiguration"]
     assert kube_vip_manifest(config) == ""
 
 
 def test_kube_vip_holds_the_endpoint_address() -> None:
-    pod = yaml.safe_load(kube_vip_manifest(parse_stack(stack_settings("prod"))))
+    pod = yaml.safe_load(kube_vip_manifest(parse_stack(fixture("production"))))
     env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
     assert env["address"] == "198.51.100.5"
     assert env["vip_interface"] == "bond0"
@@ -109,7 +109,7 @@ def test_join_template_per_api_version(version: str) -> None:
 
 
 def test_ignored_preflight_checks_reach_init_and_every_join() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["cluster"]["ignorePreflightErrors"] = ["SystemVerification", "HTTPProxyCIDR"]
     config = parse_stack(settings)
     init = next(iter(yaml.safe_load_all(init_config(config.control_planes[0], config))))
@@ -120,7 +120,7 @@ def test_ignored_preflight_checks_reach_init_and_every_join() -> None:
 
 
 def test_kube_proxy_settings_become_a_kube_proxy_configuration() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["cluster"]["kubeProxy"] = {"conntrack": {"maxPerCore": 0}}
     config = parse_stack(settings)
     documents = list(yaml.safe_load_all(init_config(config.control_planes[0], config)))
@@ -130,13 +130,13 @@ def test_kube_proxy_settings_become_a_kube_proxy_configuration() -> None:
         "kind": "KubeProxyConfiguration",
         "conntrack": {"maxPerCore": 0},
     }
-    plain = parse_stack(copy.deepcopy(stack_settings("prod")))
+    plain = parse_stack(fixture("production"))
     kinds = [d["kind"] for d in yaml.safe_load_all(init_config(plain.control_planes[0], plain))]
     assert "KubeProxyConfiguration" not in kinds
 
 
 def test_kube_proxy_settings_leave_the_kind_to_the_program() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["cluster"]["kubeProxy"] = {"kind": "Something"}
     with pytest.raises(StackConfigError, match="kubeProxy: kind is written by the program"):
         parse_stack(settings)
@@ -172,14 +172,14 @@ def test_a_certificate_lifetime_is_checked(version: str, certificates: dict, mes
 
 
 def test_an_ignored_preflight_check_must_be_a_check_name() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["cluster"]["ignorePreflightErrors"] = ["Swap; rm -rf /"]
     with pytest.raises(StackConfigError, match="ignorePreflightErrors"):
         parse_stack(settings)
 
 
 def all_rendered_scripts() -> dict[str, str]:
-    recorded, _ = run_program(stack_settings("prod"), stack="prod")
+    recorded, _ = run_program(fixture("production"), stack="prod")
     scripts = {}
     for registration in [r for r in recorded.of_type("pulumi-python:dynamic:Resource") if "create_steps" in r.inputs]:
         for step in registration.inputs["create_steps"] + registration.inputs.get("delete_steps", []):

@@ -18,13 +18,15 @@ from stacks.base import Chart
 from stacks.compat import components
 from stacks.load import StackConfigError, parse_stack
 from stacks.model import ConfigWarning
-from tools.mocked_program import Recorded, run_program, stack_settings
+from tests.support.programs import registered
+from tests.support.settings import fixture
+from tools.mocked_program import Recorded, run_program
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def with_addons(stack: str = "dev", **layers: Any) -> dict[str, Any]:
-    settings = copy.deepcopy(stack_settings(stack))
+def with_addons(name: str = "small", **layers: Any) -> dict[str, Any]:
+    settings = fixture(name)
     settings["addons"] = merged(settings.get("addons", {}), layers)
     return settings
 
@@ -97,8 +99,8 @@ def test_layers_wait_for_what_they_need(dev: Recorded) -> None:
     assert pool in release(dev, "-ingress-haproxy").dependencies
     assert pool in dev.by_name("gpu-dev-layers-serving-kourier-address").dependencies
     assert prometheus in release(dev, "-gpu-operator").dependencies
-    with_alerts = copy.deepcopy(stack_settings("dev")) | {"alerts": {"enabled": True}}
-    recorded, _ = run_program(with_alerts)
+    with_alerts = fixture("small") | {"alerts": {"enabled": True}}
+    recorded = registered(with_alerts)
     [rule] = recorded.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
     assert release(recorded, "-monitoring-prometheus").urn in rule.dependencies
     # Every layer's resources (not only its component) wait for the pod network.
@@ -208,7 +210,7 @@ def test_skip_await_reaches_every_chart_and_manifest() -> None:
 
 
 def test_every_layer_can_be_off() -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["addons"] = layers_off()
     recorded, _ = run_program(settings)
     assert recorded.of_type(RELEASE) == []
@@ -217,7 +219,7 @@ def test_every_layer_can_be_off() -> None:
 
 
 def test_dns_records_for_the_fixed_addresses() -> None:
-    config = parse_stack(stack_settings("prod"))
+    config = parse_stack(fixture("production"))
     assert dns_records(config) == [
         {"name": "runai.example.com", "type": "A", "address": "198.51.100.200"},
         {"name": "*.runai.example.com", "type": "A", "address": "198.51.100.201"},
@@ -301,7 +303,7 @@ def test_mixed_mig_needs_mig_capable_gpus() -> None:
 
 
 def test_versions_outside_what_runai_supports() -> None:
-    newer = with_addons("prod", knative={"version": "1.22.0"})
+    newer = with_addons("production", knative={"version": "1.22.0"})
     newer["runai"]["version"] = "2.25"
     with pytest.raises(StackConfigError, match=r"knative 1.22.0 is outside 1.19 to 1.21, which Run:ai 2.25 supports"):
         parse_stack(newer)

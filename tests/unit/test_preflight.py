@@ -3,7 +3,6 @@ real run over SSH against a local sshd."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -17,8 +16,9 @@ from components.preflight.check import parse_report, preflight_params
 from components.remote.command import run_steps, step
 from components.scripts import render_script
 from stacks.load import parse_stack
+from tests.support.settings import fixture
 from tools.lab.sshd import SshServer, keygen, start_sshd
-from tools.mocked_program import Recorded, resolve, run_program, stack_settings
+from tools.mocked_program import Recorded, resolve, run_program
 
 SCRIPT = Path(__file__).resolve().parents[2] / "components" / "preflight" / "preflight.sh"
 READ_ONLY = {"swapon", "stat", "modinfo", "nproc", "df", "ss", "timedatectl", "getent", "nvidia-smi", "uname"}
@@ -155,7 +155,7 @@ def test_simulated_gpus_in_a_lab(tmp_path: Path) -> None:
 
 
 def test_role_minimums_take_the_largest_of_the_roles() -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     config = parse_stack(settings)
     system = preflight_params(config.nodes[1], config)  # system + cpu-worker
     assert (system["MIN_CPUS"], system["MIN_MEMORY_GB"], system["MIN_DISK_GB"]) == ("4", "8", "120")
@@ -165,7 +165,7 @@ def test_role_minimums_take_the_largest_of_the_roles() -> None:
 
 
 def test_every_prep_waits_for_its_preflight() -> None:
-    recorded, cluster = run_program(stack_settings("dev"))
+    recorded, cluster = run_program(fixture("small"))
     for node in ("dev-cp-1", "dev-sys-1", "dev-gpu-1", "dev-gpu-2"):
         prep = recorded.by_name(f"{node}-prep")
         assert recorded.by_name(f"{node}-preflight").urn in prep.dependencies
@@ -175,7 +175,7 @@ def test_every_prep_waits_for_its_preflight() -> None:
 
 
 def test_preflight_can_be_switched_off() -> None:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["preflight"] = {"enabled": False}
     recorded: Recorded = run_program(settings)[0]
     assert not recorded.of_type("runai-cluster:preflight:Preflight")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -11,14 +10,14 @@ import pytest
 from components.kubeadm.rollout import plan, upgrade_stages
 from stacks.load import StackConfigError, parse_stack
 from stacks.model import StackConfig
-from tools.mocked_program import stack_settings
+from tests.support.settings import fixture
 
 
 def stack(
     pools: dict[str, int], upgrade: dict[str, Any] | None = None, maintenance: tuple[str, ...] = ()
 ) -> StackConfig:
     """One control plane and `pools` GPU workers (pool name -> count)."""
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     nodes: list[dict[str, Any]] = [{"name": "cp", "address": "10.1.0.1", "roles": ["control-plane"]}]
     for pool, count in pools.items():
         for index in range(count):
@@ -99,7 +98,7 @@ def test_a_pool_wholly_in_maintenance_has_no_waves() -> None:
 
 
 def test_workers_without_a_pool_roll_as_the_default_pool() -> None:
-    config = parse_stack(stack_settings("dev"))
+    config = parse_stack(fixture("small"))
     stages = upgrade_stages(config)
     assert stages["pools"]["default"]["waves"] == [["dev-sys-1"]]
     assert stages["pools"]["dev"]["waves"] == [["dev-gpu-1"], ["dev-gpu-2"]]

@@ -16,8 +16,10 @@ from components.runai.registration import ClusterRegistrationProvider
 from components.runai.researcher import researcher_kubeconfig
 from stacks.load import StackConfigError, check_secrets, parse_stack
 from tests.support.fake_runai import CLUSTER_ID, connection_to, fake_runai
+from tests.support.programs import registered
+from tests.support.settings import fixture
 from tests.unit.test_runai_org import CLIENT_SECRET, objects, runai_settings
-from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, run_program, stack_settings
+from tools.mocked_program import KUBECONFIG, SSH_KEY, Recorded, run_program
 
 TLS_KEY = "-----BEGIN PRIVATE KEY-----\nmock-tls-key-value-51c3\n-----END PRIVATE KEY-----"
 POSTGRES_PASSWORD = "mock-postgres-password-8e21"
@@ -57,8 +59,7 @@ SECRETS = {
 
 @pytest.fixture(scope="module")
 def installed() -> Recorded:
-    recorded, _ = run_program(install_settings(), secrets=SECRETS)
-    return recorded
+    return registered(install_settings(), secrets=SECRETS)
 
 
 def test_control_plane_chart_values_and_secrets(installed: Recorded) -> None:
@@ -182,7 +183,7 @@ def test_install_secrets_required() -> None:
 
 
 def test_researcher_authentication_flags_and_kubeconfig(prod: Recorded) -> None:
-    config = parse_stack(stack_settings("prod"))
+    config = parse_stack(fixture("production"))
     flags = {
         "oidc-client-id": "runai",
         "oidc-issuer-url": "https://runai.example.com/auth/realms/runai",
@@ -215,7 +216,7 @@ def test_researcher_authentication_flags_and_kubeconfig(prod: Recorded) -> None:
     ],
 )
 def test_researcher_authentication_refused(change: dict[str, Any], message: str) -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     for section, values in change.items():
         settings[section] = {**settings[section], **values}
     if settings["runai"].get("url", "") is None:

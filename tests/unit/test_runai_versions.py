@@ -14,6 +14,7 @@ from components.runai.backend_upgrade import BackendUpgradePrepProvider
 from components.runai.registration import ClusterRegistrationProvider
 from stacks.compat import accepted, upgrade_path_error
 from stacks.load import StackConfigError, check_secrets, parse_stack
+from tests.support.programs import registered
 from tests.unit.test_runai_install import REGISTRY_TOKEN, RELEASE, SECRETS, install_settings
 from tools.mocked_program import run_program
 
@@ -66,7 +67,7 @@ def test_the_control_plane_refuses_a_long_upgrade_in_preview() -> None:
 
 
 def releases(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, dict[str, Any]]:
-    recorded, _ = run_program(settings, secrets=secrets)
+    recorded = registered(settings, secrets=secrets)
     return {r.inputs["name"]: r.inputs for r in recorded.of_type(RELEASE) if r.inputs["name"].startswith("runai-")}
 
 

@@ -3,29 +3,36 @@ the key and the fix."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pulumi
 import pytest
 
 from stacks.load import StackConfigError, check_secrets, parse_stack
+from tests.support.programs import registered
+from tests.support.settings import fixture, refused
 from tools.mocked_program import Recorded, run_program, stack_settings
+from tools.stackrun import example_stacks
 
 
 def dev() -> dict[str, Any]:
-    return copy.deepcopy(stack_settings("dev"))
+    return fixture("small")
 
 
-def refused(settings: dict[str, Any]) -> str:
-    with pytest.raises(StackConfigError) as caught:
+def test_the_users_example_stacks_load_and_evaluate() -> None:
+    # The one unit test that reads the example stacks (the rest read the
+    # fixture stacks): whatever an example says, it validates and the
+    # program builds from it. tests/integration previews them for real.
+    assert example_stacks()
+    for stack in example_stacks():
+        settings = stack_settings(stack)
         parse_stack(settings)
-    return str(caught.value)
+        assert registered(settings, stack=stack).of_type("runai-cluster:cluster:Cluster"), stack
 
 
-def test_example_stacks_are_valid() -> None:
-    assert len(parse_stack(stack_settings("dev")).nodes) == 4
-    prod = parse_stack(stack_settings("prod"))
+def test_fixture_stacks_are_valid() -> None:
+    assert len(parse_stack(fixture("small")).nodes) == 4
+    prod = parse_stack(fixture("production"))
     assert len(prod.control_planes) == 3
     assert sum(n.gpu.count for n in prod.nodes if n.gpu) == 64
 
@@ -64,7 +71,7 @@ def test_no_control_plane() -> None:
 
 
 def test_even_control_planes_is_an_error_in_prod() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["nodes"][3]["roles"] = ["control-plane"]
     planes = "4 control planes (prod-cp-1, prod-cp-2, prod-cp-3, prod-sys-1)"
     assert f"{planes}; etcd needs an odd number" in refused(settings)

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from stacks.load import StackConfigError, parse_stack
+from tests.support.settings import fixture
 from tests.unit.test_kai import kai_settings
-from tools.mocked_program import Recorded, run_program, stack_settings
+from tools.mocked_program import Recorded, run_program
 
 PV = "kubernetes:core/v1:PersistentVolume"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -68,7 +69,7 @@ def test_shares_bound_into_each_project_namespace(kai: Recorded) -> None:
 
 
 def test_claims_are_protected_in_production() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["scheduler"] = {"kind": "kai"}
     settings["org"] = {"departments": [{"name": "research", "projects": [{"name": "vision"}]}]}
     settings = with_storage(settings, provisioner="nfs", nfs=NFS, shares=[dict(SHARES[0], department="research")])
@@ -78,7 +79,7 @@ def test_claims_are_protected_in_production() -> None:
 
 
 def test_local_path_for_a_lab_and_none_by_default(dev: Recorded) -> None:
-    recorded, _ = run_program(with_storage(stack_settings("dev"), provisioner="local-path"))
+    recorded, _ = run_program(with_storage(fixture("small"), provisioner="local-path"))
     [patch] = recorded.of_type("kubernetes:storage.k8s.io/v1:StorageClassPatch")
     assert patch.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
     [manifest] = recorded.of_type("kubernetes:yaml/v2:ConfigFile", under="DefaultStorage")
@@ -116,4 +117,4 @@ def test_bad_storage_settings(storage: dict[str, Any], expected: str) -> None:
 
 def test_local_path_refused_in_production() -> None:
     with pytest.raises(StackConfigError, match="local-path keeps data on one node's disk"):
-        parse_stack(with_storage(stack_settings("prod"), provisioner="local-path"))
+        parse_stack(with_storage(fixture("production"), provisioner="local-path"))

@@ -4,7 +4,6 @@ stand-ins for kubeadm, kubectl and crictl that keep the Node's state."""
 
 from __future__ import annotations
 
-import copy
 import itertools
 import shutil
 import subprocess
@@ -18,7 +17,8 @@ from components.kubeadm.upgrade import PHASES
 from components.scripts import render_script
 from stacks.model import StackConfig
 from tests.support.fake_node import FakeNode, Run
-from tools.mocked_program import Recorded, run_program, stack_settings
+from tests.support.settings import fixture
+from tools.mocked_program import Recorded, run_program
 
 SCRIPT = Path(__file__).resolve().parents[2] / "components" / "kubeadm" / "upgrade.sh"
 OLD, NEW = "1.31.9-1.1", "1.32.8-1.1"
@@ -262,7 +262,7 @@ def test_a_wrong_minor_is_refused_before_anything_runs(member: FakeNode) -> None
 
 
 def test_control_planes_one_at_a_time_then_each_pool_wave_by_wave() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["cluster"]["upgrade"] = {"maxUnavailable": 4, "pools": {"dev": {"maxUnavailable": 1}}}
     recorded, _ = run_program(settings, stack="prod")
     stages = upgrade_stages_of(settings)
@@ -300,7 +300,7 @@ def test_control_planes_one_at_a_time_then_each_pool_wave_by_wave() -> None:
 
 
 def test_a_worker_in_maintenance_is_left_alone_until_it_leaves() -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     held = next(node for node in settings["nodes"] if node["name"] == "prod-gpu-3")
     held["maintenance"] = True
     recorded, _ = run_program(settings, stack="prod")
@@ -322,7 +322,7 @@ def test_a_worker_in_maintenance_is_left_alone_until_it_leaves() -> None:
 def test_upgrade_resources_carry_the_version_and_run_nothing_on_create(prod: Recorded) -> None:
     first = prod.by_name("prod-cp-1-kubernetes-upgrade").inputs
     assert first["run_on_create"] is False
-    version = stack_settings("prod")["cluster"]["kubernetesVersion"]
+    version = fixture("production")["cluster"]["kubernetesVersion"]
     assert first["kubernetes_version"] == version
     assert [(s["name"], s["on"]) for s in first["create_steps"]] == [
         ("kubeadm", "node"),
@@ -349,7 +349,7 @@ def test_upgrade_resources_carry_the_version_and_run_nothing_on_create(prod: Rec
 
 def test_the_version_bump_changes_only_the_upgrade_resources(prod: Recorded) -> None:
     before = prod
-    bumped = copy.deepcopy(stack_settings("prod"))
+    bumped = fixture("production")
     major, minor, patch = bumped["cluster"]["kubernetesVersion"].split(".")
     bumped["cluster"]["kubernetesVersion"] = f"{major}.{minor}.{int(patch) + 1}"
     after, _ = run_program(bumped, stack="prod")
@@ -440,7 +440,7 @@ def test_node_prep_leaves_a_members_driver_to_the_rollout(gpu_member: FakeNode) 
 
 
 def driver_settings() -> dict[str, Any]:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings.setdefault("packages", {}).setdefault("nvidia", {})["driverVersion"] = DRIVER_OLD
     return settings
 

@@ -3,7 +3,6 @@ and the verdicts read from recorded job states and logs."""
 
 from __future__ import annotations
 
-import copy
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 import pytest
 
 from stacks.load import StackConfigError, parse_stack
-from tools.mocked_program import run_program, stack_settings
+from tests.support.settings import fixture
+from tools.mocked_program import run_program
 from tools.validation import FAILED, PASSED, RUNNING, avg_bus_bandwidth, hpl_gflops, verdicts
 
 NCCL = {"image": "registry.example.com/nccl-tests:2.16.2", "nodes": 2, "gpusPerNode": 8, "minAvgBusBandwidth": 150}
@@ -19,7 +19,7 @@ HPL = {"image": "nvcr.io/nvidia/hpc-benchmarks:25.04", "nodes": 1, "dat": "hpl-d
 
 
 def with_validation(**validation: Any) -> dict[str, Any]:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["validation"] = {"enabled": True, "project": "serving", **validation}
     return settings
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tools.stackrun import example_stacks
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 SITE_RUNNER = ["self-hosted", "linux", "cluster-site"]
@@ -39,10 +41,6 @@ def index_of(job: dict[str, Any], needle: str) -> int:
         if needle in step.get("run", "") or needle in step.get("uses", ""):
             return i
     raise AssertionError(f"no step with {needle!r}")
-
-
-def stacks_in_repo() -> list[str]:
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
 
 
 def pinned_pulumi_version() -> str:
@@ -87,7 +85,7 @@ def test_pr_workflow() -> None:
 
     assert preview["needs"] == "test"
     assert preview["runs-on"] == SITE_RUNNER
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"] == stacks_in_repo()
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"] == example_stacks()
     assert preview["concurrency"] == {"group": "pulumi-${{ matrix.stack }}", "cancel-in-progress": False}
     assert preview["permissions"]["pull-requests"] == "write"
     assert preview["env"]["PULUMI_BACKEND_URL"] == "${{ secrets.PULUMI_BACKEND_URL }}"
@@ -130,7 +128,7 @@ def test_drift_workflow() -> None:
     assert "workflow_dispatch" in wf["on"]
     drift = wf["jobs"]["drift"]
     assert drift["runs-on"] == SITE_RUNNER
-    assert drift["strategy"]["matrix"]["stack"] == stacks_in_repo()
+    assert drift["strategy"]["matrix"]["stack"] == example_stacks()
     assert drift["concurrency"] == {"group": "pulumi-${{ matrix.stack }}", "cancel-in-progress": False}
     assert "pulumi refresh --preview-only --expect-no-changes" in run_lines(drift)
 
