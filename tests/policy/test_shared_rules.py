@@ -4,7 +4,6 @@ reports it under its policy."""
 
 from __future__ import annotations
 
-import copy
 import sys
 import warnings
 from collections.abc import Callable
@@ -20,11 +19,11 @@ from rules import POLICIES
 from stacks.model import ConfigWarning, StackConfig
 from stacks.rules import SHARED_RULES, Rule, odd_control_planes, supported_versions
 from tests.policy.stack_args import program_resources, stack_violations
-from tools.mocked_program import stack_settings
+from tests.support.settings import fixture
 
 
 def two_control_planes() -> dict[str, Any]:
-    settings = copy.deepcopy(stack_settings("dev"))
+    settings = fixture("small")
     settings["nodes"][1]["roles"] = ["control-plane"]
     settings["cluster"]["apiEndpoint"] = {"host": "192.0.2.5"}
     return settings
@@ -34,7 +33,7 @@ def two_control_planes() -> dict[str, Any]:
 CASES: dict[Rule, tuple[Callable[[], dict[str, Any]], str]] = {
     odd_control_planes: (two_control_planes, "control-plane-quorum"),
     # dev keeps Kubernetes 1.32 on the default Run:ai (2.24 supports 1.33 to 1.35).
-    supported_versions: (lambda: copy.deepcopy(stack_settings("dev")), "supported-versions"),
+    supported_versions: (lambda: fixture("small"), "supported-versions"),
 }
 
 

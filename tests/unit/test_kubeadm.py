@@ -143,8 +143,8 @@ def test_kube_proxy_settings_leave_the_kind_to_the_program() -> None:
 
 
 def test_a_certificate_lifetime_reaches_the_cluster_configuration_and_its_settings() -> None:
-    plain = parse_stack(copy.deepcopy(stack_settings("prod")))
-    settings = copy.deepcopy(stack_settings("prod"))
+    plain = parse_stack(fixture("production"))
+    settings = fixture("production")
     settings["cluster"]["certificates"] = {"validityDays": 90, "renewWithinDays": 20}
     config = parse_stack(settings)
     cluster = documents(init_config(config.control_planes[0], config))["ClusterConfiguration"]
@@ -152,7 +152,7 @@ def test_a_certificate_lifetime_reaches_the_cluster_configuration_and_its_settin
     # The default renders as before: no existing stack sees a change.
     default = documents(init_config(plain.control_planes[0], plain))["ClusterConfiguration"]
     assert "certificateValidityPeriod" not in default
-    assert settings_hash(plain, {}) == settings_hash(parse_stack(copy.deepcopy(stack_settings("prod"))), {})
+    assert settings_hash(plain, {}) == settings_hash(parse_stack(fixture("production")), {})
     assert settings_hash(config, {}) != settings_hash(plain, {})
 
 
@@ -164,7 +164,7 @@ def test_a_certificate_lifetime_reaches_the_cluster_configuration_and_its_settin
     ],
 )
 def test_a_certificate_lifetime_is_checked(version: str, certificates: dict, message: str) -> None:
-    settings = copy.deepcopy(stack_settings("prod"))
+    settings = fixture("production")
     settings["cluster"]["certificates"] = certificates
     settings["cluster"]["kubernetesVersion"] = version
     with pytest.raises(StackConfigError, match=message):

@@ -123,7 +123,7 @@ def test_the_layer_list_waits_only_for_layers_before(prod: Recorded) -> None:
 
 def test_every_judged_version_is_a_column_of_the_compatibility_table() -> None:
     # prod installs every layer and every workload type.
-    assert set(parse_stack(stack_settings("prod")).component_versions) == set(components())
+    assert set(parse_stack(fixture("production")).component_versions) == set(components())
 
 
 def test_gpu_operator_driver_follows_node_preparation(dev: Recorded) -> None:
