@@ -14,6 +14,12 @@ if [[ -f $R/etc/kubernetes/kubelet.conf ]]; then
   say "already joined (generation $NODE_GENERATION)"
   exit 0
 fi
+# A join cut off before the kubelet had its credentials (the machine
+# restarted, the session lost) leaves files kubeadm's preflight refuses.
+if [[ -f $R/etc/kubernetes/bootstrap-kubelet.conf || -f $R/etc/kubernetes/pki/ca.crt ]]; then
+  say "an earlier join stopped half way: kubeadm reset first"
+  kubeadm reset -f
+fi
 
 read -r -a words <<<"$JOIN_COMMAND"
 endpoint=${words[2]}

@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from typing import Any
 
 from tests.machines.conftest import Lab, failure, ready, wait_until
@@ -168,6 +170,32 @@ def test_a_machine_unreachable_over_ssh_fails_naming_it_then_a_rerun_converges(l
     result = lab.up()
     assert result.returncode == 0, failure(result)
     assert ready(lab.nodes()["lab-cpu-2"])
+
+
+def test_a_machine_restarted_mid_join_converges_on_a_rerun(lab: Lab) -> None:
+    lab.specs = layout(5)
+    lab.lab.ensure_machines(lab.specs)
+    joining = lab.machine("lab-cpu-3")
+    restarted = threading.Event()
+
+    def restart_once_joining() -> None:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            if joining.run("pgrep", "-f", "kubeadm join").returncode == 0:
+                lab.lab.stop_machine("lab-cpu-3")
+                lab.lab.ensure_machines(lab.specs)
+                restarted.set()
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=restart_once_joining, daemon=True)
+    watcher.start()
+    first = lab.up()
+    watcher.join()
+    assert restarted.is_set(), "kubeadm join never ran on lab-cpu-3"
+    result = lab.up()
+    assert result.returncode == 0, f"first run exit {first.returncode}; the re-run:\n{failure(result)}"
+    assert ready(lab.nodes()["lab-cpu-3"])
 
 
 def test_a_backup_from_the_control_plane_restores_into_a_fresh_machine(lab: Lab) -> None:

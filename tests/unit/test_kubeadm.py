@@ -200,7 +200,9 @@ def test_every_rendered_script_is_shellcheck_clean() -> None:
 def _fake_kubeadm(bin_dir: Path, log: Path) -> None:
     bin_dir.mkdir()
     script = bin_dir / "kubeadm"
-    script.write_text(f'#!/usr/bin/env bash\necho "kubeadm $*" >> {log}\ncat "${{@: -1}}" >> {log}\n')
+    script.write_text(
+        f'#!/usr/bin/env bash\necho "kubeadm $*" >> {log}\n[[ ! -f "${{@: -1}}" ]] || cat "${{@: -1}}" >> {log}\n'
+    )
     script.chmod(0o755)
 
 
@@ -242,6 +244,31 @@ def test_join_fills_the_template_from_a_fresh_join_command(tmp_path: Path) -> No
     result = subprocess.run(["bash", "-c", script], env=env, check=True, capture_output=True, text=True)
     assert "already joined" in result.stdout
     assert not log.exists()
+
+
+@pytest.mark.process
+def test_a_join_cut_off_half_way_is_reset_before_joining_again(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    log = tmp_path / "log"
+    _fake_kubeadm(tmp_path / "bin", log)
+    script = render_script(
+        KUBEADM_DIR / "join.sh",
+        {"JOIN_TEMPLATE": render_join("1.32.8", "gpu-3", None), "KUBE_VIP_MANIFEST": "", "NODE_GENERATION": "0"},
+    )
+    # The machine restarted while the kubelet was bootstrapping.
+    (root / "etc" / "kubernetes" / "pki").mkdir(parents=True)
+    (root / "etc" / "kubernetes" / "pki" / "ca.crt").write_text("from the cut-off join")
+    (root / "etc" / "kubernetes" / "bootstrap-kubelet.conf").write_text("from the cut-off join")
+    env = dict(
+        os.environ,
+        PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        PREP_ROOT=str(root),
+        JOIN_COMMAND="kubeadm join 10.0.0.5:6443 --token abc.0123456789abcdef --discovery-token-ca-cert-hash sha256:f",
+    )
+    result = subprocess.run(["bash", "-c", script], env=env, check=True, capture_output=True, text=True)
+    assert "an earlier join stopped half way" in result.stdout
+    calls = [line for line in log.read_text().splitlines() if line.startswith("kubeadm ")]
+    assert calls[0] == "kubeadm reset -f" and calls[1].startswith("kubeadm join --config")
 
 
 # kubectl and etcdctl (through `kubectl exec`) over a Node kept in $STATE.
