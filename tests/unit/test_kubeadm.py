@@ -206,25 +206,26 @@ def _fake_kubeadm(bin_dir: Path, log: Path) -> None:
     script.chmod(0o755)
 
 
+def _join(tmp_path: Path, node: str, address: str | None, command: str) -> tuple[str, dict[str, str], Path, Path]:
+    """join.sh for `node` under a scratch root with a recording kubeadm:
+    the script, its environment, the root and kubeadm's log."""
+    root, log = tmp_path / "root", tmp_path / "log"
+    _fake_kubeadm(tmp_path / "bin", log)
+    template = render_join("1.32.8", node, address)
+    script = render_script(
+        KUBEADM_DIR / "join.sh", {"JOIN_TEMPLATE": template, "KUBE_VIP_MANIFEST": "", "NODE_GENERATION": "0"}
+    )
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    return script, dict(os.environ, PATH=path, PREP_ROOT=str(root), JOIN_COMMAND=command), root, log
+
+
 @pytest.mark.process
 def test_join_fills_the_template_from_a_fresh_join_command(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    log = tmp_path / "log"
-    _fake_kubeadm(tmp_path / "bin", log)
-    script = render_script(
-        KUBEADM_DIR / "join.sh",
-        {
-            "JOIN_TEMPLATE": render_join("1.32.8", "cp-2", "10.0.0.12"),
-            "KUBE_VIP_MANIFEST": "",
-            "NODE_GENERATION": "0",
-        },
-    )
-    # Paths on the machine are absolute; run the script with them under a temp root.
-    script = script.replace("/etc/kubernetes", f"{root}/etc/kubernetes")
-    env = dict(
-        os.environ,
-        PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}",
-        JOIN_COMMAND="kubeadm join 10.0.0.5:6443 --token abc.0123456789abcdef "
+    script, env, root, log = _join(
+        tmp_path,
+        "cp-2",
+        "10.0.0.12",
+        "kubeadm join 10.0.0.5:6443 --token abc.0123456789abcdef "
         "--discovery-token-ca-cert-hash sha256:feed --control-plane --certificate-key c0ffee",
     )
     subprocess.run(["bash", "-c", script], env=env, check=True, capture_output=True, text=True)
@@ -248,23 +249,12 @@ def test_join_fills_the_template_from_a_fresh_join_command(tmp_path: Path) -> No
 
 @pytest.mark.process
 def test_a_join_cut_off_half_way_is_reset_before_joining_again(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    log = tmp_path / "log"
-    _fake_kubeadm(tmp_path / "bin", log)
-    script = render_script(
-        KUBEADM_DIR / "join.sh",
-        {"JOIN_TEMPLATE": render_join("1.32.8", "gpu-3", None), "KUBE_VIP_MANIFEST": "", "NODE_GENERATION": "0"},
-    )
+    command = "kubeadm join 10.0.0.5:6443 --token abc.0123456789abcdef --discovery-token-ca-cert-hash sha256:f"
+    script, env, root, log = _join(tmp_path, "gpu-3", None, command)
     # The machine restarted while the kubelet was bootstrapping.
     (root / "etc" / "kubernetes" / "pki").mkdir(parents=True)
     (root / "etc" / "kubernetes" / "pki" / "ca.crt").write_text("from the cut-off join")
     (root / "etc" / "kubernetes" / "bootstrap-kubelet.conf").write_text("from the cut-off join")
-    env = dict(
-        os.environ,
-        PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}",
-        PREP_ROOT=str(root),
-        JOIN_COMMAND="kubeadm join 10.0.0.5:6443 --token abc.0123456789abcdef --discovery-token-ca-cert-hash sha256:f",
-    )
     result = subprocess.run(["bash", "-c", script], env=env, check=True, capture_output=True, text=True)
     assert "an earlier join stopped half way" in result.stdout
     calls = [line for line in log.read_text().splitlines() if line.startswith("kubeadm ")]
