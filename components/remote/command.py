@@ -49,9 +49,14 @@ class RemoteScriptInputs(ProviderInputs):
     kubernetes_version: str | None = None
     stdout: str = ""  # an output: what the last create step printed, with keep_stdout
 
-    @classmethod
-    def at_default(cls, key: str, value: Any) -> bool:
-        return bool(value == cls.model_fields[key].get_default(call_default_factory=True))
+
+# Computed once: asking pydantic for a factory's default inspects the
+# factory's signature, which cost seconds over a 512-node program.
+_DEFAULTS = {
+    key: field.get_default(call_default_factory=True)
+    for key, field in RemoteScriptInputs.model_fields.items()
+    if not field.is_required()
+}
 
 
 # Inputs whose change re-runs the create steps (a new address or user too).
@@ -174,7 +179,7 @@ class RemoteScript(dynamic.Resource):
             "connections": connections,
             "hosts": hosts,
             "create_steps": create_steps,
-            **{key: value for key, value in given.items() if not RemoteScriptInputs.at_default(key, value)},
+            **{key: value for key, value in given.items() if value != _DEFAULTS[key]},
         }
         if keep_stdout:
             props["stdout"] = None  # an output: what the last create step printed
