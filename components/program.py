@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components import runtime_tuning
 from components.cluster import Cluster
 from components.kubeadm.rollout import upgrade_stages
 from components.layers import dns_records
@@ -14,6 +15,7 @@ from stacks.scheduling import SchedulerKind
 
 
 def build() -> Cluster:
+    runtime_tuning.apply()
     try:
         stack = load_stack()
     except StackConfigError as error:
