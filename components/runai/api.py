@@ -20,11 +20,10 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runai.api_client import ApiClient
-from runai.configuration import Configuration
-from runai.exceptions import ApiException
+if TYPE_CHECKING:
+    from runai.exceptions import ApiException
 
 RETRIED = {429, 500, 502, 503, 504}
 
@@ -142,40 +141,6 @@ class AdminCredentials:
         return f"AdminCredentials(url={self.url!r}, username={self.username!r})"
 
 
-class _PasswordSignIn(ApiClient):  # type: ignore[misc]
-    """runapy asks for application tokens only; a person's token comes from
-    the same endpoint with the password grant (TokenRequest, 2.19-2.22), and
-    runapy's refresher renews it the same way."""
-
-    def __init__(self, configuration: Configuration, credentials: AdminCredentials) -> None:
-        self._sign_in = json.dumps(
-            {
-                "grantType": "password",
-                "clientID": "cli",
-                "username": credentials.username,
-                "password": credentials.password,
-            }
-        )
-        super().__init__(configuration)
-
-    def _make_token_request(self) -> str:
-        response = self.rest_client.request(
-            method="POST",
-            url=f"{self.configuration.runai_base_url}{TOKEN}",
-            body=self._sign_in,
-            headers={"Accept": "*/*", "Content-Type": "application/json"},
-        )
-        try:
-            answer = json.loads(response.read() or b"{}")
-        except ValueError:
-            answer = {}
-        if response.status != 200 or "accessToken" not in answer:
-            # The answer may echo the request: only its `message` is shown.
-            message = answer.get("message") if isinstance(answer, dict) else None
-            raise RunaiApiError(f"POST {TOKEN}: {response.status} {message or response.reason}", response.status)
-        return str(answer["accessToken"])
-
-
 class RunaiApi:
     def __init__(
         self,
@@ -186,6 +151,13 @@ class RunaiApi:
         timeout: float = 30,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        # runapy loads every model of the API when imported, seconds a
+        # program that calls nothing should not spend: loaded on first use.
+        from runai.api_client import ApiClient
+        from runai.configuration import Configuration
+
+        from components.runai.client import PasswordSignIn
+
         application = isinstance(credentials, Credentials)
         configuration = Configuration(
             client_id=credentials.client_id if application else None,
@@ -199,7 +171,7 @@ class RunaiApi:
             if isinstance(credentials, Credentials):
                 self._client = ApiClient(configuration)
             else:
-                self._client = _PasswordSignIn(configuration, credentials)
+                self._client = PasswordSignIn(configuration, credentials)
         except RunaiApiError:
             raise
         except Exception as error:  # runapy raises ValueError, urllib3 errors, ...
@@ -212,6 +184,8 @@ class RunaiApi:
         self._sleep(self._backoff * 2 ** (attempt - 1))
 
     def _call(self, method: str, path: str, body: Any = None, *, retry: bool = True) -> Any:
+        from runai.exceptions import ApiException
+
         attempt, refreshed = 0, False
         while True:
             attempt += 1
