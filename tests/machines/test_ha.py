@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -31,17 +33,23 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 class ApiWatch:
     """Asks the API (through the balancer) for an object twice a second and
     keeps the moments it did not answer. Not /readyz: a server shutting down
-    fails it on purpose, so that the balancer drains it, while still serving."""
+    fails it on purpose, so that the balancer drains it, while still serving.
+    With a copy of the administrator's kubeconfig: a renewal rewrites it."""
 
     def __init__(self, lab: Lab) -> None:
-        self.lab, self.failures, self.asked = lab, list[tuple[str, str]](), 0
+        self.failures: list[tuple[str, str]] = []
+        self.asked = 0
+        kubeconfig = lab.lab.directory / "watch-admin.conf"
+        shutil.copyfile(lab.machine("lab-cp-1").root / "etc/kubernetes/admin.conf", kubeconfig)
+        self.kubectl = [str(lab.lab.kubernetes_dir / "kubectl"), f"--kubeconfig={kubeconfig}"]
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
+        ask = [*self.kubectl, "get", "--raw", "/api/v1/namespaces/default", "--request-timeout=10s"]
         while not self.done.wait(0.5):
             self.asked += 1
-            result = self.lab.kubectl("get", "--raw", "/api/v1/namespaces/default", "--request-timeout=5s", check=False)
+            result = subprocess.run(ask, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 self.failures.append((time.strftime("%H:%M:%S"), result.stderr.strip()[-200:]))
 
