@@ -72,6 +72,10 @@ class ApiEndpoint(Section):
     """interface kube-vip announces on"""
     kube_vip_image: str = "ghcr.io/kube-vip/kube-vip:v1.0.1"
     """kube-vip image (mirror it when air-gapped)"""
+    shutdown_delay_seconds: int = Field(15, ge=0, le=20)
+    """seconds an API server going down (an upgrade, a certificate renewal) keeps serving while it fails `/readyz`,
+    so that the endpoint stops sending it requests first: longer than the load balancer's health check takes to mark
+    a server down; 0 turns it off; at most 20 (the kubelet stops the pod 30 seconds after asking)"""
 
 
 # kubeadm's default lifetime of the certificates it issues (not the CAs').

@@ -121,8 +121,13 @@ class StackConfig(Section):
 
     @property
     def api_server_extra_args(self) -> dict[str, str]:
-        """The cluster's flags plus the OIDC flags."""
-        return {**self.cluster.api_server_extra_args, **self.oidc_flags}
+        """The cluster's flags plus the OIDC flags; behind an endpoint, the
+        shutdown delay that lets it drain a server going down."""
+        args = {**self.cluster.api_server_extra_args, **self.oidc_flags}
+        endpoint = self.cluster.api_endpoint
+        if endpoint and endpoint.shutdown_delay_seconds:
+            args.setdefault("shutdown-delay-duration", f"{endpoint.shutdown_delay_seconds}s")
+        return args
 
     @property
     def admission_plugins(self) -> list[str]:

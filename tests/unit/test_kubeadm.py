@@ -58,6 +58,8 @@ def test_v1beta4_extra_args_are_a_list_of_name_value() -> None:
         {"name": "enable-admission-plugins", "value": "NodeRestriction,PodNodeSelector"},
         {"name": "oidc-client-id", "value": "runai"},
         {"name": "oidc-issuer-url", "value": "https://auth.example/realms/runai"},
+        # Behind the endpoint: a server going down is drained first.
+        {"name": "shutdown-delay-duration", "value": "15s"},
     ]
     assert cluster["kubernetesVersion"] == "v1.32.8"
     assert cluster["controlPlaneEndpoint"] == "198.51.100.5:6443"
@@ -74,10 +76,18 @@ def test_v1beta4_extra_args_are_a_list_of_name_value() -> None:
 
 
 def test_v1beta3_extra_args_are_a_map() -> None:
-    docs = documents(_config("1.30.14", apiServerExtraArgs={"oidc-client-id": "runai"}))
+    # The stack's own shutdown delay wins over the endpoint's.
+    flags = {"oidc-client-id": "runai", "shutdown-delay-duration": "5s"}
+    docs = documents(_config("1.30.14", apiServerExtraArgs=flags))
     cluster = docs["ClusterConfiguration"]
     assert cluster["apiVersion"] == "kubeadm.k8s.io/v1beta3"
-    assert cluster["apiServer"]["extraArgs"] == {"oidc-client-id": "runai"}
+    assert cluster["apiServer"]["extraArgs"] == flags
+
+
+def test_no_shutdown_delay_when_turned_off() -> None:
+    settings = fixture("production")
+    settings["cluster"]["apiEndpoint"]["shutdownDelaySeconds"] = 0
+    assert "shutdown-delay-duration" not in parse_stack(settings).api_server_extra_args
 
 
 def test_single_control_plane_has_no_endpoint_or_vip() -> None:
