@@ -3,6 +3,7 @@ the repository, keyed by version (the same place tools/go_build.sh uses)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 from pathlib import Path
@@ -20,6 +21,12 @@ def cache_root() -> Path:
 
 def built(script: str, *args: str) -> Path:
     """Run one of tools/'s build scripts (cached, keyed by version); the
-    directory it prints last, holding what it built."""
-    result = subprocess.run([str(TOOLS / script), *args], stdout=subprocess.PIPE, text=True, check=True)
+    directory it prints last, holding what it built. One build of a script
+    and its arguments at a time (a test session builds ahead in the
+    background): a second caller waits, then finds it cached."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f".{'-'.join([script, *args])}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run([str(TOOLS / script), *args], stdout=subprocess.PIPE, text=True, check=True)
     return Path(result.stdout.strip().splitlines()[-1])

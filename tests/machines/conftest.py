@@ -6,20 +6,47 @@ step, as an operator would."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tools.go_cache import built
 from tools.lab.machines import Machine, MachineSpec
 from tools.lab.machines_lab import KUBERNETES_VERSION, MachinesLab, layout, machines_down, pulumi, stack_work, up
 from tools.lab.network import LabNetwork
 from tools.stackrun import failure_text
 
 pytestmark = pytest.mark.machines
+
+# A patch release the lab also builds: the HA module's upgrade rolls to it.
+UPGRADE_TO = "1.32.9"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def builds_ahead() -> Iterator[None]:
+    """What later modules and the scheduler tier build (the upgrade's
+    release, the KAI Scheduler), started in the background while the first
+    lab mostly waits on its kubelets: on a cold machine their compiling
+    overlaps it. A caller needing one waits for it (tools/go_cache builds
+    one at a time); cached builds return at once."""
+
+    def build() -> None:
+        for script, *args in (("lab_binaries.sh", UPGRADE_TO), ("scheduler_binaries.sh",)):
+            # A failure here is left to the caller needing it: it builds
+            # again and reports why.
+            with contextlib.suppress(subprocess.CalledProcessError):
+                built(script, *args)
+
+    ahead = threading.Thread(target=build, daemon=True)
+    ahead.start()
+    yield
+    ahead.join()  # no build left running behind the session
 
 
 class Lab:

@@ -245,7 +245,9 @@ class MachinesLab:
                 node |= {"gpu": {"model": "simulated", "count": spec.gpus}, "nodePool": "lab"}
             nodes.append(node | self.node_settings.get(spec.name, {}))
         planes = [spec for spec in specs if "control-plane" in spec.roles]
-        endpoint = {"apiEndpoint": {"host": BALANCER_ADDRESS, "provider": "external"}} if len(planes) > 1 else {}
+        # The site's haproxy takes a server out within two seconds.
+        balancer = {"host": BALANCER_ADDRESS, "provider": "external", "shutdownDelaySeconds": 5}
+        endpoint = {"apiEndpoint": balancer} if len(planes) > 1 else {}
         return {
             f"{PROJECT}:cluster": {
                 "name": "lab",
