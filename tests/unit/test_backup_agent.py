@@ -31,6 +31,7 @@ from components.backup.agent import (
     take,
 )
 from tests.support.s3 import use_test_credentials
+from tools import backup as backup_cli
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 FILES = {"etcd.snapshot": b"snapshot-bytes" * 1000, "pki.tar.gz": b"pki-bytes"}
@@ -252,3 +253,11 @@ def test_the_database_dump_runs_pg_dump_with_the_password_in_the_environment(tmp
         database_dump({**settings, "FAIL": "1"})
     assert "pg_dump of backend on db.example.com failed: pg_dump: error: connection" in str(failed.value)
     assert "pg-pass-77a1" not in str(failed.value)
+
+
+def test_restore_takes_a_member_name_with_its_peer_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        backup_cli.main(
+            ["restore", "--dir", str(tmp_path), "--data-dir", str(tmp_path / "etcd"), "--member-name", "cp-1"]
+        )
+    assert "--member-name and --peer-url go together" in capsys.readouterr().err

@@ -336,3 +336,11 @@ def test_leaving_control_plane_is_forgotten_even_when_an_answer_is_cut_off(tmp_p
     assert "retrying" in result.stderr
     log = (tmp_path / "log").read_text()
     assert "member remove 8e9e05c52164694d" in log and "delete node cp-2" in log
+
+
+def test_a_shutdown_delay_past_the_kubelets_grace_is_refused() -> None:
+    settings = fixture("production")
+    settings["cluster"]["apiEndpoint"]["shutdownDelaySeconds"] = 25
+    with pytest.raises(StackConfigError) as refused:
+        parse_stack(settings)
+    assert "cluster.apiEndpoint.shutdownDelaySeconds: Input should be less than or equal to 20" in str(refused.value)
