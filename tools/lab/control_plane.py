@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import io
 import ipaddress
 import json
 import ssl
@@ -26,6 +27,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 _DAY = datetime.timedelta(days=1)
+_ATTEMPTS = 4
+
+
+def _with_message(error: urllib.error.HTTPError) -> urllib.error.HTTPError:
+    """The same HTTP error with the API server's message in its text (and
+    still readable by callers that look at the body)."""
+    body = error.read()
+    message = body.decode(errors="replace").strip() or error.reason
+    return urllib.error.HTTPError(error.url, error.code, f"{error.reason}: {message}", error.headers, io.BytesIO(body))
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -201,6 +211,9 @@ class ControlPlane:
             f"--listen-client-urls={url}",
             f"--advertise-client-urls={url}",
             "--listen-peer-urls=http://127.0.0.1:0",
+            # A throwaway store: without fsync a write does not wait behind the
+            # disk while other lab work (machine images, builds) floods it.
+            "--unsafe-no-fsync",
             "--log-level=warn",
         ]
 
@@ -261,13 +274,24 @@ class ControlPlane:
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None, content_type: str = "application/json"
     ) -> dict[str, Any]:
+        """One API request as the lab's admin. A server-side failure (5xx: an
+        etcd write that timed out while the disk was busy) is tried again a
+        few times; the error that escapes carries the server's message."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
             f"{self.server}{path}", data=data, method=method, headers={"Content-Type": content_type}
         )
-        with urllib.request.urlopen(request, timeout=30, context=self.client_context()) as response:
-            result: dict[str, Any] = json.loads(response.read() or b"{}")
-            return result
+        attempt = 0
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=30, context=self.client_context()) as response:
+                    result: dict[str, Any] = json.loads(response.read() or b"{}")
+                    return result
+            except urllib.error.HTTPError as error:
+                attempt += 1
+                if error.code < 500 or attempt == _ATTEMPTS:
+                    raise _with_message(error) from None
+            time.sleep(2 * attempt)
 
     def register_node(self, name: str, address: str, gpus: int) -> None:
         """A Node object with the inventory's GPU capacity (no kubelet behind it)."""
