@@ -63,17 +63,6 @@ stopped() {
   ! running "$1"
 }
 
-# wait_for WHAT CONDITION...: poll every second up to STATIC_POD_TIMEOUT.
-wait_for() {
-  local what=$1 waited=0
-  shift
-  until "$@"; do
-    ((waited < STATIC_POD_TIMEOUT)) || die "$what not after ${STATIC_POD_TIMEOUT}s"
-    sleep 1
-    waited=$((waited + 1))
-  done
-}
-
 restart_static_pods() {
   local component
   aside=$(mktemp -d "$R/etc/kubernetes/restarting.XXXXXX")
@@ -81,9 +70,9 @@ restart_static_pods() {
     [[ -f $manifests/$component.yaml ]] || continue
     say "restarting $component"
     mv "$manifests/$component.yaml" "$aside/"
-    wait_for "$component stopped" stopped "$component"
+    wait_up_to "$STATIC_POD_TIMEOUT" 1 "$component to stop" stopped "$component"
     mv "$aside/$component.yaml" "$manifests/"
-    wait_for "$component running again" running "$component"
+    wait_up_to "$STATIC_POD_TIMEOUT" 1 "$component to run again" running "$component"
   done
 }
 

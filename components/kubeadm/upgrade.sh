@@ -178,16 +178,6 @@ phase_driver() {
   echo rebooting
 }
 
-# wait_for CONDITION...: poll (every 5 s) up to READY_TIMEOUT seconds.
-wait_for() {
-  local waited=0
-  until "$@"; do
-    ((waited < ${READY_TIMEOUT%s})) || die "gave up after $READY_TIMEOUT waiting for: $*"
-    sleep 5
-    waited=$((waited + 5))
-  done
-}
-
 rebooted() {
   [[ "$(boot_id)" != "$(node_field "{.metadata.annotations.runai-cluster\\.io/upgrade-boot-id}")" ]]
 }
@@ -195,11 +185,11 @@ rebooted() {
 phase_uncordon() {
   local undo
   if [[ $REBOOT == rebooting ]]; then
-    wait_for rebooted
+    wait_up_to "${READY_TIMEOUT%s}" 5 "the machine to come back from its reboot" rebooted
   fi
   kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout="$READY_TIMEOUT" >/dev/null
   if [[ $UPGRADE == kubernetes ]]; then
-    wait_for node_at_target
+    wait_up_to "${READY_TIMEOUT%s}" 5 "the Node at the target version" node_at_target
   elif ! node_at_target; then
     kubectl annotate node "$NODE_NAME" --overwrite "$driver_key=$driver_target" >/dev/null
     changed+=(driver-recorded)

@@ -9,6 +9,8 @@
 #                commands
 #   say, die     a line on standard output, or on standard error and exit 1,
 #                after the prefix the script names with `say_as` (default node)
+#   wait_up_to   SECONDS EVERY WHAT CONDITION...: run CONDITION every EVERY
+#                seconds until it succeeds; after SECONDS, die waiting for WHAT
 # shellcheck disable=SC2034  # R is read by the includer
 set -euo pipefail
 : "${PREP_ROOT=}"
@@ -20,4 +22,13 @@ say() { printf '%s: %s\n' "$SAY_AS" "$*"; }
 die() {
   say "$@" >&2
   exit 1
+}
+wait_up_to() {
+  local seconds=$1 every=$2 what=$3 waited=0
+  shift 3
+  until "$@"; do
+    ((waited < seconds)) || die "gave up after ${seconds}s waiting for $what"
+    sleep "$every"
+    waited=$((waited + every))
+  done
 }

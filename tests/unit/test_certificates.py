@@ -166,7 +166,7 @@ def test_a_failed_restart_puts_every_manifest_back(plane: FakeNode) -> None:
     plane.stand_in("crictl", "echo container-that-never-stops\n")
     result = plane.execute(SCRIPT, {"PHASE": "renew", "STATIC_POD_TIMEOUT": "2"})
     assert result.returncode != 0
-    assert "certificates: etcd stopped not after 2s" in result.stderr
+    assert "certificates: gave up after 2s waiting for etcd to stop" in result.stderr
     manifests = plane.root / "etc" / "kubernetes" / "manifests"
     assert sorted(p.name for p in manifests.iterdir()) == ["etcd.yaml", "kube-apiserver.yaml"]
     assert not list((plane.root / "etc" / "kubernetes").glob("restarting.*"))

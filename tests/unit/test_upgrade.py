@@ -425,7 +425,8 @@ def test_uncordon_waits_for_the_reboot_and_gives_up_when_none_comes(gpu_member: 
     gpu_member.run(SCRIPT, driver_params("driver"))
     gpu_member.stand_in("sleep", "")
     stuck = gpu_member.execute(SCRIPT, {**driver_params("uncordon"), "READY_TIMEOUT": "30s"}, {"REBOOT": "rebooting"})
-    assert stuck.returncode != 0 and "gave up after 30s waiting for: rebooted" in stuck.stderr
+    assert stuck.returncode != 0
+    assert "gave up after 30s waiting for the machine to come back from its reboot" in stuck.stderr
     assert node_state(gpu_member)["cordoned"]  # left drained, the rest of the cluster serving
 
 
