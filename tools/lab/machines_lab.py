@@ -28,6 +28,7 @@ from tools.lab.backup_image import REPOSITORY as BACKUP_REPOSITORY
 from tools.lab.backup_image import TAG as BACKUP_TAG
 from tools.lab.backup_image import backup_image
 from tools.lab.crds import kai_crds
+from tools.lab.disk import require_room
 from tools.lab.machines import Machine, MachineSpec, alive
 from tools.lab.network import BALANCER_ADDRESS, HOST_ADDRESS, LabNetwork
 from tools.lab.rootfs import ensure_rootfs
@@ -141,6 +142,7 @@ class MachinesLab:
         """Builds (cached) and the site's services, serving each release's
         packages and images (the first is the one the machines run)."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        require_room(self.directory)
         rootfs = ensure_rootfs(self.directory / "debootstrap.log")
         builds = [built("lab_binaries.sh", release) for release in releases]
         kubernetes = builds[0]
