@@ -142,11 +142,12 @@ class MachinesLab:
         """Builds (cached) and the site's services, serving each release's
         packages and images (the first is the one the machines run)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        require_room(self.directory)
         rootfs = ensure_rootfs(self.directory / "debootstrap.log")
         builds = [built("lab_binaries.sh", release) for release in releases]
         kubernetes = builds[0]
         tools = built("lab_site_binaries.sh", site.versions(kubernetes)["ETCD_VERSION"].split("-")[0])
+        # After the builds (a cold one fills ~24 GB): the disk as the kubelets will see it.
+        require_room(self.directory)
         self.record.kubernetes, self.record.rootfs = str(kubernetes), str(rootfs)
         if not self.record.sysctls:
             self.record.sysctls = host_sysctls.read()
